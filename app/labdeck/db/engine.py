@@ -1,0 +1,73 @@
+"""Opening the index: one SQLite file in WAL mode, migrated to head on open."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from sqlalchemy import create_engine, event
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from labdeck.db.migrate import upgrade_to_head
+
+BUSY_TIMEOUT_MS = 30_000
+
+
+class IndexOpenError(RuntimeError):
+    """The index file cannot be opened or migrated (the message says why)."""
+
+
+def _on_connect(dbapi_conn, _record) -> None:
+    cur = dbapi_conn.cursor()
+    cur.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+    cur.execute("PRAGMA journal_mode=WAL")
+    # NORMAL is crash-safe in WAL mode (a power cut may lose the last commit, never corrupt).
+    cur.execute("PRAGMA synchronous=NORMAL")
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.close()
+
+
+def make_engine(path: Path) -> Engine:
+    engine = create_engine(f"sqlite:///{path}", future=True)
+    event.listen(engine, "connect", _on_connect)
+    return engine
+
+
+class Database:
+    """The catalogue file with its engine and session factory."""
+
+    def __init__(self, path: Path, *, migrate: bool = True) -> None:
+        self.path = Path(path)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise IndexOpenError(f"cannot create the index folder {self.path.parent}: {exc}") from exc
+        self.engine = make_engine(self.path)
+        if migrate:
+            try:
+                upgrade_to_head(self.engine)
+            except Exception as exc:  # noqa: BLE001 - any failure here means an unusable index
+                raise IndexOpenError(f"cannot open the index {self.path}: {exc}") from exc
+        self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+
+    @contextmanager
+    def write(self) -> Iterator[Session]:
+        """A session that commits on success and rolls back on any exception."""
+        with self._sessions() as session:
+            try:
+                yield session
+                session.commit()
+            except BaseException:
+                session.rollback()
+                raise
+
+    @contextmanager
+    def read(self) -> Iterator[Session]:
+        with self._sessions() as session:
+            yield session
+            session.rollback()
+
+    def close(self) -> None:
+        self.engine.dispose()

@@ -1,0 +1,155 @@
+"""The catalogue schema: typed SQLAlchemy 2 models.
+
+Rows never leave ``labdeck.db``; readers of the catalogue get the frozen dataclasses of
+``labdeck.db.entities``. Metric points are stored as packed chunks (see ``series.py``):
+one row per appended block of a series instead of one row per point, which measured
+about ten times faster to write and read back than a row per point (``scripts/bench_index.py``).
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    Boolean,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+# Deterministic constraint names let SQLite batch migrations find them again later.
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+class Project(Base):
+    """A watched folder."""
+
+    __tablename__ = "projects"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    path: Mapped[str] = mapped_column(Text, unique=True)
+    name: Mapped[str] = mapped_column(Text)
+    added_at: Mapped[int] = mapped_column(Integer)  # ms since the epoch
+    scanned_at: Mapped[int | None] = mapped_column(Integer, nullable=True)
+
+
+class Source(Base):
+    """One thing a reader reads: a native run folder, an MLflow store, an event-file folder.
+
+    ``fingerprint`` is what the reader saw last time (sizes and mtimes); an equal
+    fingerprint means the source is skipped without parsing. ``cursor`` is the reader's
+    saved position (JSON) for reading on.
+    """
+
+    __tablename__ = "sources"
+    __table_args__ = (UniqueConstraint("project_id", "format", "path"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"), index=True)
+    format: Mapped[str] = mapped_column(String(32))
+    path: Mapped[str] = mapped_column(Text)  # relative to the project, '/'-separated
+    fingerprint: Mapped[str] = mapped_column(Text, default="")
+    cursor: Mapped[str] = mapped_column(Text, default="{}")
+    indexed_at: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class Run(Base):
+    __tablename__ = "runs"
+    __table_args__ = (UniqueConstraint("project_id", "format", "source_id"),)
+    pk: Mapped[int] = mapped_column(Integer, primary_key=True)
+    uid: Mapped[str] = mapped_column(String(16), unique=True)  # labdeck's public run id
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"), index=True)
+    source_pk: Mapped[int] = mapped_column(ForeignKey("sources.id", ondelete="CASCADE"), index=True)
+    format: Mapped[str] = mapped_column(String(32))
+    source_id: Mapped[str] = mapped_column(Text, index=True)  # the tool's own run id
+    experiment: Mapped[str] = mapped_column(Text, default="")
+    name: Mapped[str] = mapped_column(Text, default="")
+    status: Mapped[str] = mapped_column(String(16), default="unknown")
+    deleted: Mapped[bool] = mapped_column(Boolean, default=False)
+    parent_source_id: Mapped[str | None] = mapped_column(Text, nullable=True)
+    start_time: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    end_time: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    path: Mapped[str] = mapped_column(Text, default="")  # run folder relative to the project
+    updated_at: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class Param(Base):
+    __tablename__ = "params"
+    run_pk: Mapped[int] = mapped_column(ForeignKey("runs.pk", ondelete="CASCADE"), primary_key=True)
+    key: Mapped[str] = mapped_column(Text, primary_key=True)
+    value: Mapped[str] = mapped_column(Text)
+    # The value as a number when it reads as one, so that `params.lr < 0.01` compares numbers.
+    value_num: Mapped[float | None] = mapped_column(Float, nullable=True)
+
+
+class Tag(Base):
+    __tablename__ = "tags"
+    run_pk: Mapped[int] = mapped_column(ForeignKey("runs.pk", ondelete="CASCADE"), primary_key=True)
+    key: Mapped[str] = mapped_column(Text, primary_key=True)
+    value: Mapped[str] = mapped_column(Text)
+
+
+class MetricSummary(Base):
+    """Per-run, per-key summary. ``last`` is the value at the greatest (step, wall time).
+
+    SQLite stores NaN as NULL; a row exists only when count > 0, so a NULL value here
+    means NaN (min/max are NaN only when every point is NaN).
+    """
+
+    __tablename__ = "metrics"
+    __table_args__ = (Index("ix_metrics_key_last", "key", "last"),)
+    run_pk: Mapped[int] = mapped_column(ForeignKey("runs.pk", ondelete="CASCADE"), primary_key=True)
+    key: Mapped[str] = mapped_column(Text, primary_key=True)
+    last: Mapped[float | None] = mapped_column(Float, nullable=True)
+    min: Mapped[float | None] = mapped_column(Float, nullable=True)
+    max: Mapped[float | None] = mapped_column(Float, nullable=True)
+    count: Mapped[int] = mapped_column(Integer, default=0)
+    last_step: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    last_wall: Mapped[float | None] = mapped_column(Float, nullable=True)
+
+
+class MetricChunk(Base):
+    """An appended block of one series: steps, values and wall times as packed arrays."""
+
+    __tablename__ = "metric_chunks"
+    run_pk: Mapped[int] = mapped_column(ForeignKey("runs.pk", ondelete="CASCADE"), primary_key=True)
+    key: Mapped[str] = mapped_column(Text, primary_key=True)
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True)
+    count: Mapped[int] = mapped_column(Integer)
+    steps: Mapped[bytes] = mapped_column(LargeBinary)
+    values: Mapped[bytes] = mapped_column(LargeBinary)
+    walls: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class IndexWarning(Base):
+    """A specific problem met while indexing, attached to a run, a source or a project.
+
+    Transient warnings describe the current state of a source (a half-written last line)
+    and are replaced on every read of it; the others stay until the source is read anew.
+    """
+
+    __tablename__ = "warnings"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"), index=True)
+    source_pk: Mapped[int | None] = mapped_column(
+        ForeignKey("sources.id", ondelete="CASCADE"), nullable=True, index=True
+    )
+    run_pk: Mapped[int | None] = mapped_column(ForeignKey("runs.pk", ondelete="CASCADE"), nullable=True)
+    path: Mapped[str] = mapped_column(Text, default="")
+    code: Mapped[str] = mapped_column(String(48))
+    message: Mapped[str] = mapped_column(Text)
+    transient: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[int] = mapped_column(Integer)

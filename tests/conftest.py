@@ -1,0 +1,35 @@
+"""Shared test set-up: nothing a test does touches the developer's own labdeck files."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _fixtures_root() -> Path:
+    env = os.environ.get("LABDECK_FIXTURES")
+    return Path(env) if env else REPO.parent / "shared" / "fixtures"
+
+
+@pytest.fixture(autouse=True)
+def _isolated_home(tmp_path_factory, monkeypatch):
+    """Point labdeck's data directory and index at a fresh temporary folder for every test."""
+    home = tmp_path_factory.mktemp("labdeck-home")
+    monkeypatch.setenv("LABDECK_HOME", str(home))
+    monkeypatch.delenv("LABDECK_INDEX", raising=False)
+    yield home
+
+
+@pytest.fixture(scope="session")
+def fixtures_dir() -> Path:
+    """The corpus of run logs written by the real tools (../shared/fixtures, read-only)."""
+    root = _fixtures_root()
+    if not root.is_dir():
+        pytest.fail(f"test corpus not found at {root} (set LABDECK_FIXTURES)")
+    return root
