@@ -83,6 +83,8 @@ class Run(Base):
     start_time: Mapped[int | None] = mapped_column(Integer, nullable=True)
     end_time: Mapped[int | None] = mapped_column(Integer, nullable=True)
     path: Mapped[str] = mapped_column(Text, default="")  # run folder relative to the project
+    artifact_dir: Mapped[str | None] = mapped_column(Text, nullable=True)  # absolute, on this machine
+    provenance: Mapped[str] = mapped_column(Text, default="{}")  # JSON: command, code, environment
     updated_at: Mapped[int] = mapped_column(Integer, default=0)
 
 

@@ -74,6 +74,7 @@ RUN_FIELDS = (
     "start_time",
     "end_time",
     "path",
+    "provenance",  # a JSON-able dict: argv, cwd, git, python, packages, host, GPUs
 )
 
 

@@ -56,6 +56,8 @@ def upgrade() -> None:
         sa.Column("start_time", sa.Integer, nullable=True),
         sa.Column("end_time", sa.Integer, nullable=True),
         sa.Column("path", sa.Text, nullable=False),
+        sa.Column("artifact_dir", sa.Text, nullable=True),
+        sa.Column("provenance", sa.Text, nullable=False, server_default="{}"),
         sa.Column("updated_at", sa.Integer, nullable=False),
         sa.PrimaryKeyConstraint("pk", name="pk_runs"),
         sa.ForeignKeyConstraint(

@@ -1,0 +1,205 @@
+"""Reading the catalogue: projects, runs, series and warnings as frozen values."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+
+from sqlalchemy import func, or_, select
+from sqlalchemy.orm import Session
+
+from labdeck.db import series as series_codec
+from labdeck.db.entities import ProjectInfo, RunInfo, Series, WarningInfo
+from labdeck.db.filters import Filter, SortKey, sort_column, to_sql
+from labdeck.db.models import IndexWarning, MetricChunk, MetricSummary, Param, Project, Run, Tag
+
+# Runs are fetched by primary key in batches of this size (SQLite's variable limit is 32766).
+BATCH = 900
+
+
+class RunNotFound(LookupError):
+    pass
+
+
+class AmbiguousRun(LookupError):
+    pass
+
+
+def list_projects(session: Session) -> list[ProjectInfo]:
+    counts = dict(
+        session.execute(
+            select(Run.project_id, func.count()).where(Run.deleted.is_(False)).group_by(Run.project_id)
+        ).all()
+    )
+    return [
+        ProjectInfo(p.id, p.path, p.name, p.added_at, p.scanned_at, counts.get(p.id, 0))
+        for p in session.execute(select(Project).order_by(Project.path)).scalars()
+    ]
+
+
+def run_pks(
+    session: Session,
+    where: Filter | None = None,
+    sort: Iterable[SortKey] = (),
+    *,
+    include_deleted: bool = False,
+    project: str | None = None,
+    experiment: str | None = None,
+) -> list[int]:
+    """Primary keys of matching runs in display order (cheap: one indexed query)."""
+    stmt = select(Run.pk).join(Project, Project.id == Run.project_id)
+    if not include_deleted:
+        stmt = stmt.where(Run.deleted.is_(False))
+    if project is not None:
+        stmt = stmt.where(Project.path == project)
+    if experiment is not None:
+        stmt = stmt.where(Run.experiment == experiment)
+    if where is not None:
+        stmt = stmt.where(to_sql(where))
+    order = []
+    for key in sort:
+        order.extend(sort_column(key))
+    order.extend([Run.start_time.desc().nulls_last(), Run.pk.desc()])
+    return list(session.execute(stmt.order_by(*order)).scalars())
+
+
+def runs_by_pk(session: Session, pks: list[int], *, with_warnings: bool = True) -> list[RunInfo]:
+    """Full runs for ``pks``, in the same order."""
+    out: dict[int, RunInfo] = {}
+    for i in range(0, len(pks), BATCH):
+        out.update(_load_batch(session, pks[i : i + BATCH], with_warnings))
+    return [out[pk] for pk in pks if pk in out]
+
+
+def _load_batch(session: Session, pks: list[int], with_warnings: bool) -> dict[int, RunInfo]:
+    params: dict[int, dict[str, str]] = defaultdict(dict)
+    tags: dict[int, dict[str, str]] = defaultdict(dict)
+    metrics: dict[int, dict] = defaultdict(dict)
+    warnings: dict[int, list[WarningInfo]] = defaultdict(list)
+    for run_pk, key, value in session.execute(
+        select(Param.run_pk, Param.key, Param.value).where(Param.run_pk.in_(pks)).order_by(Param.key)
+    ):
+        params[run_pk][key] = value
+    for run_pk, key, value in session.execute(
+        select(Tag.run_pk, Tag.key, Tag.value).where(Tag.run_pk.in_(pks)).order_by(Tag.key)
+    ):
+        tags[run_pk][key] = value
+    for m in session.execute(
+        select(MetricSummary).where(MetricSummary.run_pk.in_(pks)).order_by(MetricSummary.key)
+    ).scalars():
+        metrics[m.run_pk][m.key] = series_codec.stats_from_row(m.last, m.min, m.max, m.count, m.last_step)
+    rows = session.execute(
+        select(Run, Project.path).join(Project, Project.id == Run.project_id).where(Run.pk.in_(pks))
+    ).all()
+    parent_keys = {(r.project_id, r.format, r.parent_source_id) for r, _ in rows if r.parent_source_id}
+    parents = _parent_uids(session, parent_keys)
+    uids = {r.pk: r.uid for r, _ in rows}
+    if with_warnings:
+        for w, project_path in session.execute(
+            select(IndexWarning, Project.path)
+            .join(Project, Project.id == IndexWarning.project_id)
+            .where(IndexWarning.run_pk.in_(pks))
+            .order_by(IndexWarning.id)
+        ):
+            warnings[w.run_pk].append(_warning_info(w, project_path, uids.get(w.run_pk)))
+    return {
+        r.pk: RunInfo(
+            id=r.uid,
+            project=project_path,
+            format=r.format,
+            source_id=r.source_id,
+            experiment=r.experiment,
+            name=r.name,
+            status=r.status,
+            deleted=bool(r.deleted),
+            parent=parents.get((r.project_id, r.format, r.parent_source_id)),
+            start_time=r.start_time,
+            end_time=r.end_time,
+            path=r.path,
+            params=params.get(r.pk, {}),
+            tags=tags.get(r.pk, {}),
+            metrics=metrics.get(r.pk, {}),
+            warnings=tuple(warnings.get(r.pk, ())),
+        )
+        for r, project_path in rows
+    }
+
+
+def _parent_uids(session: Session, keys: set[tuple[int, str, str]]) -> dict[tuple[int, str, str], str]:
+    if not keys:
+        return {}
+    source_ids = {k[2] for k in keys}
+    found = {}
+    for project_id, fmt, source_id, uid in session.execute(
+        select(Run.project_id, Run.format, Run.source_id, Run.uid).where(Run.source_id.in_(source_ids))
+    ):
+        if (project_id, fmt, source_id) in keys:
+            found[(project_id, fmt, source_id)] = uid
+    return found
+
+
+def find_run_pk(session: Session, ref: str) -> int:
+    """A run by labdeck's id, the tool's own id, or an unambiguous prefix of labdeck's id."""
+    matches = list(session.execute(select(Run.pk).where(or_(Run.uid == ref, Run.source_id == ref))).scalars())
+    if not matches and len(ref) >= 4:
+        escaped = ref.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        matches = list(
+            session.execute(select(Run.pk).where(Run.uid.like(escaped + "%", escape="\\"))).scalars()
+        )
+    if not matches:
+        raise RunNotFound(f"no run with id {ref!r} in the index")
+    if len(matches) > 1:
+        uids = session.execute(select(Run.uid).where(Run.pk.in_(matches))).scalars().all()
+        raise AmbiguousRun(f"{ref!r} names {len(matches)} runs ({', '.join(sorted(uids))}); use labdeck's id")
+    return matches[0]
+
+
+def series_for(session: Session, run_pk: int, keys: Iterable[str] | None = None) -> dict[str, Series]:
+    """Every point of the run's metrics (all, or ``keys``), in the order logged."""
+    stmt = (
+        select(MetricChunk.key, MetricChunk.steps, MetricChunk.values, MetricChunk.walls)
+        .where(MetricChunk.run_pk == run_pk)
+        .order_by(MetricChunk.key, MetricChunk.seq)
+    )
+    if keys is not None:
+        stmt = stmt.where(MetricChunk.key.in_(list(keys)))
+    grouped: dict[str, list[tuple[bytes, bytes, bytes]]] = defaultdict(list)
+    for key, s, v, w in session.execute(stmt):
+        grouped[key].append((s, v, w))
+    return {key: series_codec.unpack(chunks) for key, chunks in grouped.items()}
+
+
+def list_warnings(session: Session, *, project: str | None = None) -> list[WarningInfo]:
+    stmt = (
+        select(IndexWarning, Project.path, Run.uid)
+        .join(Project, Project.id == IndexWarning.project_id)
+        .outerjoin(Run, Run.pk == IndexWarning.run_pk)
+        .order_by(IndexWarning.id)
+    )
+    if project is not None:
+        stmt = stmt.where(Project.path == project)
+    return [_warning_info(w, path, uid) for w, path, uid in session.execute(stmt)]
+
+
+def _warning_info(w: IndexWarning, project_path: str, run_uid: str | None) -> WarningInfo:
+    return WarningInfo(
+        id=w.id,
+        project=project_path,
+        run_id=run_uid,
+        path=w.path,
+        code=w.code,
+        message=w.message,
+        transient=bool(w.transient),
+        created_at=w.created_at,
+    )
+
+
+def known_keys(session: Session) -> dict[str, list[str]]:
+    """Every param, metric and tag name in the index (for completion in the query bar)."""
+    return {
+        "params": list(session.execute(select(Param.key).distinct().order_by(Param.key)).scalars()),
+        "metrics": list(
+            session.execute(select(MetricSummary.key).distinct().order_by(MetricSummary.key)).scalars()
+        ),
+        "tags": list(session.execute(select(Tag.key).distinct().order_by(Tag.key)).scalars()),
+    }

@@ -1,0 +1,48 @@
+"""Adding and removing watched project folders."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
+
+from labdeck.db.models import Project
+from labdeck.db.writer import now_ms
+
+
+class ProjectError(ValueError):
+    pass
+
+
+def normalise(path: str | os.PathLike) -> str:
+    return str(Path(path).expanduser().resolve())
+
+
+def add_project(session: Session, path: str | os.PathLike) -> tuple[int, bool]:
+    """Register a folder; returns (project id, created). The folder must exist."""
+    resolved = normalise(path)
+    if not Path(resolved).is_dir():
+        raise ProjectError(f"not a folder: {resolved}")
+    found = session.execute(select(Project.id).where(Project.path == resolved)).scalar_one_or_none()
+    if found is not None:
+        return found, False
+    project = Project(path=resolved, name=Path(resolved).name or resolved, added_at=now_ms())
+    session.add(project)
+    session.flush()
+    return project.id, True
+
+
+def remove_project(session: Session, path: str | os.PathLike) -> bool:
+    """Forget a folder and everything indexed from it (the folder itself is untouched)."""
+    resolved = normalise(path)
+    result = session.execute(delete(Project).where(Project.path.in_({resolved, str(path)})))
+    return result.rowcount > 0
+
+
+def project_rows(session: Session, path: str | None = None) -> list[tuple[int, str]]:
+    stmt = select(Project.id, Project.path).order_by(Project.path)
+    if path is not None:
+        stmt = stmt.where(Project.path == normalise(path))
+    return [tuple(r) for r in session.execute(stmt)]

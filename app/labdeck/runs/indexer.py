@@ -1,0 +1,232 @@
+"""Indexing project folders: walk, skip what has not changed, read on, write in batches.
+
+Parsing happens outside write transactions; each batch of parsed sources is written in
+one short transaction (so the GUI's reads and other writers are never held up long, and
+a crash leaves the index at the last committed batch).
+"""
+
+from __future__ import annotations
+
+import time
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from labdeck.db.engine import Database
+from labdeck.db.projects import project_rows
+from labdeck.db.writer import CatalogueWriter, StoredSource, touch_project
+from labdeck.runs.readers import all_readers, reader_for
+from labdeck.runs.readers.base import ReadResult, Reader, ReadWarning, SourceRef
+from labdeck.runs.walk import walk_project
+from labdeck.tasks import Task
+
+# A batch is written when it holds this many sources or this many points.
+BATCH_SOURCES = 200
+BATCH_POINTS = 2_000_000
+
+
+@dataclass
+class IndexStats:
+    projects: int = 0
+    sources: int = 0
+    read: int = 0
+    skipped: int = 0
+    runs: int = 0
+    points: int = 0
+    forgotten: int = 0
+    warnings: int = 0
+    seconds: float = 0.0
+    cancelled: bool = False
+
+    def add(self, other: IndexStats) -> None:
+        for name in ("projects", "sources", "read", "skipped", "runs", "points", "forgotten", "warnings"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        self.cancelled = self.cancelled or other.cancelled
+
+
+@dataclass
+class _Parsed:
+    reader: Reader
+    source: SourceRef
+    fingerprint: str
+    result: ReadResult
+    points: int = field(default=0)
+
+
+def index_all(db: Database, task: Task | None = None) -> IndexStats:
+    """One pass over every registered project."""
+    total = IndexStats()
+    with db.read() as session:
+        projects = project_rows(session)
+    for _, path in projects:
+        if task is not None and task.cancelled:
+            total.cancelled = True
+            break
+        total.add(index_project(db, path, task=task))
+    return total
+
+
+def index_project(
+    db: Database, project_path: str, *, task: Task | None = None, start: Path | None = None
+) -> IndexStats:
+    """Bring the index of one project up to date; ``start`` limits the walk to a sub-folder."""
+    task = task or Task()
+    began = time.perf_counter()
+    stats = IndexStats(projects=1)
+    project = Path(project_path)
+    with db.read() as session:
+        rows = project_rows(session, project_path)
+        if not rows:
+            raise KeyError(f"{project_path} is not a registered project")
+        project_id = rows[0][0]
+        stored = CatalogueWriter(session, project_id, project_path).stored_sources()
+    if not project.is_dir():
+        _write_project_warnings(db, project_id, project_path, [
+            ReadWarning("project-missing", f"the project folder {project_path} is missing; its runs are kept")
+        ])
+        stats.seconds = time.perf_counter() - began
+        return stats
+
+    walk_root = start if start is not None and start.is_dir() else None
+    task.report(0, None, f"scanning {project.name}", force=True)
+    walk = walk_project(project, all_readers(), start=walk_root, cancelled=lambda: task.cancelled)
+    if walk_root is not None:
+        walk.sources.extend(_sources_around(stored, project, walk_root))
+    stats.sources = len(walk.sources)
+    seen: set[tuple[str, str]] = set()
+    batch: list[_Parsed] = []
+    batch_points = 0
+    for i, (reader, source) in enumerate(walk.sources):
+        if task.cancelled:
+            stats.cancelled = True
+            break
+        key = (source.format, source.rel)
+        seen.add(key)
+        task.report(i, stats.sources, source.rel or project.name)
+        parsed = _read_if_changed(reader, source, stored.get(key))
+        if parsed is None:
+            stats.skipped += 1
+            continue
+        batch.append(parsed)
+        batch_points += parsed.points
+        if len(batch) >= BATCH_SOURCES or batch_points >= BATCH_POINTS:
+            _write_batch(db, project_id, project_path, batch, stats)
+            batch, batch_points = [], 0
+    _write_batch(db, project_id, project_path, batch, stats)
+
+    if not stats.cancelled:
+        gone = _vanished(stored, seen, walk_root, project, walk.warnings)
+        with db.write() as session:
+            writer = CatalogueWriter(session, project_id, project_path)
+            for source in gone:
+                writer.forget_source(source.pk)
+            if walk_root is None:
+                writer.replace_project_warnings(walk.warnings)
+                touch_project(session, project_id)
+            else:
+                writer.add_warnings(walk.warnings, source_pk=None)
+        stats.forgotten = len(gone)
+    stats.warnings += len(walk.warnings)
+    stats.seconds = time.perf_counter() - began
+    task.report(stats.sources, stats.sources, f"indexed {project.name}", force=True)
+    return stats
+
+
+def _sources_around(
+    stored: dict[tuple[str, str], StoredSource], project: Path, walk_root: Path
+) -> list[tuple[Reader, SourceRef]]:
+    """Known sources whose folder holds ``walk_root``: a change deep inside an MLflow store
+    or a checkpoint folder belongs to the source found higher up."""
+    scope = walk_root.relative_to(project).as_posix()
+    found = []
+    for fmt, rel in stored:
+        if rel and rel != scope and scope.startswith(rel + "/"):
+            try:
+                found.append((reader_for(fmt), SourceRef(fmt, project / rel, rel)))
+            except KeyError:
+                continue
+    return found
+
+
+def _read_if_changed(reader: Reader, source: SourceRef, stored: StoredSource | None) -> _Parsed | None:
+    try:
+        fingerprint = reader.fingerprint(source)
+    except OSError:
+        fingerprint = ""
+    if stored is not None and stored.fingerprint == fingerprint and fingerprint:
+        return None
+    cursor = stored.cursor if stored is not None and stored.cursor else None
+    try:
+        result = reader.read_on(source, cursor)
+    except Exception as exc:  # noqa: BLE001 - one broken reader or file must not stop the index
+        where = traceback.extract_tb(exc.__traceback__)[-1]
+        result = ReadResult(
+            runs=[],
+            cursor=cursor or {},
+            warnings=[
+                ReadWarning(
+                    "reader-error",
+                    f"the {reader.format} reader failed on {source.rel or '.'}: "
+                    f"{type(exc).__name__}: {exc} (at {Path(where.filename).name}:{where.lineno})",
+                    source.rel,
+                )
+            ],
+        )
+        # Keep the old fingerprint so the source is tried again on the next pass.
+        fingerprint = stored.fingerprint if stored is not None else ""
+    points = sum(len(p) for run in result.runs for p in run.points.values())
+    return _Parsed(reader, source, fingerprint, result, points)
+
+
+def _write_batch(db: Database, project_id: int, project_path: str, batch: list[_Parsed], stats: IndexStats) -> None:
+    if not batch:
+        return
+    with db.write() as session:
+        writer = CatalogueWriter(session, project_id, project_path)
+        for parsed in batch:
+            result = parsed.result
+            source_pk = writer.upsert_source(parsed.source.format, parsed.source.rel)
+            writer.clear_warnings(source_pk, transient_only=not result.complete)
+            writer.add_warnings(result.warnings, source_pk=source_pk)
+            for run in result.runs:
+                writer.apply_run(source_pk, parsed.source.format, run)
+            if result.complete:
+                writer.drop_runs_not_in(source_pk, {r.source_id for r in result.runs})
+            writer.save_source_state(source_pk, parsed.fingerprint, result.cursor)
+            stats.read += 1
+            stats.runs += len(result.runs)
+            stats.points += parsed.points
+            stats.warnings += len(result.warnings) + sum(len(r.warnings) for r in result.runs)
+
+
+def _write_project_warnings(db: Database, project_id: int, project_path: str, warnings: list[ReadWarning]) -> None:
+    with db.write() as session:
+        CatalogueWriter(session, project_id, project_path).replace_project_warnings(warnings)
+
+
+def _vanished(
+    stored: dict[tuple[str, str], StoredSource],
+    seen: set[tuple[str, str]],
+    walk_root: Path | None,
+    project: Path,
+    walk_warnings: list[ReadWarning],
+) -> list[StoredSource]:
+    """Sources indexed before that the walk covered but did not find (their folder was deleted).
+
+    Sources under a folder the walk could not read are kept: unreadable is not deleted.
+    """
+    scope = ""
+    if walk_root is not None:
+        scope = walk_root.relative_to(project).as_posix()
+        scope = "" if scope == "." else scope
+    blocked = [w.path for w in walk_warnings if w.path]
+    gone = []
+    for (fmt, rel), source in stored.items():
+        if (fmt, rel) in seen:
+            continue
+        if scope and not (rel == scope or rel.startswith(scope + "/")):
+            continue
+        if any(rel == b or rel.startswith(b + "/") for b in blocked):
+            continue
+        gone.append(source)
+    return gone

@@ -1,0 +1,291 @@
+"""Reader for the Hugging Face Trainer's ``trainer_state.json``.
+
+One run per output folder: the folder holding ``checkpoint-<N>/`` folders and/or the
+``trainer_state.json`` that ``Trainer.save_state()`` writes at the end. Every checkpoint holds
+the whole state up to its step, so only the most complete one is read: the top-level file,
+unless a checkpoint is further on (a run resumed or restarted into the same folder), else the
+checkpoint with the highest step (a run killed before ``save_state``). Checkpoint folders are
+pruned from the walk; their pickles (``*.bin``, ``*.pt``, ``*.pth``) are never opened.
+
+Mapping:
+- metrics: every numeric value of every ``log_history`` entry, at that entry's ``step``
+  (train rows: loss, grad_norm, learning_rate, epoch; eval rows: eval_*; the summary row:
+  train_runtime, train_loss, total_flos...). ``epoch`` is kept: the Trainer logged it.
+- params: the settings the state records (``SETTINGS``) and the trial's ``trial_params``.
+- tags: ``hf.best_metric``, ``hf.best_model_checkpoint``, ``hf.best_global_step``,
+  ``hf.global_step``, ``hf.max_steps``, ``hf.trial_name``, ``hf.state_file`` (which file was read).
+- status: "finished" when the state reached ``max_steps`` or the Trainer recorded
+  ``should_training_stop`` (early stopping); else "unknown": a crashed and a running
+  training look the same on disk.
+
+The Trainer rewrites a state file whole. Each read parses the chosen file again; when the
+entries read last time are still its first entries (a digest compares them) only the newer
+entries are returned, else the series are replaced.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from labdeck.runs.readers.base import (
+    Detection,
+    Points,
+    ReadResult,
+    Reader,
+    ReadWarning,
+    RunRecord,
+    SourceRef,
+    stat_fingerprint,
+)
+
+STATE = "trainer_state.json"
+_CHECKPOINT = re.compile(r"checkpoint-(\d+)\Z")
+_PRUNE = re.compile(r"(?:tmp-)?checkpoint-\d+\Z")  # tmp-: a checkpoint being written
+# TrainerState fields that are settings of the training, not its progress.
+SETTINGS = ("logging_steps", "eval_steps", "save_steps", "train_batch_size", "num_train_epochs")
+TAG_FIELDS = ("best_metric", "best_model_checkpoint", "best_global_step", "global_step", "max_steps", "trial_name")
+MAX_ENTRY_WARNINGS = 5
+
+
+class _StateError(Exception):
+    def __init__(self, warning: ReadWarning) -> None:
+        super().__init__(warning.message)
+        self.warning = warning
+
+
+class HfTrainerReader(Reader):
+    format = "hf-trainer"
+
+    def detect(self, folder: Path, names: frozenset[str], rel: str) -> Detection | None:
+        checkpoints = [n for n in names if n.startswith(("checkpoint-", "tmp-checkpoint-")) and _PRUNE.match(n)]
+        if STATE not in names and not checkpoints:
+            return None
+        # Folders called checkpoint-N without a trainer state belong to some other tool.
+        if STATE not in names and not any((folder / n / STATE).is_file() for n in _by_step(checkpoints)):
+            return None
+        return Detection(sources=[SourceRef(self.format, folder, rel)], prune=frozenset(checkpoints))
+
+    def fingerprint(self, source: SourceRef) -> str:
+        try:
+            checkpoints = _by_step(os.listdir(source.path))
+        except OSError:
+            return "-"
+        newest = checkpoints[:1]
+        files = [source.path / STATE] + [source.path / n / STATE for n in newest]
+        return f"{','.join(newest)}|{stat_fingerprint(files)}"
+
+    def read_on(self, source: SourceRef, cursor: dict[str, Any] | None) -> ReadResult:
+        try:
+            names = os.listdir(source.path)
+        except OSError as exc:
+            warn = ReadWarning("missing-file", f"cannot list {source.rel or '.'}: {exc.strerror}", source.rel)
+            return ReadResult(runs=[], cursor=cursor or {}, warnings=[warn], complete=False)
+        record = RunRecord(source_id=source.rel, meta=_meta(source))
+        # With data read before, a state being rewritten is waited for rather than replaced by
+        # an older checkpoint: nothing read is dropped, even for a moment.
+        chosen = _choose_state(source, names, record.warnings, fall_back=cursor is None)
+        if chosen is None:
+            if not record.warnings:
+                msg = f"no {STATE} in {source.rel or '.'} or its checkpoints"
+                record.warnings.append(ReadWarning("missing-file", msg, source.rel))
+            return ReadResult(runs=[record], cursor=cursor or {}, complete=cursor is None)
+        rel_file, state = chosen
+        new_cursor = _apply_state(state, rel_file, cursor, record, source)
+        return ReadResult(runs=[record], cursor=new_cursor, complete=cursor is None)
+
+
+READER = HfTrainerReader()
+
+
+# Choosing the state file ------------------------------------------------------
+
+
+def _by_step(names: list[str] | frozenset[str]) -> list[str]:
+    """``checkpoint-<N>`` names, highest N first."""
+    found = [(int(m.group(1)), n) for n in names if (m := _CHECKPOINT.match(n))]
+    return [n for _, n in sorted(found, reverse=True)]
+
+
+def _choose_state(
+    source: SourceRef, names: list[str], warnings: list[ReadWarning], *, fall_back: bool
+) -> tuple[str, dict] | None:
+    """The most complete readable state: (file relative to the output folder, parsed state).
+
+    When a preferred file cannot be read, ``fall_back`` decides between the next one and None.
+    """
+    top: dict | None = None
+    if STATE in names:
+        try:
+            top = _load_state(source, STATE)
+        except _StateError as exc:
+            warnings.append(exc.warning)
+            if not fall_back:
+                return None
+    top_step = _int(top.get("global_step"), -1) if top is not None else -1
+    for name in _by_step(names):
+        if top is not None and _step_of(name) <= top_step:
+            break  # only a checkpoint further on beats the final state (a newer training)
+        rel_file = f"{name}/{STATE}"
+        if not (source.path / rel_file).exists():
+            continue  # a checkpoint still being written saves its state last
+        try:
+            return rel_file, _load_state(source, rel_file)
+        except _StateError as exc:
+            warnings.append(exc.warning)
+            if not fall_back:
+                return None
+    return (STATE, top) if top is not None else None
+
+
+def _step_of(checkpoint: str) -> int:
+    return int(checkpoint.rsplit("-", 1)[1])
+
+
+def _load_state(source: SourceRef, rel_file: str) -> dict:
+    rel = f"{source.rel}/{rel_file}" if source.rel else rel_file
+    try:
+        raw = (source.path / rel_file).read_bytes()
+    except FileNotFoundError:
+        raise _StateError(ReadWarning("missing-file", f"{rel} disappeared while reading", rel, transient=True))
+    except PermissionError:
+        raise _StateError(ReadWarning("permission-denied", f"cannot read {rel}: permission denied", rel))
+    except OSError as exc:
+        raise _StateError(ReadWarning("unreadable-file", f"cannot read {rel}: {exc.strerror}", rel))
+    try:
+        # json accepts the bare NaN / Infinity / -Infinity tokens the Trainer writes.
+        state = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise _StateError(_json_warning(exc, raw, rel))
+    except (UnicodeDecodeError, RecursionError) as exc:
+        raise _StateError(ReadWarning("bad-state-file", f"{rel} is not valid JSON: {exc}", rel))
+    if not isinstance(state, dict):
+        raise _StateError(ReadWarning("bad-state-file", f"{rel} holds no JSON object", rel))
+    return state
+
+
+def _json_warning(exc: json.JSONDecodeError, raw: bytes, rel: str) -> ReadWarning:
+    if exc.pos >= len(raw.rstrip()) - 1:
+        # It stops mid-value: the Trainer is writing it right now.
+        msg = f"{rel} is cut short ({len(raw)} bytes): being written; kept what was read before"
+        return ReadWarning("truncated-file", msg, rel, transient=True)
+    return ReadWarning("bad-state-file", f"{rel} is not valid JSON: {exc.msg} at byte {exc.pos}", rel)
+
+
+# From a state to a run ----------------------------------------------------------
+
+
+def _meta(source: SourceRef) -> dict[str, Any]:
+    parent, _, name = source.rel.rpartition("/")
+    return {"experiment": parent, "name": name or source.path.name, "status": "unknown", "path": source.rel}
+
+
+def _apply_state(
+    state: dict, rel_file: str, cursor: dict[str, Any] | None, record: RunRecord, source: SourceRef
+) -> dict[str, Any]:
+    record.meta["status"] = _status(state)
+    record.params, record.replace_params = _params(state), True
+    record.tags, record.replace_tags = _tags(state, rel_file), True
+    rel = f"{source.rel}/{rel_file}" if source.rel else rel_file
+    history = state.get("log_history")
+    if not isinstance(history, list):
+        if history is not None:
+            record.warnings.append(ReadWarning("bad-state-file", f"{rel}: log_history is not a list", rel))
+        history = []
+    done, digest_done, digest_all = _digests(history, (cursor or {}).get("n", 0))
+    if cursor is not None and done == cursor.get("n") and digest_done == cursor.get("digest"):
+        new = history[done:]  # the entries read before are unchanged
+    else:
+        new, record.replace_series = history, True
+    record.points = _points(new, rel, record.warnings)
+    return {"v": 1, "file": rel_file, "n": len(history), "digest": digest_all}
+
+
+def _digests(history: list, n: int) -> tuple[int, str, str]:
+    """(min(n, len), digest of the first n entries, digest of all), in one pass."""
+    h = hashlib.sha1(usedforsecurity=False)
+    at_n = h.hexdigest() if n == 0 else ""
+    for i, entry in enumerate(history, 1):
+        h.update(json.dumps(entry, sort_keys=True, default=str).encode())
+        h.update(b"\n")
+        if i == n:
+            at_n = h.hexdigest()
+    return min(n, len(history)), at_n, h.hexdigest()
+
+
+def _points(entries: list, rel: str, warnings: list[ReadWarning]) -> dict[str, Points]:
+    steps: dict[str, list[int]] = {}
+    values: dict[str, list[float]] = {}
+    bad = 0
+    for entry in entries:
+        step = entry.get("step") if isinstance(entry, dict) else None
+        if not _is_step(step):
+            bad += 1
+            continue
+        for key, value in entry.items():
+            # Strings and booleans are not measurements; skipped without a word.
+            if key == "step" or isinstance(value, bool) or not isinstance(value, (int, float)):
+                continue
+            steps.setdefault(key, []).append(int(step))
+            values.setdefault(key, []).append(_float(value))
+    if bad:
+        warnings.append(ReadWarning("bad-log-entry", f"{rel}: {bad} log_history entries without a step left out", rel))
+    return {
+        key: Points(np.array(steps[key], np.int64), np.array(values[key], np.float64), np.full(len(steps[key]), np.nan))
+        for key in steps
+    }
+
+
+def _is_step(step: Any) -> bool:
+    if isinstance(step, bool):
+        return False
+    if isinstance(step, int):
+        return -(2**63) <= step < 2**63
+    return isinstance(step, float) and math.isfinite(step) and step.is_integer() and abs(step) < 2**63
+
+
+def _float(value: int | float) -> float:
+    try:
+        return float(value)
+    except OverflowError:  # an int beyond the double range
+        return math.copysign(math.inf, value)
+
+
+def _status(state: dict) -> str:
+    step, max_steps = _int(state.get("global_step"), 0), _int(state.get("max_steps"), 0)
+    control = ((state.get("stateful_callbacks") or {}).get("TrainerControl") or {}).get("args") or {}
+    if (max_steps > 0 and step >= max_steps) or control.get("should_training_stop") is True:
+        return "finished"
+    return "unknown"
+
+
+def _params(state: dict) -> dict[str, str]:
+    params: dict[str, str] = {}
+    trial = state.get("trial_params")
+    if isinstance(trial, dict):
+        params.update({str(k): _text(v) for k, v in trial.items()})
+    params.update({k: _text(state[k]) for k in SETTINGS if state.get(k) is not None})
+    return params
+
+
+def _tags(state: dict, rel_file: str) -> dict[str, str]:
+    tags = {f"hf.{k}": _text(state[k]) for k in TAG_FIELDS if state.get(k) is not None}
+    tags["hf.state_file"] = rel_file
+    return tags
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, (dict, list)):
+        return json.dumps(value, ensure_ascii=False, default=str)
+    return str(value)
+
+
+def _int(value: Any, default: int) -> int:
+    return int(value) if _is_step(value) else default

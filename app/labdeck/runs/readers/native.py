@@ -1,0 +1,295 @@
+"""Reader for labdeck's own run folders (see ``labdeck.runs.native_format``)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.csv as pacsv
+
+from labdeck.runs import native_format as fmt
+from labdeck.runs.readers.base import (
+    Detection,
+    Points,
+    ReadResult,
+    Reader,
+    ReadWarning,
+    RunRecord,
+    SourceRef,
+    stat_fingerprint,
+)
+
+_CSV_TYPES = {"key": pa.string(), "step": pa.int64(), "value": pa.float64(), "wall_ms": pa.float64()}
+_CONVERT = pacsv.ConvertOptions(column_types=_CSV_TYPES, null_values=[], strings_can_be_null=False)
+_PARSE = pacsv.ParseOptions(newlines_in_values=False)
+# Bad lines reported one by one up to this many per read; the rest are counted.
+MAX_LINE_WARNINGS = 5
+
+
+class NativeReader(Reader):
+    format = "labdeck"
+
+    def detect(self, folder: Path, names: frozenset[str], rel: str) -> Detection | None:
+        if fmt.META_FILE not in names:
+            return None
+        return Detection(sources=[SourceRef(self.format, folder, rel)], claim_all=True)
+
+    def fingerprint(self, source: SourceRef) -> str:
+        d = source.path
+        files = [d / fmt.META_FILE, d / fmt.METRICS_FILE, d / fmt.EVENTS_FILE]
+        print_ = stat_fingerprint(files)
+        # A live run's lock matters too: the run turns "killed" when its process disappears.
+        try:
+            lock = (d / fmt.LOCK_FILE).read_text()
+        except OSError:
+            return print_ + "|unlocked"
+        return print_ + ("|dead" if fmt.lock_is_stale(lock) else "|live")
+
+    def read_on(self, source: SourceRef, cursor: dict[str, Any] | None) -> ReadResult:
+        fresh = cursor is None
+        cursor = dict(cursor or {})
+        d = source.path
+        warnings: list[ReadWarning] = []
+        record = RunRecord(source_id=cursor.get("id", ""))
+        if fresh or not cursor.get("id"):
+            meta_ok = self._read_meta(d, source, record, warnings)
+            if not meta_ok:
+                return ReadResult(runs=[], cursor={}, warnings=warnings, complete=True)
+            cursor["id"] = record.source_id
+            cursor.setdefault("m", 0)
+            cursor.setdefault("e", 0)
+        ended = self._read_events(d, source, record, cursor, warnings)
+        self._read_metrics(d, source, record, cursor, warnings)
+        self._set_liveness(d, record, cursor, ended)
+        record.warnings.extend(warnings)
+        return ReadResult(runs=[record], cursor=cursor, complete=fresh)
+
+    # Parts ---------------------------------------------------------------
+
+    def _read_meta(self, d: Path, source: SourceRef, record: RunRecord, warnings: list[ReadWarning]) -> bool:
+        path = d / fmt.META_FILE
+        rel = f"{source.rel}/{fmt.META_FILE}".lstrip("/")
+        try:
+            meta = json.loads(path.read_bytes())
+        except OSError as exc:
+            warnings.append(ReadWarning("unreadable-file", f"cannot read {rel}: {exc.strerror}", rel))
+            return False
+        except (ValueError, UnicodeDecodeError) as exc:
+            warnings.append(ReadWarning("bad-run-file", f"{rel} is not valid JSON: {exc}", rel))
+            return False
+        if not isinstance(meta, dict) or not meta.get("id"):
+            warnings.append(ReadWarning("bad-run-file", f"{rel} has no run id", rel))
+            return False
+        if meta.get("version", 1) > fmt.FORMAT_VERSION:
+            warnings.append(
+                ReadWarning(
+                    "newer-format",
+                    f"{rel} is format version {meta['version']}; this labdeck reads up to "
+                    f"{fmt.FORMAT_VERSION}, so some fields may be missing",
+                    rel,
+                )
+            )
+        record.source_id = str(meta["id"])
+        record.meta.update(
+            experiment=str(meta.get("experiment") or ""),
+            name=str(meta.get("name") or d.name),
+            status="running",
+            deleted=False,
+            parent_source_id=meta.get("parent") or None,
+            start_time=_int_or_none(meta.get("start_time")),
+            end_time=None,
+            path=source.rel,
+            provenance=meta.get("provenance") or {},
+        )
+        record.params.update({str(k): str(v) for k, v in (meta.get("params") or {}).items()})
+        record.tags.update({str(k): str(v) for k, v in (meta.get("tags") or {}).items()})
+        record.artifact_dir = str(d / fmt.ARTIFACTS_FOLDER)
+        return True
+
+    def _read_events(
+        self, d: Path, source: SourceRef, record: RunRecord, cursor: dict, warnings: list[ReadWarning]
+    ) -> bool:
+        rel = f"{source.rel}/{fmt.EVENTS_FILE}".lstrip("/")
+        data, offset = _read_whole_lines(d / fmt.EVENTS_FILE, cursor["e"], rel, warnings)
+        lineno = cursor.get("e_lines", 0)
+        for raw in data.splitlines():
+            lineno += 1
+            try:
+                event = json.loads(raw)
+                self._apply_event(event, record)
+            except (ValueError, TypeError, AttributeError, UnicodeDecodeError) as exc:
+                warnings.append(
+                    ReadWarning("bad-event-line", f"{rel} line {lineno} is not a valid event: {exc}", rel)
+                )
+        cursor["e"] = offset
+        cursor["e_lines"] = lineno
+        if record.meta.get("status") in fmt.END_STATUSES:
+            cursor["ended"] = True
+        return bool(cursor.get("ended"))
+
+    @staticmethod
+    def _apply_event(event: dict, record: RunRecord) -> None:
+        kind = event["type"]
+        if kind == "params":
+            record.params.update({str(k): str(v) for k, v in event["params"].items()})
+        elif kind == "tags":
+            record.tags.update({str(k): str(v) for k, v in event["tags"].items()})
+        elif kind == "end":
+            status = event.get("status", "finished")
+            record.meta["status"] = status if status in fmt.END_STATUSES else "unknown"
+            record.meta["end_time"] = _int_or_none(event.get("time"))
+            if event.get("error"):
+                record.tags["labdeck.error"] = str(event["error"])
+        # "artifact" events need nothing in the index: the artifacts folder is listed on demand.
+
+    def _read_metrics(
+        self, d: Path, source: SourceRef, record: RunRecord, cursor: dict, warnings: list[ReadWarning]
+    ) -> None:
+        rel = f"{source.rel}/{fmt.METRICS_FILE}".lstrip("/")
+        path = d / fmt.METRICS_FILE
+        start = cursor["m"]
+        try:
+            size = os.stat(path).st_size
+        except OSError:
+            size = 0
+        if size < start:
+            # The file shrank: it was replaced. Read it again from the start.
+            start, record.replace_series = 0, True
+            warnings.append(ReadWarning("file-rewritten", f"{rel} got shorter; read again from the start", rel))
+        data, offset = _read_whole_lines(path, start, rel, warnings)
+        if start == 0 and data.startswith(fmt.METRICS_HEADER):
+            data = data[len(fmt.METRICS_HEADER) :]
+        cursor["m"] = offset
+        if data:
+            lineno = cursor.get("m_lines", 1)
+            record.points.update(_parse_points(data, rel, lineno, warnings))
+            cursor["m_lines"] = lineno + data.count(b"\n")
+        tail = size - offset
+        if tail > 0 and cursor.get("ended"):
+            warnings.append(
+                ReadWarning(
+                    "truncated-line",
+                    f"{rel} ends with an incomplete line ({tail} bytes) that was left out",
+                    rel,
+                    transient=True,
+                )
+            )
+
+    def _set_liveness(self, d: Path, record: RunRecord, cursor: dict, ended: bool) -> None:
+        if ended:
+            return
+        try:
+            lock = (d / fmt.LOCK_FILE).read_text()
+        except OSError:
+            lock = None
+        if lock is None or fmt.lock_is_stale(lock):
+            # No end event and no live writer: the process died without saying so.
+            record.meta["status"] = "killed"
+            record.meta["end_time"] = _last_write_ms(d)
+        else:
+            record.meta["status"] = "running"
+            record.meta["end_time"] = None
+
+
+def _read_whole_lines(path: Path, start: int, rel: str, warnings: list[ReadWarning]) -> tuple[bytes, int]:
+    """Bytes from ``start`` up to the last newline, and the offset after it."""
+    try:
+        with open(path, "rb") as f:
+            f.seek(start)
+            data = f.read()
+    except FileNotFoundError:
+        return b"", start
+    except OSError as exc:
+        warnings.append(ReadWarning("unreadable-file", f"cannot read {rel}: {exc.strerror}", rel))
+        return b"", start
+    end = data.rfind(b"\n") + 1
+    return data[:end], start + end
+
+
+def _parse_points(data: bytes, rel: str, first_line: int, warnings: list[ReadWarning]) -> dict[str, Points]:
+    try:
+        table = pacsv.read_csv(
+            io.BytesIO(data),
+            read_options=pacsv.ReadOptions(column_names=list(_CSV_TYPES), use_threads=False),
+            parse_options=_PARSE,
+            convert_options=_CONVERT,
+        )
+        keys = table.column("key").to_numpy(zero_copy_only=False)
+        steps = table.column("step").to_numpy()
+        values = table.column("value").to_numpy()
+        walls = table.column("wall_ms").to_numpy()
+    except (pa.ArrowInvalid, ValueError):
+        keys, steps, values, walls = _parse_points_slowly(data, rel, first_line, warnings)
+    return _group_by_key(keys, steps, values, walls)
+
+
+def _parse_points_slowly(data: bytes, rel: str, first_line: int, warnings: list[ReadWarning]):
+    """Line by line, keeping every good line and naming the bad ones."""
+    keys, steps, values, walls = [], [], [], []
+    bad = 0
+    for offset, raw in enumerate(data.split(b"\n")[:-1]):
+        lineno = first_line + offset + 1
+        try:
+            row = next(csv.reader([raw.decode("utf-8")]))
+            key, step, value, wall = row
+            parsed = (str(key), int(step), float(value), float(wall))
+        except (ValueError, UnicodeDecodeError, StopIteration, csv.Error):
+            bad += 1
+            if bad <= MAX_LINE_WARNINGS:
+                shown = raw[:60].decode("utf-8", "replace")
+                warnings.append(
+                    ReadWarning("bad-metric-line", f"{rel} line {lineno} is not key,step,value,wall_ms: {shown!r}", rel)
+                )
+            continue
+        keys.append(parsed[0])
+        steps.append(parsed[1])
+        values.append(parsed[2])
+        walls.append(parsed[3])
+    if bad > MAX_LINE_WARNINGS:
+        warnings.append(
+            ReadWarning("bad-metric-line", f"{rel}: {bad - MAX_LINE_WARNINGS} more bad lines left out", rel)
+        )
+    return (
+        np.array(keys, dtype=object),
+        np.array(steps, dtype=np.int64),
+        np.array(values, dtype=np.float64),
+        np.array(walls, dtype=np.float64),
+    )
+
+
+def _group_by_key(keys, steps, values, walls) -> dict[str, Points]:
+    if len(keys) == 0:
+        return {}
+    uniques, codes = np.unique(keys, return_inverse=True)
+    order = np.argsort(codes, kind="stable")  # keeps logged order within each key
+    bounds = np.flatnonzero(np.diff(codes[order])) + 1
+    out = {}
+    for key, idx in zip(uniques, np.split(order, bounds)):
+        out[str(key)] = Points(steps[idx], values[idx], walls[idx])
+    return out
+
+
+def _int_or_none(value: Any) -> int | None:
+    try:
+        return None if value is None else int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def _last_write_ms(d: Path) -> int | None:
+    times = []
+    for name in (fmt.METRICS_FILE, fmt.EVENTS_FILE, fmt.META_FILE):
+        try:
+            times.append(os.stat(d / name).st_mtime_ns // 1_000_000)
+        except OSError:
+            pass
+    return max(times) if times else None
+
+
+READER = NativeReader()

@@ -1,0 +1,149 @@
+"""Walking a project folder to find run sources, skipping what is never a run."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pathspec
+
+from labdeck.runs.readers.base import Reader, ReadWarning, SourceRef
+
+IGNORE_FILE = ".labdeckignore"
+# Folders that never hold runs and can be huge.
+SKIP_NAMES = frozenset(
+    {".git", ".hg", ".svn", "node_modules", "__pycache__", ".mypy_cache", ".pytest_cache",
+     ".ruff_cache", ".tox", ".nox", ".ipynb_checkpoints", ".venv", "venv", "site-packages"}
+)
+
+
+@dataclass
+class WalkResult:
+    sources: list[tuple[Reader, SourceRef]] = field(default_factory=list)
+    warnings: list[ReadWarning] = field(default_factory=list)
+    folders: int = 0
+
+
+def load_ignore(project: Path, warnings: list[ReadWarning]) -> pathspec.PathSpec | None:
+    path = project / IGNORE_FILE
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except FileNotFoundError:
+        return None
+    except (OSError, UnicodeDecodeError) as exc:
+        warnings.append(ReadWarning("bad-ignore-file", f"cannot read {IGNORE_FILE}: {exc}", IGNORE_FILE))
+        return None
+    try:
+        return pathspec.GitIgnoreSpec.from_lines(lines)
+    except (ValueError, TypeError) as exc:
+        warnings.append(ReadWarning("bad-ignore-file", f"{IGNORE_FILE} has a bad pattern: {exc}", IGNORE_FILE))
+        return None
+
+
+def walk_project(
+    project: Path,
+    readers: tuple[Reader, ...],
+    *,
+    start: Path | None = None,
+    cancelled: Callable[[], bool] = lambda: False,
+) -> WalkResult:
+    """Find every source below ``project`` (or below ``start`` inside it)."""
+    result = WalkResult()
+    ignore = load_ignore(project, result.warnings)
+    root = start or project
+    seen: set[tuple[int, int]] = set()
+    for folder, names, subdirs in _folders(root, project, result, seen, cancelled):
+        rel = _rel(folder, project)
+        result.folders += 1
+        prune: set[str] = set()
+        claimed = False
+        for reader in readers:
+            try:
+                found = reader.detect(folder, names, rel)
+            except OSError as exc:
+                result.warnings.append(
+                    ReadWarning("unreadable-folder", f"cannot read {rel or '.'}: {exc.strerror}", rel)
+                )
+                found = None
+            if found is None:
+                continue
+            result.sources.extend((reader, s) for s in found.sources)
+            prune |= found.prune
+            if found.claim_all:
+                claimed = True
+                break  # the folder is this reader's alone (a native run holds a metrics.csv too)
+        if claimed:
+            subdirs.clear()
+            continue
+        for name in list(subdirs):
+            if name in prune or _ignored(ignore, rel, name):
+                subdirs.discard(name)
+    return result
+
+
+def _ignored(ignore: pathspec.PathSpec | None, rel: str, name: str) -> bool:
+    if ignore is None:
+        return False
+    child = f"{rel}/{name}" if rel else name
+    return ignore.match_file(child + "/")
+
+
+def _rel(folder: Path, project: Path) -> str:
+    rel = os.path.relpath(folder, project)
+    return "" if rel == "." else rel.replace(os.sep, "/")
+
+
+def _folders(
+    root: Path,
+    project: Path,
+    result: WalkResult,
+    seen: set[tuple[int, int]],
+    cancelled: Callable[[], bool],
+) -> Iterator[tuple[Path, frozenset[str], set[str]]]:
+    """Depth-first: each folder, all its entry names, and the set of sub-folders to enter
+    next (the caller removes names from that set to keep the walk out of them)."""
+    stack = [root]
+    while stack:
+        if cancelled():
+            return
+        folder = stack.pop()
+        rel = _rel(folder, project) or "."
+        try:
+            st = os.stat(folder)
+            key = (st.st_dev, st.st_ino)
+            if key in seen:
+                result.warnings.append(
+                    ReadWarning("symlink-loop", f"{rel} leads back to a folder already walked; skipped", rel)
+                )
+                continue
+            seen.add(key)
+            with os.scandir(folder) as it:
+                entries = list(it)
+        except FileNotFoundError:
+            result.warnings.append(ReadWarning("folder-vanished", f"{rel} disappeared during the scan", rel))
+            continue
+        except PermissionError:
+            result.warnings.append(ReadWarning("permission-denied", f"no permission to read {rel}", rel))
+            continue
+        except OSError as exc:
+            result.warnings.append(ReadWarning("unreadable-folder", f"cannot read {rel}: {exc.strerror}", rel))
+            continue
+        names = set()
+        subdirs = set()
+        for entry in entries:
+            names.add(entry.name)
+            try:
+                is_dir = entry.is_dir()  # follows symlinks; loops are caught by the inode check
+            except OSError:
+                is_dir = False
+            if is_dir and entry.name not in SKIP_NAMES:
+                subdirs.add(entry.name)
+        frozen = frozenset(names)
+        # Virtual environments have many names; `pyvenv.cfg` marks them.
+        if "pyvenv.cfg" in frozen and folder != root:
+            continue
+        yield folder, frozen, subdirs
+        for name in sorted(subdirs, reverse=True):
+            stack.append(folder / name)

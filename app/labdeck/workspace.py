@@ -1,0 +1,94 @@
+"""The operations every front end shares (CLI verbs, GUI actions), over one index file."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from labdeck.db import catalogue
+from labdeck.db.engine import Database
+from labdeck.db.entities import ProjectInfo, RunInfo, Series, WarningInfo
+from labdeck.db.projects import add_project, normalise, remove_project
+from labdeck.paths import default_index_path
+from labdeck.runs.indexer import IndexStats, index_all, index_project
+from labdeck.runs.query import parse_query, parse_sort
+from labdeck.tasks import Task
+
+
+class Workspace:
+    def __init__(self, index_path: str | os.PathLike | None = None) -> None:
+        self.index_path = Path(index_path) if index_path else default_index_path()
+        self.db = Database(self.index_path)
+
+    def close(self) -> None:
+        self.db.close()
+
+    # Projects ------------------------------------------------------------
+
+    def add_project(self, path: str | os.PathLike) -> tuple[str, bool]:
+        with self.db.write() as session:
+            _, created = add_project(session, path)
+        return normalise(path), created
+
+    def remove_project(self, path: str | os.PathLike) -> bool:
+        with self.db.write() as session:
+            return remove_project(session, path)
+
+    def projects(self) -> list[ProjectInfo]:
+        with self.db.read() as session:
+            return catalogue.list_projects(session)
+
+    # Indexing ------------------------------------------------------------
+
+    def index(self, path: str | os.PathLike | None = None, task: Task | None = None) -> IndexStats:
+        if path is None:
+            return index_all(self.db, task)
+        return index_project(self.db, normalise(path), task=task)
+
+    # Runs ----------------------------------------------------------------
+
+    def run_pks(
+        self,
+        query: str = "",
+        sort: str = "",
+        *,
+        include_deleted: bool = False,
+        project: str | None = None,
+        experiment: str | None = None,
+    ) -> list[int]:
+        where = parse_query(query)
+        keys = parse_sort(sort)
+        with self.db.read() as session:
+            return catalogue.run_pks(
+                session, where, keys, include_deleted=include_deleted, project=project, experiment=experiment
+            )
+
+    def runs(self, query: str = "", sort: str = "", *, include_deleted: bool = False) -> list[RunInfo]:
+        pks = self.run_pks(query, sort, include_deleted=include_deleted)
+        return self.runs_by_pk(pks)
+
+    def runs_by_pk(self, pks: list[int]) -> list[RunInfo]:
+        with self.db.read() as session:
+            return catalogue.runs_by_pk(session, pks)
+
+    def run(self, ref: str) -> RunInfo:
+        with self.db.read() as session:
+            pk = catalogue.find_run_pk(session, ref)
+            return catalogue.runs_by_pk(session, [pk])[0]
+
+    def series(self, ref: str, keys: list[str] | None = None) -> dict[str, Series]:
+        with self.db.read() as session:
+            pk = catalogue.find_run_pk(session, ref)
+            return catalogue.series_for(session, pk, keys)
+
+    def series_by_pk(self, pk: int, keys: list[str] | None = None) -> dict[str, Series]:
+        with self.db.read() as session:
+            return catalogue.series_for(session, pk, keys)
+
+    def warnings(self, project: str | None = None) -> list[WarningInfo]:
+        with self.db.read() as session:
+            return catalogue.list_warnings(session, project=normalise(project) if project else None)
+
+    def known_keys(self) -> dict[str, list[str]]:
+        with self.db.read() as session:
+            return catalogue.known_keys(session)
