@@ -33,3 +33,21 @@ def fixtures_dir() -> Path:
     if not root.is_dir():
         pytest.fail(f"test corpus not found at {root} (set LABDECK_FIXTURES)")
     return root
+
+
+@pytest.fixture
+def workspace(tmp_path):
+    """A workspace on a fresh index file."""
+    from labdeck.workspace import Workspace
+
+    ws = Workspace(tmp_path / "index.sqlite")
+    yield ws
+    ws.close()
+
+
+@pytest.fixture
+def project(tmp_path):
+    folder = tmp_path / "project"
+    folder.mkdir()
+    return folder
+

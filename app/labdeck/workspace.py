@@ -92,3 +92,7 @@ class Workspace:
     def known_keys(self) -> dict[str, list[str]]:
         with self.db.read() as session:
             return catalogue.known_keys(session)
+
+    def provenance(self, ref: str) -> str:
+        with self.db.read() as session:
+            return catalogue.provenance_json(session, catalogue.find_run_pk(session, ref))

@@ -203,3 +203,8 @@ def known_keys(session: Session) -> dict[str, list[str]]:
         ),
         "tags": list(session.execute(select(Tag.key).distinct().order_by(Tag.key)).scalars()),
     }
+
+
+def provenance_json(session: Session, run_pk: int) -> str:
+    """The run's recorded provenance as JSON text ('{}' when it has none)."""
+    return session.execute(select(Run.provenance).where(Run.pk == run_pk)).scalar_one_or_none() or "{}"

@@ -59,7 +59,7 @@ class Source(Base):
     __table_args__ = (UniqueConstraint("project_id", "format", "path"),)
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"), index=True)
-    format: Mapped[str] = mapped_column(String(32))
+    format: Mapped[str] = mapped_column(String(32))  # the reader's key (its module name)
     path: Mapped[str] = mapped_column(Text)  # relative to the project, '/'-separated
     fingerprint: Mapped[str] = mapped_column(Text, default="")
     cursor: Mapped[str] = mapped_column(Text, default="{}")

@@ -100,7 +100,7 @@ def index_project(
         if task.cancelled:
             stats.cancelled = True
             break
-        key = (source.format, source.rel)
+        key = (reader.key, source.rel)
         seen.add(key)
         task.report(i, stats.sources, source.rel or project.name)
         parsed = _read_if_changed(reader, source, stored.get(key))
@@ -139,12 +139,13 @@ def _sources_around(
     or a checkpoint folder belongs to the source found higher up."""
     scope = walk_root.relative_to(project).as_posix()
     found = []
-    for fmt, rel in stored:
+    for reader_key, rel in stored:
         if rel and rel != scope and scope.startswith(rel + "/"):
             try:
-                found.append((reader_for(fmt), SourceRef(fmt, project / rel, rel)))
+                reader = reader_for(reader_key)
             except KeyError:
                 continue
+            found.append((reader, SourceRef(reader.format, project / rel, rel)))
     return found
 
 
@@ -185,7 +186,7 @@ def _write_batch(db: Database, project_id: int, project_path: str, batch: list[_
         writer = CatalogueWriter(session, project_id, project_path)
         for parsed in batch:
             result = parsed.result
-            source_pk = writer.upsert_source(parsed.source.format, parsed.source.rel)
+            source_pk = writer.upsert_source(parsed.reader.key, parsed.source.rel)
             writer.clear_warnings(source_pk, transient_only=not result.complete)
             writer.add_warnings(result.warnings, source_pk=source_pk)
             for run in result.runs:

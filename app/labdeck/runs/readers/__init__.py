@@ -21,14 +21,18 @@ def all_readers() -> tuple[Reader, ...]:
         module = importlib.import_module(f"{__name__}.{info.name}")
         reader = getattr(module, "READER", None)
         if isinstance(reader, Reader):
+            # Two readers may share a run format (MLflow's two stores); the module name
+            # tells their sources apart in the index.
+            reader.key = info.name
             readers.append(reader)
     # Native first: its detection is a single name lookup.
     readers.sort(key=lambda r: (r.format != "labdeck", r.format))
     return tuple(readers)
 
 
-def reader_for(fmt: str) -> Reader:
+def reader_for(key: str) -> Reader:
+    """The reader whose module is ``key`` (what the index stores for each source)."""
     for reader in all_readers():
-        if reader.format == fmt:
+        if reader.key == key:
             return reader
-    raise KeyError(f"no reader for format {fmt!r}")
+    raise KeyError(f"no reader named {key!r}")

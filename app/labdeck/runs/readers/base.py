@@ -146,6 +146,7 @@ class Reader(ABC):
     """One on-disk run format."""
 
     format: ClassVar[str]
+    key: str = ""  # set on discovery: the module name, unique among readers
 
     @abstractmethod
     def detect(self, folder: Path, names: frozenset[str], rel: str) -> Detection | None:

@@ -65,8 +65,8 @@ class NativeReader(Reader):
             cursor.setdefault("m", 0)
             cursor.setdefault("e", 0)
         ended = self._read_events(d, source, record, cursor, warnings)
-        self._read_metrics(d, source, record, cursor, warnings)
-        self._set_liveness(d, record, cursor, ended)
+        alive = self._set_liveness(d, record, ended)
+        self._read_metrics(d, source, record, cursor, warnings, alive=alive)
         record.warnings.extend(warnings)
         return ReadResult(runs=[record], cursor=cursor, complete=fresh)
 
@@ -149,7 +149,14 @@ class NativeReader(Reader):
         # "artifact" events need nothing in the index: the artifacts folder is listed on demand.
 
     def _read_metrics(
-        self, d: Path, source: SourceRef, record: RunRecord, cursor: dict, warnings: list[ReadWarning]
+        self,
+        d: Path,
+        source: SourceRef,
+        record: RunRecord,
+        cursor: dict,
+        warnings: list[ReadWarning],
+        *,
+        alive: bool,
     ) -> None:
         rel = f"{source.rel}/{fmt.METRICS_FILE}".lstrip("/")
         path = d / fmt.METRICS_FILE
@@ -171,7 +178,7 @@ class NativeReader(Reader):
             record.points.update(_parse_points(data, rel, lineno, warnings))
             cursor["m_lines"] = lineno + data.count(b"\n")
         tail = size - offset
-        if tail > 0 and cursor.get("ended"):
+        if tail > 0 and not alive:  # a live writer finishes its line; a dead one never will
             warnings.append(
                 ReadWarning(
                     "truncated-line",
@@ -181,9 +188,10 @@ class NativeReader(Reader):
                 )
             )
 
-    def _set_liveness(self, d: Path, record: RunRecord, cursor: dict, ended: bool) -> None:
+    def _set_liveness(self, d: Path, record: RunRecord, ended: bool) -> bool:
+        """Whether a process is still writing the run; marks runs whose process died."""
         if ended:
-            return
+            return False
         try:
             lock = (d / fmt.LOCK_FILE).read_text()
         except OSError:
@@ -192,9 +200,10 @@ class NativeReader(Reader):
             # No end event and no live writer: the process died without saying so.
             record.meta["status"] = "killed"
             record.meta["end_time"] = _last_write_ms(d)
-        else:
-            record.meta["status"] = "running"
-            record.meta["end_time"] = None
+            return False
+        record.meta["status"] = "running"
+        record.meta["end_time"] = None
+        return True
 
 
 def _read_whole_lines(path: Path, start: int, rel: str, warnings: list[ReadWarning]) -> tuple[bytes, int]:

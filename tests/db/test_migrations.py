@@ -1,0 +1,64 @@
+"""Migrations: an old index opens in a newer labdeck; the models match the migrations."""
+
+from __future__ import annotations
+
+import sqlite3
+
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
+
+from labdeck.db.engine import Database, make_engine
+from labdeck.db.migrate import alembic_config, current_revision, head_revision, upgrade_to
+from labdeck.db.models import Base
+
+
+def test_first_migration_upgrades_to_head_keeping_data(tmp_path):
+    path = tmp_path / "old.sqlite"
+    engine = make_engine(path)
+    upgrade_to(engine, "0001")
+    assert current_revision(engine) == "0001"
+    with sqlite3.connect(path) as conn:
+        conn.execute("INSERT INTO projects (id, path, name, added_at) VALUES (1, '/p', 'p', 5)")
+        conn.execute("INSERT INTO sources (id, project_id, format, path, fingerprint, cursor, indexed_at) "
+                     "VALUES (1, 1, 'labdeck', 'r', 'fp', '{}', 0)")
+        conn.execute("INSERT INTO runs (pk, uid, project_id, source_pk, format, source_id, experiment, name, status, "
+                     "deleted, path, updated_at) VALUES (1, 'abc', 1, 1, 'labdeck', 'run-1', '', 'old run', "
+                     "'finished', 0, 'r', 0)")
+        conn.execute("INSERT INTO params (run_pk, key, value, value_num) VALUES (1, 'lr', '0.1', 0.1)")
+    engine.dispose()
+
+    db = Database(path)  # opening migrates to head
+    assert current_revision(db.engine) == head_revision(db.engine)
+    from labdeck.db import catalogue
+
+    with db.read() as session:
+        runs = catalogue.runs_by_pk(session, catalogue.run_pks(session))
+    assert [(r.name, r.params) for r in runs] == [("old run", {"lr": "0.1"})]
+    assert runs[0].warnings == ()
+    db.close()
+
+
+def test_models_match_migrations(tmp_path):
+    db = Database(tmp_path / "i.sqlite")
+    with db.engine.connect() as conn:
+        diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)
+    assert diff == []
+    db.close()
+
+
+def test_revision_chain_is_linear(tmp_path):
+    engine = make_engine(tmp_path / "x.sqlite")
+    script = ScriptDirectory.from_config(alembic_config(engine))
+    revisions = list(script.walk_revisions())
+    assert len(script.get_heads()) == 1
+    assert all(len(r._normalized_down_revisions) <= 1 for r in revisions)  # noqa: SLF001
+    assert revisions[-1].down_revision is None
+
+
+def test_index_is_wal_with_foreign_keys(tmp_path):
+    db = Database(tmp_path / "i.sqlite")
+    with db.engine.connect() as conn:
+        assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+        assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+    db.close()

@@ -1,0 +1,138 @@
+"""The command line, run as a user runs it (a subprocess), on a folder of SDK runs."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import subprocess
+import sys
+
+import labdeck
+from tests_support import make_runs
+
+
+def cli(*args, index=None, env_index=None, check=True):
+    env = dict(os.environ)
+    if env_index:
+        env["LABDECK_INDEX"] = str(env_index)
+    argv = [sys.executable, "-m", "labdeck", *args]
+    if index:
+        argv += ["--index", str(index)]
+    done = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=120)
+    if check:
+        assert done.returncode == 0, done.stderr
+    return done
+
+
+def test_add_index_runs_show_json(project, tmp_path):
+    index = tmp_path / "i.sqlite"
+    runs = make_runs(project, 3, steps=20)
+    with labdeck.start_run(project, name="odd values", record_provenance=False) as odd:
+        odd.log({"v": math.nan}, step=0)
+        odd.log({"v": math.inf}, step=1)
+        odd.log({"v": -math.inf}, step=2)
+    out = cli("add", str(project), index=index).stdout
+    assert "added" in out and "4 run(s) updated" in out
+
+    listed = json.loads(cli("runs", "--json", index=index).stdout)
+    assert len(listed) == 4
+    first = next(r for r in listed if r["source_id"] == runs[0].id)
+    assert set(first) >= {"id", "project", "format", "source_id", "experiment", "name", "status", "deleted",
+                          "parent", "start_time", "end_time", "params", "tags", "metrics", "warnings"}
+    assert first["format"] == "labdeck" and first["project"] == str(project.resolve())
+    assert first["metrics"]["loss"] == {"last": 1 / 20, "min": 1 / 20, "max": 1.0, "count": 20, "last_step": 19}
+    assert first["params"] == {"lr": "0.1", "idx": "0"}
+
+    shown = json.loads(cli("show", odd.id, "--series", "--json", index=index).stdout)  # the tool's own id
+    assert [p[:2] for p in shown["series"]["v"]] == [[0, "NaN"], [1, "Infinity"], [2, "-Infinity"]]
+    assert all(isinstance(p[2], int) for p in shown["series"]["v"])
+    assert shown["metrics"]["v"]["last"] == "-Infinity"
+
+    by_labdeck_id = json.loads(cli("show", shown["id"], "--json", index=index).stdout)
+    assert by_labdeck_id["source_id"] == odd.id
+
+    filtered = json.loads(cli("runs", "--json", "--query", "params.idx >= 1 and metrics.loss < 0.1",
+                              "--sort=-params.idx", index=index).stdout)
+    assert [r["name"] for r in filtered] == ["run-2", "run-1"]
+
+    with_series = json.loads(cli("runs", "--json", "--series", "-q", "name = run-0", index=index).stdout)
+    assert len(with_series[0]["series"]["loss"]) == 20
+
+
+def test_env_index_and_projects_and_remove(project, tmp_path):
+    index = tmp_path / "env.sqlite"
+    make_runs(project, 1, steps=2)
+    cli("add", str(project), env_index=index)
+    assert index.exists()
+    projects = json.loads(cli("projects", "--json", env_index=index).stdout)
+    assert projects[0]["path"] == str(project.resolve()) and projects[0]["runs"] == 1
+    summary = json.loads(cli("index", "--json", env_index=index).stdout)
+    assert summary["unchanged"] == 1 and summary["read"] == 0
+    cli("remove", str(project), env_index=index)
+    assert json.loads(cli("runs", "--json", env_index=index).stdout) == []
+
+
+def test_bad_query_points_at_the_token(project, tmp_path):
+    done = cli("runs", "--query", "status = done", index=tmp_path / "i.sqlite", check=False)
+    assert done.returncode == 2
+    lines = done.stderr.splitlines()
+    assert "unknown status 'done'" in lines[0]
+    assert lines[-1].index("^") == lines[-2].index("done")
+
+
+def test_unknown_run_and_missing_folder_are_clear_errors(tmp_path):
+    index = tmp_path / "i.sqlite"
+    done = cli("show", "nope", index=index, check=False)
+    assert done.returncode == 2 and "no run with id 'nope'" in done.stderr
+    done = cli("add", str(tmp_path / "missing"), index=index, check=False)
+    assert done.returncode == 2 and "not a folder" in done.stderr
+
+
+def test_warnings_verb_lists_problems(project, tmp_path):
+    index = tmp_path / "i.sqlite"
+    (run,) = make_runs(project, 1, steps=2)
+    (run.dir / "labdeck-run.json").write_text("{oops")
+    cli("add", str(project), index=index)
+    warnings = json.loads(cli("warnings", "--json", index=index).stdout)
+    assert [w["code"] for w in warnings] == ["bad-run-file"]
+    assert "not valid JSON" in warnings[0]["message"]
+
+
+def test_watch_keeps_the_index_current(project, tmp_path):
+    index = tmp_path / "i.sqlite"
+    cli("add", str(project), index=index)
+    proc = subprocess.Popen([sys.executable, "-m", "labdeck", "watch", "--index", str(index)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert "watching 1 project" in _read_until(proc, "watching")
+        (run,) = make_runs(project, 1, steps=5)
+        _read_until(proc, "point(s)")
+        shown = json.loads(cli("show", run.id, "--json", index=index).stdout)
+        assert shown["metrics"]["loss"]["count"] == 5
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
+    assert proc.returncode == 0
+
+
+def _read_until(proc, text, limit=50):
+    seen = ""
+    for _ in range(limit):
+        line = proc.stdout.readline()
+        seen += line
+        if text in line or not line:
+            break
+    return seen
+
+
+def test_demo_verb_makes_a_real_training(tmp_path):
+    index = tmp_path / "i.sqlite"
+    cli("demo", "--dir", str(tmp_path / "demo"), index=index)
+    runs = json.loads(cli("runs", "--json", index=index).stdout)
+    assert len(runs) >= 5
+    for r in runs:
+        acc = r["metrics"]["val/accuracy"]
+        assert acc["count"] == 300 and 0.0 <= acc["max"] <= 1.0
+    best = max(r["metrics"]["val/accuracy"]["max"] for r in runs)
+    assert best > 0.85  # the network really learns the problem
