@@ -42,7 +42,7 @@ from labdeck.runs.readers.base import (
 
 METRICS = "metrics.csv"
 HPARAMS = "hparams.yaml"
-STEP, EPOCH = "step", "epoch"
+STEP = "step"
 # Lightning's ModelCheckpoint default folder inside a version folder: .ckpt pickles only.
 CHECKPOINTS = "checkpoints"
 TB_EVENTS_PREFIX = "events.out.tfevents"
@@ -52,6 +52,8 @@ MAX_LINE_WARNINGS = 5
 MAX_PARAMS = 10_000  # an alias-bomb YAML flattens into as many keys as it likes
 MAX_DEPTH = 32
 MAX_VALUE_CHARS = 100_000
+
+Cells = tuple[np.ndarray, np.ndarray]  # float values, and which cells held a number
 
 
 class LightningCsvReader(Reader):
@@ -94,12 +96,7 @@ READER = LightningCsvReader()
 
 def _meta(source: SourceRef) -> dict[str, Any]:
     parent, _, name = source.rel.rpartition("/")
-    return {
-        "experiment": parent,
-        "name": name or source.path.name,
-        "status": "unknown",
-        "path": source.rel,
-    }
+    return {"experiment": parent, "name": name or source.path.name, "status": "unknown", "path": source.rel}
 
 
 def _rel(source: SourceRef, name: str) -> str:
@@ -188,40 +185,46 @@ def _flatten(data: dict, prefix: str, out: dict[str, str], depth: int) -> bool:
 
 def _text(value: Any) -> str:
     """``str(value)``, bounded: YAML aliases can make a tiny file print forever."""
-    parts: list[str] = []
-    _write(value, parts, [0], 0, top=True)
-    return "".join(parts)
+    out = _Bounded()
+    out.write(value, 0, top=True)
+    return "".join(out.parts)
 
 
-def _write(value: Any, parts: list[str], size: list[int], depth: int, *, top: bool = False) -> None:
-    if size[0] > MAX_VALUE_CHARS or depth > MAX_DEPTH:
-        parts.append("…")
-        size[0] += 1
-        return
-    if isinstance(value, (list, tuple, dict)):
-        # As str() prints containers: items repr()'d, "k: v" for mappings.
-        parts.append("{" if isinstance(value, dict) else "(" if isinstance(value, tuple) else "[")
-        items = list(value.items())[: MAX_PARAMS] if isinstance(value, dict) else value[:MAX_PARAMS]
-        for i, item in enumerate(items):
+class _Bounded:
+    """Text of nested values that stops near ``MAX_VALUE_CHARS``."""
+
+    def __init__(self) -> None:
+        self.parts: list[str] = []
+        self.size = 0
+
+    def add(self, piece: str) -> None:
+        self.parts.append(piece)
+        self.size += len(piece)
+
+    @property
+    def full(self) -> bool:
+        return self.size > MAX_VALUE_CHARS
+
+    def write(self, value: Any, depth: int, *, top: bool = False) -> None:
+        if self.full or depth > MAX_DEPTH:
+            return self.add("…")
+        if not isinstance(value, (list, tuple, dict)):
+            piece = str(value) if top else repr(value)  # as str() prints a container's items
+            return self.add(piece if len(piece) <= MAX_VALUE_CHARS else piece[:MAX_VALUE_CHARS] + "…")
+        is_dict, is_tuple = isinstance(value, dict), isinstance(value, tuple)
+        self.add("{" if is_dict else "(" if is_tuple else "[")
+        for i, item in enumerate(value.items() if is_dict else value):
             if i:
-                parts.append(", ")
-            if isinstance(value, dict):
-                _write(item[0], parts, size, depth + 1)
-                parts.append(": ")
-                item = item[1]
-            _write(item, parts, size, depth + 1)
-            if size[0] > MAX_VALUE_CHARS:
-                parts.append(", …")
+                self.add(", ")
+            if self.full:
+                self.add("…")
                 break
-        if isinstance(value, tuple) and len(value) == 1:
-            parts.append(",")
-        parts.append("}" if isinstance(value, dict) else ")" if isinstance(value, tuple) else "]")
-        return
-    piece = str(value) if top else repr(value)
-    if len(piece) > MAX_VALUE_CHARS:
-        piece = piece[:MAX_VALUE_CHARS] + "…"
-    size[0] += len(piece)
-    parts.append(piece)
+            if is_dict:
+                self.write(item[0], depth + 1)
+                self.add(": ")
+                item = item[1]
+            self.write(item, depth + 1)
+        self.add(",)" if is_tuple and len(value) == 1 else "}" if is_dict else ")" if is_tuple else "]")
 
 
 class _DataLoader(yaml.SafeLoader):
@@ -249,20 +252,16 @@ def _tagged_as_data(loader: _DataLoader, suffix: str, node: yaml.Node) -> Any:
     return loader.construct_mapping(node, deep=True)
 
 
+_PLAIN = {"none": "null", "bool": "bool", "int": "int", "long": "int", "float": "float"}
+
+
 def _tagged_scalar(loader: _DataLoader, tag: str, node: yaml.ScalarNode) -> Any:
-    value = loader.construct_scalar(node)
-    simple = {
-        "none": lambda: None,
-        "bool": lambda: loader.construct_yaml_bool(node),
-        "int": lambda: loader.construct_yaml_int(node),
-        "long": lambda: loader.construct_yaml_int(node),
-        "float": lambda: loader.construct_yaml_float(node),
-    }
-    if tag in simple:
+    if tag in _PLAIN:  # python/int etc.: the plain YAML type
         try:
-            return simple[tag]()
+            return loader.yaml_constructors[f"tag:yaml.org,2002:{_PLAIN[tag]}"](loader, node)
         except (ValueError, yaml.YAMLError):
-            return value
+            pass
+    value = loader.construct_scalar(node)
     if not value and ":" in tag:
         return tag.split(":", 1)[1]  # python/name:torch.optim.Adam -> 'torch.optim.Adam'
     return value
@@ -331,7 +330,7 @@ def _new_bytes(f: Any, prev: dict | None, rel: str, record: RunRecord) -> tuple[
         "header_sha1": _sha1(header),
         "tail_sha1": _sha1(_tail(f, offset, data)),
         "columns": _header_fields(header),
-        "lines": prev["lines"] if prev and not record.replace_series else 1,
+        "lines": prev.get("lines", 1) if prev and not record.replace_series else 1,
     }
     return data, state
 
@@ -340,7 +339,9 @@ def _resume_offset(f: Any, header: bytes, prev: dict | None) -> int | None:
     """Where the last read stopped, if the file still starts as it did; else None."""
     if not prev or prev.get("header_len") != len(header) or prev.get("header_sha1") != _sha1(header):
         return None
-    offset = prev["offset"]
+    offset = prev.get("offset")
+    if not isinstance(offset, int) or offset < len(header):
+        return None
     if _sha1(_tail(f, offset, None)) != prev.get("tail_sha1"):
         return None  # shrank, or the same header over different rows
     return offset
@@ -363,114 +364,111 @@ def _sha1(data: bytes) -> str:
 def _parse_rows(
     data: bytes, columns: list[str], rel: str, first_line: int, warnings: list[ReadWarning]
 ) -> dict[str, Points]:
-    if not data.strip() or STEP not in columns:
-        if data.strip():
-            warnings.append(ReadWarning("bad-header", f"{rel} has no 'step' column; rows left out", rel))
+    if not data.strip():
         return {}
+    if STEP not in columns:
+        warnings.append(ReadWarning("bad-header", f"{rel} has no 'step' column; rows left out", rel))
+        return {}
+    # Fast path: the CSV reader parses the numbers itself ('nan', 'inf', '-inf' included), and
+    # nothing touches pyarrow.compute, whose first use costs ~250 ms per process.
+    fast_warnings: list[ReadWarning] = []
     try:
-        table = _arrow_rows(data, columns, rel, first_line, warnings)
-        cells = {name: table.column(i) for i, name in enumerate(columns)}
-    except (pa.ArrowInvalid, ValueError, UnicodeDecodeError):
-        cells = _python_rows(data, columns, rel, first_line, warnings)
+        table = _arrow_rows(data, len(columns), pa.float64(), rel, first_line, fast_warnings)
+        warnings.extend(fast_warnings)
+        return _series({c: _float_cells(col) for c, col in zip(columns, table.columns)}, rel, warnings)
+    except pa.ArrowInvalid:
+        pass  # some cell is not a number: column by column below, naming the bad cells
+    try:
+        table = _arrow_rows(data, len(columns), pa.binary(), rel, first_line, warnings)
+    except (pa.ArrowInvalid, ValueError) as exc:
+        warnings.append(ReadWarning("bad-csv-row", f"{rel}: rows after line {first_line} unreadable: {exc}", rel))
+        return {}
+    cells = {c: _numbers(col, rel, c, warnings) for c, col in zip(columns, table.columns)}
     return _series(cells, rel, warnings)
 
 
-def _arrow_rows(data: bytes, columns: list[str], rel: str, first_line: int, warnings: list[ReadWarning]) -> pa.Table:
-    if len(set(columns)) != len(columns):
-        raise ValueError("duplicate column names")
-    bad: list[int] = []
+def _arrow_rows(
+    data: bytes, n_columns: int, cell_type: pa.DataType, rel: str, first_line: int, warnings: list[ReadWarning]
+) -> pa.Table:
+    """Cells as ``cell_type``, an empty cell as null (float) or b"" (binary); rows of the wrong
+    width are left out, with a warning."""
+    bad = 0
 
     def skip(row: Any) -> str:
-        bad.append(row.number)
-        if len(bad) <= MAX_LINE_WARNINGS:
-            warnings.append(_bad_row(rel, first_line + (row.number or 0), row.text))
+        nonlocal bad
+        bad += 1
+        if bad <= MAX_LINE_WARNINGS:
+            msg = f"{rel} row {first_line + (row.number or 0)} is not a valid row: {(row.text or '')[:60]!r}"
+            warnings.append(ReadWarning("bad-csv-row", msg, rel))
         return "skip"
 
-    names = [f"c{i}" for i in range(len(columns))]  # arrow is picky about odd names; order is what counts
+    # Positional names: header names may repeat or be empty. Binary cells, not strings: bad
+    # UTF-8 is a bad number, not a failed file.
+    names = [f"c{i}" for i in range(n_columns)]
     table = pacsv.read_csv(
         io.BytesIO(data),
         read_options=pacsv.ReadOptions(column_names=names, use_threads=False),
         parse_options=pacsv.ParseOptions(newlines_in_values=False, invalid_row_handler=skip),
         convert_options=pacsv.ConvertOptions(
-            column_types={n: pa.string() for n in names},
+            column_types={n: cell_type for n in names},
+            null_values=[""],
             strings_can_be_null=False,
             quoted_strings_can_be_null=False,
         ),
     )
-    if len(bad) > MAX_LINE_WARNINGS:
-        warnings.append(ReadWarning("bad-csv-row", f"{rel}: {len(bad) - MAX_LINE_WARNINGS} more bad rows", rel))
+    if bad > MAX_LINE_WARNINGS:
+        warnings.append(ReadWarning("bad-csv-row", f"{rel}: {bad - MAX_LINE_WARNINGS} more bad rows left out", rel))
     return table
 
 
-def _python_rows(
-    data: bytes, columns: list[str], rel: str, first_line: int, warnings: list[ReadWarning]
-) -> dict[str, list[str]]:
-    """Row by row: invalid UTF-8 and odd rows cost one warning each, the rest is kept."""
-    cells: dict[str, list[str]] = {c: [] for c in columns}
-    bad = 0
-    for n, raw in enumerate(data.split(b"\n")[:-1]):
-        text = raw.rstrip(b"\r").decode("utf-8", "replace")
-        try:
-            row = next(csv.reader([text]), [])
-        except csv.Error:
-            row = None
-        if row == [] and not text:
-            continue
-        if row is None or len(row) != len(columns) or "\ufffd" in text:
-            bad += 1
-            if bad <= MAX_LINE_WARNINGS:
-                warnings.append(_bad_row(rel, first_line + n + 1, text))
-            if row is None or len(row) != len(columns):
-                continue
-        for name, value in zip(columns, row):
-            cells[name].append(value)
-    if bad > MAX_LINE_WARNINGS:
-        warnings.append(ReadWarning("bad-csv-row", f"{rel}: {bad - MAX_LINE_WARNINGS} more bad rows", rel))
-    return cells
-
-
-def _bad_row(rel: str, lineno: int, text: str | None) -> ReadWarning:
-    shown = (text or "")[:60]
-    return ReadWarning("bad-csv-row", f"{rel} line {lineno} is not a valid row: {shown!r}", rel)
-
-
-def _series(cells: dict[str, Any], rel: str, warnings: list[ReadWarning]) -> dict[str, Points]:
+def _series(cells: dict[str, Cells], rel: str, warnings: list[ReadWarning]) -> dict[str, Points]:
     """One series per column but step: a point per non-empty cell, in row order."""
-    steps, ok = _numbers(cells[STEP], rel, STEP, warnings)
+    steps, ok = cells[STEP]
     integral = ok & np.isfinite(steps) & (np.floor(steps) == steps)
     if not integral.all():
         missing = int((~integral).sum())
         warnings.append(ReadWarning("bad-step", f"{rel}: {missing} row(s) without an integer step left out", rel))
     steps_int = np.where(integral, steps, 0).astype(np.int64)
     out: dict[str, Points] = {}
-    for name, column in cells.items():
+    for name, (values, present) in cells.items():
         if name == STEP:
             continue
-        values, present = _numbers(column, rel, name, warnings)
         keep = present & integral
         if keep.any():
-            n = int(keep.sum())
-            out[name] = Points(steps_int[keep], values[keep], np.full(n, np.nan))
+            out[name] = Points(steps_int[keep], values[keep], np.full(int(keep.sum()), np.nan))
     return out
 
 
-def _numbers(column: Any, rel: str, name: str, warnings: list[ReadWarning]) -> tuple[np.ndarray, np.ndarray]:
+def _float_cells(column: pa.ChunkedArray) -> Cells:
+    """A parsed float column as numpy, straight from arrow's buffers (no compute kernels)."""
+    arr = column.combine_chunks() if column.num_chunks else pa.array([], pa.float64())
+    n = len(arr)
+    if n == 0:
+        return np.empty(0), np.empty(0, bool)
+    validity, values = arr.buffers()[:2]
+    floats = np.frombuffer(values, np.float64, count=n, offset=arr.offset * 8)
+    if validity is None:
+        return floats, np.ones(n, bool)
+    bits = np.unpackbits(np.frombuffer(validity, np.uint8), bitorder="little")
+    return floats, bits[arr.offset : arr.offset + n].astype(bool)
+
+
+def _numbers(column: pa.ChunkedArray, rel: str, name: str, warnings: list[ReadWarning]) -> Cells:
     """Cells as floats ('nan', 'inf', '-inf' included) and which cells held a number."""
-    arr = column if isinstance(column, (pa.Array, pa.ChunkedArray)) else pa.array(column, pa.string())
-    if isinstance(arr, pa.ChunkedArray):
-        arr = arr.combine_chunks() if arr.num_chunks else pa.array([], pa.string())
-    mask = pc.not_equal(arr, "")
+    arr = column.combine_chunks() if column.num_chunks else pa.array([], pa.binary())
+    mask = pc.not_equal(arr, b"")
     try:
-        values = pc.cast(pc.if_else(mask, arr, "nan"), pa.float64()).to_numpy(zero_copy_only=False)
+        values = pc.cast(pc.if_else(mask, arr, b"nan"), pa.float64()).to_numpy(zero_copy_only=False)
         return values, mask.to_numpy(zero_copy_only=False)
     except pa.ArrowInvalid:
         return _numbers_slowly(arr.to_pylist(), rel, name, warnings)
 
 
-def _numbers_slowly(cells: list[str], rel: str, name: str, warnings: list[ReadWarning]) -> tuple[np.ndarray, np.ndarray]:
+def _numbers_slowly(cells: list[bytes], rel: str, name: str, warnings: list[ReadWarning]) -> Cells:
+    """Cell by cell (Python's float() also takes ' 1.5'); the rest are named in one warning."""
     values = np.full(len(cells), np.nan)
     present = np.zeros(len(cells), dtype=bool)
-    bad = []
+    bad: list[bytes] = []
     for i, cell in enumerate(cells):
         if not cell:
             continue
@@ -480,13 +478,9 @@ def _numbers_slowly(cells: list[str], rel: str, name: str, warnings: list[ReadWa
         except ValueError:
             bad.append(cell)
     if bad:
-        warnings.append(
-            ReadWarning(
-                "bad-metric-value",
-                f"{rel}: {len(bad)} cell(s) of column {name!r} are not numbers (e.g. {bad[0][:40]!r}); left out",
-                rel,
-            )
-        )
+        shown = bad[0][:40].decode("utf-8", "replace")
+        msg = f"{rel}: {len(bad)} cell(s) of column {name!r} are not numbers (e.g. {shown!r}); left out"
+        warnings.append(ReadWarning("bad-metric-value", msg, rel))
     return values, present
 
 
