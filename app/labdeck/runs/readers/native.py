@@ -25,7 +25,7 @@ from labdeck.runs.readers.base import (
     stat_fingerprint,
 )
 
-_CSV_TYPES = {"key": pa.string(), "step": pa.int64(), "value": pa.float64(), "wall_ms": pa.float64()}
+_CSV_TYPES = {"key": pa.dictionary(pa.int32(), pa.string()), "step": pa.int64(), "value": pa.float64(), "wall_ms": pa.float64()}
 _CONVERT = pacsv.ConvertOptions(column_types=_CSV_TYPES, null_values=[], strings_can_be_null=False)
 _PARSE = pacsv.ParseOptions(newlines_in_values=False)
 # Bad lines reported one by one up to this many per read; the rest are counted.
@@ -229,10 +229,15 @@ def _parse_points(data: bytes, rel: str, first_line: int, warnings: list[ReadWar
             parse_options=_PARSE,
             convert_options=_CONVERT,
         )
-        keys = table.column("key").to_numpy(zero_copy_only=False)
         steps = table.column("step").to_numpy()
         values = table.column("value").to_numpy()
         walls = table.column("wall_ms").to_numpy()
+        key_column = table.column("key")
+        if key_column.num_chunks == 1:
+            # Keys arrive dictionary-encoded: group on the integer codes, no string sorting.
+            chunk = key_column.chunk(0)
+            return _group_by_codes(chunk.dictionary.to_pylist(), chunk.indices.to_numpy(), steps, values, walls)
+        keys = np.array(key_column.to_pylist(), dtype=object)
     except (pa.ArrowInvalid, ValueError):
         keys, steps, values, walls = _parse_points_slowly(data, rel, first_line, warnings)
     return _group_by_key(keys, steps, values, walls)
@@ -276,11 +281,18 @@ def _group_by_key(keys, steps, values, walls) -> dict[str, Points]:
     if len(keys) == 0:
         return {}
     uniques, codes = np.unique(keys, return_inverse=True)
+    return _group_by_codes([str(k) for k in uniques], codes, steps, values, walls)
+
+
+def _group_by_codes(names: list[str], codes: np.ndarray, steps, values, walls) -> dict[str, Points]:
+    if len(codes) == 0:
+        return {}
     order = np.argsort(codes, kind="stable")  # keeps logged order within each key
-    bounds = np.flatnonzero(np.diff(codes[order])) + 1
+    sorted_codes = codes[order]
+    bounds = np.flatnonzero(np.diff(sorted_codes)) + 1
     out = {}
-    for key, idx in zip(uniques, np.split(order, bounds)):
-        out[str(key)] = Points(steps[idx], values[idx], walls[idx])
+    for idx in np.split(order, bounds):
+        out[names[int(codes[idx[0]])]] = Points(steps[idx], values[idx], walls[idx])
     return out
 
 
