@@ -1,0 +1,79 @@
+"""Whole fixture projects (written by the real tools) through the index, as a user adds them."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+
+from tests_support import tree_snapshot
+
+
+def _index(workspace, folder):
+    before = tree_snapshot(folder)
+    workspace.add_project(folder)
+    stats = workspace.index()
+    assert tree_snapshot(folder) == before  # nothing written into the tool's folders
+    return stats
+
+
+def _same(a: float, b) -> bool:
+    b = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}.get(b, b)
+    return (math.isnan(a) and math.isnan(b)) or a == b
+
+
+def test_lightning_project(workspace, fixtures_dir):
+    folder = fixtures_dir / "lightning-csv"
+    expected = json.loads((folder / "expected.json").read_text())
+    _index(workspace, folder)
+    runs = {r.source_id: r for r in workspace.runs()}
+    assert set(runs) == set(expected["runs"])
+    for source_id, exp in expected["runs"].items():
+        series = workspace.series(runs[source_id].id)
+        for column, points in exp["series"].items():
+            got = series[column]
+            assert got.steps.tolist() == [p["step"] for p in points]
+            assert all(_same(v, p["value"]) for v, p in zip(got.values.tolist(), points))
+
+
+def test_hf_trainer_project(workspace, fixtures_dir):
+    folder = fixtures_dir / "hf-trainer"
+    _index(workspace, folder)
+    names = sorted(r.source_id for r in workspace.runs())
+    assert names == ["killed-run", "long-run", "no-logs", "tiny-bert-cls"]  # one run per output folder
+    long_run = next(r for r in workspace.runs() if r.source_id == "long-run")
+    assert long_run.metrics["loss"].count == 5000
+
+
+def test_tensorboard_project(workspace, fixtures_dir):
+    folder = fixtures_dir / "tensorboard"
+    expected = json.loads((folder / "expected.json").read_text())
+    _index(workspace, folder)
+    runs = {r.source_id: r for r in workspace.runs()}
+    assert set(runs) == set(expected["runs"])
+    for source_id, exp in expected["runs"].items():
+        series = workspace.series(runs[source_id].id)
+        for tag, points in exp["scalars"].items():
+            assert series[tag].steps.tolist() == [p["step"] for p in points]
+            assert all(_same(v, p["value"]) for v, p in zip(series[tag].values.tolist(), points))
+
+
+@pytest.mark.parametrize("name", ["mlflow-sqlite", "mlflow-file"])
+def test_mlflow_projects(workspace, fixtures_dir, name):
+    pytest.importorskip(f"labdeck.runs.readers.{name.replace('-', '_')}")
+    folder = fixtures_dir / name
+    expected = json.loads((folder / "expected.json").read_text())
+    _index(workspace, folder)
+    runs = {r.source_id: r for r in workspace.runs("", include_deleted=True) if r.format == "mlflow"}
+    assert set(runs) == {r["run_id"] for r in expected["runs"]}
+    for exp in expected["runs"]:
+        run = runs[exp["run_id"]]
+        assert run.status == exp["status"].lower()
+        assert run.deleted == (exp["lifecycle_stage"] == "deleted") or run.deleted
+        assert run.params == exp["params"]
+        assert {k: m.count for k, m in run.metrics.items()} == {
+            k: len(v) for k, v in exp["metric_history"].items()
+        }
+        if exp["parent_run_id"]:
+            assert run.parent == runs[exp["parent_run_id"]].id
