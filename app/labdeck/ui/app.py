@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import sys
 
+from pathlib import Path
+
 from PySide6.QtCore import QCoreApplication
+from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import QApplication, QMessageBox
 
 from labdeck.db.engine import IndexOpenError
@@ -16,6 +19,9 @@ def run_app(index: str | None = None, project_dirs: list[str] | None = None) -> 
     QCoreApplication.setApplicationName("labdeck")
     app = QApplication.instance() or QApplication(sys.argv)
     app.setStyle("Fusion")  # follows the system's light/dark palette on every platform
+    icon = _icon_path()
+    if icon is not None:
+        app.setWindowIcon(QIcon(str(icon)))
     try:
         workspace = Workspace(index)
     except IndexOpenError as exc:
@@ -38,3 +44,9 @@ def run_app(index: str | None = None, project_dirs: list[str] | None = None) -> 
     code = app.exec()
     workspace.close()
     return code
+
+
+def _icon_path() -> Path | None:
+    """The app icon from the checkout's resources/ (bundles carry their own copy)."""
+    candidate = Path(__file__).resolve().parents[3] / "resources" / "icons" / "labdeck.svg"
+    return candidate if candidate.is_file() else None
