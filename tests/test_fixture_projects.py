@@ -23,6 +23,12 @@ def _same(a: float, b) -> bool:
     return (math.isnan(a) and math.isnan(b)) or a == b
 
 
+def _assert_series(series, expected_points: dict[str, list[dict]]) -> None:
+    for key, points in expected_points.items():
+        assert series[key].steps.tolist() == [p["step"] for p in points]
+        assert all(_same(v, p["value"]) for v, p in zip(series[key].values.tolist(), points, strict=True))
+
+
 def test_lightning_project(workspace, fixtures_dir):
     folder = fixtures_dir / "lightning-csv"
     expected = json.loads((folder / "expected.json").read_text())
@@ -30,11 +36,7 @@ def test_lightning_project(workspace, fixtures_dir):
     runs = {r.source_id: r for r in workspace.runs()}
     assert set(runs) == set(expected["runs"])
     for source_id, exp in expected["runs"].items():
-        series = workspace.series(runs[source_id].id)
-        for column, points in exp["series"].items():
-            got = series[column]
-            assert got.steps.tolist() == [p["step"] for p in points]
-            assert all(_same(v, p["value"]) for v, p in zip(got.values.tolist(), points))
+        _assert_series(workspace.series(runs[source_id].id), exp["series"])
 
 
 def test_hf_trainer_project(workspace, fixtures_dir):
@@ -53,10 +55,7 @@ def test_tensorboard_project(workspace, fixtures_dir):
     runs = {r.source_id: r for r in workspace.runs()}
     assert set(runs) == set(expected["runs"])
     for source_id, exp in expected["runs"].items():
-        series = workspace.series(runs[source_id].id)
-        for tag, points in exp["scalars"].items():
-            assert series[tag].steps.tolist() == [p["step"] for p in points]
-            assert all(_same(v, p["value"]) for v, p in zip(series[tag].values.tolist(), points))
+        _assert_series(workspace.series(runs[source_id].id), exp["scalars"])
 
 
 @pytest.mark.parametrize("name", ["mlflow-sqlite", "mlflow-file"])
