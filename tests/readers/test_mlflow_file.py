@@ -65,6 +65,11 @@ def _points(rec: RunRecord, key: str) -> list[tuple[int, float, str]]:
     return list(zip(p.steps.tolist(), p.walls.tolist(), [_vkey(v) for v in p.values]))
 
 
+def _history(records: list[dict[str, Any]]) -> Counter:
+    """expected.json's metric history as a multiset of (step, wall ms, value repr)."""
+    return Counter((h["step"], float(h["timestamp"]), _vkey(_num(h["value"]))) for h in records)
+
+
 def _set_meta(path: Path, **changes: Any) -> None:
     meta = yaml.safe_load(path.read_text())
     meta.update(changes)
@@ -159,13 +164,13 @@ def test_every_metric_record_matches(full: ReadResult, expected: dict[str, Any])
         assert set(rec.points) == set(want["metric_history"]), want["run_id"]
         for key, history in want["metric_history"].items():
             got = Counter(_points(rec, key))
-            exp = Counter((h["step"], float(h["timestamp"]), _vkey(_num(h["value"]))) for h in history)
-            assert got == exp, (want["run_id"], key)
+            assert got == _history(history), (want["run_id"], key)
             total += len(history)
     assert total > 5000  # the 5000-step series is among them
 
 
-def test_points_keep_the_file_order(full: ReadResult, expected: dict[str, Any], store: Path) -> None:
+def test_points_keep_the_file_order(full: ReadResult, expected: dict[str, Any],
+                                    store: Path) -> None:
     run = next(r for r in expected["runs"] if "backwards_time" in r["metric_history"])
     rec = _by_id(full)[run["run_id"]]
     for key in ("backwards_time", "dup_loss"):
@@ -176,7 +181,8 @@ def test_points_keep_the_file_order(full: ReadResult, expected: dict[str, Any], 
 
 def test_points_have_the_interface_dtypes(full: ReadResult) -> None:
     pts = next(p for r in full.runs for p in r.points.values())
-    assert (pts.steps.dtype, pts.values.dtype, pts.walls.dtype) == (np.int64, np.float64, np.float64)
+    assert pts.steps.dtype == np.int64
+    assert pts.values.dtype == pts.walls.dtype == np.float64
 
 
 def test_dataset_inputs_match(full: ReadResult, expected: dict[str, Any]) -> None:
@@ -312,8 +318,10 @@ def test_a_new_run_is_read_whole(copy: Path, expected: dict[str, Any]) -> None:
     run = _finished_with_metrics(expected)
     new_id = "f" * 32
     new = _run_path(copy, run).parent / new_id
+    fp = READER.fingerprint(src)
     shutil.copytree(_run_path(copy, run), new)
     _set_meta(new / "meta.yaml", run_id=new_id, run_name="copied")
+    assert READER.fingerprint(src) != fp
     second = READER.read_on(src, first.cursor)
     assert [r.source_id for r in second.runs] == [new_id]
     rec = second.runs[0]
@@ -384,16 +392,17 @@ def test_corrupt_experiment_meta_is_a_warning(copy: Path, expected: dict[str, An
     assert len(result.runs) == len(expected["runs"])
 
 
-def test_garbage_metric_lines_are_skipped_with_a_warning(copy: Path, expected: dict[str, Any]) -> None:
+def test_garbage_metric_lines_are_skipped_with_a_warning(copy: Path,
+                                                         expected: dict[str, Any]) -> None:
     run = next(r for r in expected["runs"] if "train/loss_per_step" in r["metric_history"])
     metric = _run_path(copy, run) / "metrics" / "train" / "loss_per_step"
     lines = metric.read_bytes().splitlines(keepends=True)
-    metric.write_bytes(b"".join(lines[:10] + [b"garbage\x00\xff line\n", b"1 2 3 4\n"] + lines[10:]))
+    garbage = [b"garbage\x00\xff line\n", b"1 2 3 4\n"]
+    metric.write_bytes(b"".join(lines[:10] + garbage + lines[10:]))
     rec = _by_id(READER.read(_src(copy)))[run["run_id"]]
     assert _codes(rec.warnings) == ["bad-metric-line"] and "2 malformed" in rec.warnings[0].message
     history = run["metric_history"]["train/loss_per_step"]
-    assert Counter(_points(rec, "train/loss_per_step")) == Counter(
-        (h["step"], float(h["timestamp"]), _vkey(_num(h["value"]))) for h in history)
+    assert Counter(_points(rec, "train/loss_per_step")) == _history(history)
 
 
 def test_a_cut_last_line_of_a_finished_run(copy: Path, expected: dict[str, Any]) -> None:
@@ -407,10 +416,13 @@ def test_a_cut_last_line_of_a_finished_run(copy: Path, expected: dict[str, Any])
     assert len(rec.points[key]) == len(run["metric_history"][key]) - 1
 
 
-@pytest.mark.parametrize("error, code", [(PermissionError(13, "Permission denied"), "unreadable-file"),
-                                         (FileNotFoundError(2, "gone"), "vanished")])
+@pytest.mark.parametrize("error, code", [
+    (PermissionError(13, "Permission denied"), "unreadable-file"),
+    (FileNotFoundError(2, "gone"), "vanished"),
+])
 def test_unreadable_or_vanishing_files(copy: Path, expected: dict[str, Any],
-                                       monkeypatch: pytest.MonkeyPatch, error: OSError, code: str) -> None:
+                                       monkeypatch: pytest.MonkeyPatch, error: OSError,
+                                       code: str) -> None:
     run = _finished_with_metrics(expected)
     bad_param = str(_run_path(copy, run) / "params" / next(iter(run["params"])))
 
@@ -426,11 +438,21 @@ def test_unreadable_or_vanishing_files(copy: Path, expected: dict[str, Any],
     assert len(rec.params) == len(run["params"]) - 1
 
 
-def test_metric_parser_paths_agree() -> None:
-    data = b"1 1.5 0\n2 nan 1\n3 -inf 2\n4 -0.0 3\n"
-    fast = mlflow_file.parse_metric_bytes(data, final=True)
-    mixed = mlflow_file.parse_metric_bytes(data + b"5 2.5\n6 3.5 7 ds d1\n", final=True)
-    assert fast.bad == [] and mixed.bad == []
-    assert [_vkey(v) for v in mixed.values] == ["1.5", "nan", "-inf", "-0.0", "2.5", "3.5"]
-    assert mixed.steps.tolist() == [0, 1, 2, 3, 0, 7]
-    assert np.array_equal(fast.walls, mixed.walls[:4]) and fast.consumed == len(data)
+def test_vectorised_and_line_parsers_agree() -> None:
+    values = [1.5, float("nan"), float("inf"), float("-inf"), -0.0, 0.1, 1e-300] * 200
+    body = "".join(f"{1795714091000 + i} {v!r} {i}\n" for i, v in enumerate(values)).encode()
+    fast = mlflow_file._parse_arrow(body)
+    slow = mlflow_file._parse_slow(body)
+    assert fast is not None and fast[3] == slow[3] == []
+    assert [_vkey(v) for v in fast[1]] == [_vkey(v) for v in slow[1]] == [_vkey(v) for v in values]
+    assert fast[0].tolist() == slow[0].tolist() == list(range(len(values)))
+    assert fast[2].tolist() == slow[2].tolist()
+
+
+def test_mixed_or_bad_lines_take_the_line_parser() -> None:
+    good = b"".join(b"%d 0.5 %d\n" % (1795714091000 + i, i) for i in range(400))
+    extra = [b"5 2.5\n", b"6 3.5 7 ds d1\n", b"1 x 2\n", b"\n", b"7 8 9\n"]
+    parsed = mlflow_file.parse_metric_bytes(good + b"".join(extra) + b"8 9", final=False)
+    assert parsed.bad == [len(good) + 20, len(good) + 26]
+    assert parsed.steps.tolist()[-3:] == [0, 7, 9] and len(parsed.steps) == 403
+    assert parsed.tail and parsed.consumed == len(good) + sum(map(len, extra))
