@@ -10,7 +10,7 @@ from alembic.script import ScriptDirectory
 
 from labdeck.db.engine import Database, make_engine
 from labdeck.db.migrate import alembic_config, current_revision, head_revision, upgrade_to
-from labdeck.db.models import Base
+from labdeck.db.schema import metadata
 
 
 def test_first_migration_upgrades_to_head_keeping_data(tmp_path):
@@ -42,7 +42,7 @@ def test_first_migration_upgrades_to_head_keeping_data(tmp_path):
 def test_models_match_migrations(tmp_path):
     db = Database(tmp_path / "i.sqlite")
     with db.engine.connect() as conn:
-        diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)
+        diff = compare_metadata(MigrationContext.configure(conn), metadata)
     assert diff == []
     db.close()
 

@@ -20,6 +20,7 @@ from PySide6.QtWidgets import (
     QPushButton,
     QSplitter,
     QTableView,
+    QTabWidget,
     QVBoxLayout,
     QWidget,
 )
@@ -30,6 +31,7 @@ from labdeck.ui.details import RunDetails
 from labdeck.ui.indexing import IndexingService
 from labdeck.ui.plot_panel import PlotPanel
 from labdeck.ui.runs_model import RunsTableModel
+from labdeck.ui.views import view_modules
 from labdeck.ui.warnings_dialog import WarningsDialog
 from labdeck.workspace import Workspace
 
@@ -115,7 +117,16 @@ class MainWindow(QMainWindow):
         self.splitter.setStretchFactor(1, 3)
         self.splitter.setStretchFactor(2, 2)
         self.splitter.setSizes([200, 700, 500])
-        self.setCentralWidget(self.splitter)
+        self.tabs = QTabWidget()
+        self.tabs.setObjectName("views")
+        self.tabs.setDocumentMode(True)
+        self.tabs.addTab(self.splitter, "Runs")
+        self.views: dict[str, QWidget] = {}
+        for module in view_modules():
+            view = module.create(self.workspace, self)
+            self.views[module.TITLE] = view
+            self.tabs.addTab(view, module.TITLE)
+        self.setCentralWidget(self.tabs)
 
         self.progress = QProgressBar()
         self.progress.setMaximumWidth(220)

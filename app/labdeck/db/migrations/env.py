@@ -2,7 +2,7 @@
 
 from alembic import context
 
-from labdeck.db.models import Base
+from labdeck.db.schema import metadata
 
 config = context.config
 engine = config.attributes["engine"]
@@ -10,7 +10,7 @@ engine = config.attributes["engine"]
 with engine.connect() as connection:
     context.configure(
         connection=connection,
-        target_metadata=Base.metadata,
+        target_metadata=metadata,
         render_as_batch=True,  # SQLite cannot ALTER most things; batch mode copies the table
         transaction_per_migration=True,
     )

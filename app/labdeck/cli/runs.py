@@ -1,86 +1,24 @@
-"""The ``labdeck`` command-line verbs. Every GUI action has one here, for SSH and scripts."""
+"""Verbs for projects and runs: add, remove, projects, index, watch, runs, show, warnings, demo."""
 
 from __future__ import annotations
 
-import argparse
-import json
-import math
 import os
 import signal
-import sys
 import threading
 import time
-from datetime import datetime
-from typing import Any
 
 from labdeck import jsonfmt
-from labdeck.db.catalogue import AmbiguousRun, RunNotFound
-from labdeck.db.engine import IndexOpenError
-from labdeck.db.projects import ProjectError
-from labdeck.runs.query import QueryError
-from labdeck.tasks import Progress, Task
+from labdeck.cli.common import (
+    CliError,
+    ProgressLine,
+    cancel_on_sigint,
+    fmt_num,
+    fmt_time,
+    print_json,
+    table,
+)
+from labdeck.tasks import Task
 from labdeck.workspace import Workspace
-
-
-class CliError(Exception):
-    """A user-facing failure: printed as one line, exit status 2."""
-
-
-# Output helpers -----------------------------------------------------------
-
-
-def _print_json(data: Any) -> None:
-    json.dump(data, sys.stdout, ensure_ascii=False, indent=2, allow_nan=False)
-    sys.stdout.write("\n")
-
-
-def _fmt_time(ms: int | None) -> str:
-    return "-" if ms is None else datetime.fromtimestamp(ms / 1000).strftime("%Y-%m-%d %H:%M:%S")
-
-
-def _fmt_num(x: float) -> str:
-    if math.isnan(x):
-        return "NaN"
-    return f"{x:.6g}"
-
-
-def _table(rows: list[list[str]], header: list[str]) -> str:
-    widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(header)]
-    lines = ["  ".join(h.ljust(w) for h, w in zip(header, widths)).rstrip()]
-    lines += ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows]
-    return "\n".join(lines)
-
-
-class _ProgressLine:
-    """A one-line progress bar on stderr (only when stderr is a terminal)."""
-
-    def __init__(self) -> None:
-        self.enabled = sys.stderr.isatty()
-
-    def __call__(self, p: Progress) -> None:
-        if not self.enabled:
-            return
-        if p.total:
-            width = 30
-            filled = int(width * p.done / max(p.total, 1))
-            bar = "#" * filled + "-" * (width - filled)
-            text = f"\r[{bar}] {p.done}/{p.total} {p.message[:40]}"
-        else:
-            text = f"\r{p.message[:70]}"
-        sys.stderr.write(text.ljust(90))
-        sys.stderr.flush()
-
-    def done(self) -> None:
-        if self.enabled:
-            sys.stderr.write("\r" + " " * 90 + "\r")
-
-
-def _cancel_on_sigint(task: Task) -> None:
-    def handler(_sig, _frame):
-        task.cancel()
-
-    if threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGINT, handler)
 
 
 # Verbs ----------------------------------------------------------------------
@@ -104,19 +42,19 @@ def cmd_remove(ws: Workspace, args) -> int:
 def cmd_projects(ws: Workspace, args) -> int:
     projects = ws.projects()
     if args.json:
-        _print_json([jsonfmt.project_json(p) for p in projects])
+        print_json([jsonfmt.project_json(p) for p in projects])
         return 0
     if not projects:
         print("no projects yet: labdeck add DIR")
         return 0
-    print(_table([[p.path, str(p.run_count), _fmt_time(p.scanned_at)] for p in projects], ["PROJECT", "RUNS", "SCANNED"]))
+    print(table([[p.path, str(p.run_count), fmt_time(p.scanned_at)] for p in projects], ["PROJECT", "RUNS", "SCANNED"]))
     return 0
 
 
 def _index(ws: Workspace, path: str | None, *, json_out: bool) -> int:
-    bar = _ProgressLine()
+    bar = ProgressLine()
     task = Task(bar)
-    _cancel_on_sigint(task)
+    cancel_on_sigint(task)
     stats = ws.index(path, task)
     bar.done()
     summary = {
@@ -132,7 +70,7 @@ def _index(ws: Workspace, path: str | None, *, json_out: bool) -> int:
         "cancelled": stats.cancelled,
     }
     if json_out:
-        _print_json(summary)
+        print_json(summary)
     else:
         print(
             f"indexed {stats.projects} project(s): {stats.read} source(s) read, {stats.skipped} unchanged, "
@@ -184,7 +122,7 @@ def cmd_runs(ws: Workspace, args) -> int:
     runs = ws.runs(args.query or "", args.sort or "", include_deleted=args.all)
     if args.json:
         series = _load_series(ws, runs) if args.series else [None] * len(runs)
-        _print_json([jsonfmt.run_json(r, s) for r, s in zip(runs, series)])
+        print_json([jsonfmt.run_json(r, s) for r, s in zip(runs, series)])
         return 0
     if not runs:
         print("no runs match" if args.query else "no runs indexed yet")
@@ -194,9 +132,9 @@ def cmd_runs(ws: Workspace, args) -> int:
         duration = "-" if not (r.start_time and r.end_time) else f"{(r.end_time - r.start_time) / 1000:.1f}s"
         rows.append(
             [r.id, r.name[:40], r.status + (" (deleted)" if r.deleted else ""), r.format, r.experiment[:24],
-             _fmt_time(r.start_time), duration, str(len(r.metrics))]
+             fmt_time(r.start_time), duration, str(len(r.metrics))]
         )
-    print(_table(rows, ["ID", "NAME", "STATUS", "FORMAT", "EXPERIMENT", "START", "DURATION", "METRICS"]))
+    print(table(rows, ["ID", "NAME", "STATUS", "FORMAT", "EXPERIMENT", "START", "DURATION", "METRICS"]))
     return 0
 
 
@@ -204,14 +142,14 @@ def cmd_show(ws: Workspace, args) -> int:
     run = ws.run(args.run)
     series = ws.series(run.id) if args.series else None
     if args.json:
-        _print_json(jsonfmt.run_json(run, series))
+        print_json(jsonfmt.run_json(run, series))
         return 0
     print(f"{run.name}  ({run.id}, {run.format} run {run.source_id})")
     print(f"  project     {run.project}")
     print(f"  path        {run.path or '.'}")
     print(f"  experiment  {run.experiment or '-'}")
     print(f"  status      {run.status}{' (deleted)' if run.deleted else ''}")
-    print(f"  started     {_fmt_time(run.start_time)}    ended {_fmt_time(run.end_time)}")
+    print(f"  started     {fmt_time(run.start_time)}    ended {fmt_time(run.end_time)}")
     if run.parent:
         print(f"  parent      {run.parent}")
     for title, values in (("params", run.params), ("tags", run.tags)):
@@ -220,13 +158,13 @@ def cmd_show(ws: Workspace, args) -> int:
             for k, v in values.items():
                 print(f"  {k} = {v if len(v) < 200 else v[:200] + '…'}")
     if run.metrics:
-        rows = [[k, _fmt_num(m.last), _fmt_num(m.min), _fmt_num(m.max), str(m.count), str(m.last_step)]
+        rows = [[k, fmt_num(m.last), fmt_num(m.min), fmt_num(m.max), str(m.count), str(m.last_step)]
                 for k, m in run.metrics.items()]
         print("metrics:")
-        print("  " + _table(rows, ["KEY", "LAST", "MIN", "MAX", "COUNT", "LAST STEP"]).replace("\n", "\n  "))
+        print("  " + table(rows, ["KEY", "LAST", "MIN", "MAX", "COUNT", "LAST STEP"]).replace("\n", "\n  "))
     if series:
         for key, s in series.items():
-            pts = ", ".join(f"{st}:{_fmt_num(v)}" for st, v in zip(s.steps[:10].tolist(), s.values[:10].tolist()))
+            pts = ", ".join(f"{st}:{fmt_num(v)}" for st, v in zip(s.steps[:10].tolist(), s.values[:10].tolist()))
             print(f"series {key} ({len(s)} points): {pts}{' …' if len(s) > 10 else ''}")
     for w in run.warnings:
         print(f"warning [{w.code}] {w.message}")
@@ -236,7 +174,7 @@ def cmd_show(ws: Workspace, args) -> int:
 def cmd_warnings(ws: Workspace, args) -> int:
     warnings = ws.warnings(args.project)
     if args.json:
-        _print_json([jsonfmt.warning_json(w) for w in warnings])
+        print_json([jsonfmt.warning_json(w) for w in warnings])
         return 0
     if not warnings:
         print("no warnings")
@@ -256,80 +194,38 @@ def cmd_demo(ws: Workspace, args) -> int:
     return _index(ws, path, json_out=False)
 
 
-# Parser -------------------------------------------------------------------
+# Registration -------------------------------------------------------------
 
 
-def build_parser() -> argparse.ArgumentParser:
-    common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--index", metavar="PATH", help="the index file (default: $LABDECK_INDEX or the user data dir)")
-    parser = argparse.ArgumentParser(prog="labdeck", description="Local-first experiment management.", parents=[common])
-    sub = parser.add_subparsers(dest="verb", metavar="VERB")
-
-    def verb(name: str, help_: str, func) -> argparse.ArgumentParser:
-        p = sub.add_parser(name, help=help_, description=help_, parents=[common])
-        p.set_defaults(func=func)
-        return p
-
-    p = verb("gui", "open the desktop app (the default without a verb)", None)
+def register(add_verb) -> None:
+    p = add_verb("gui", "open the desktop app (the default without a verb)", None)
     p.add_argument("dirs", nargs="*", help="project folders to add and show")
-    p = verb("add", "add a project folder and index it", cmd_add)
+    p = add_verb("add", "add a project folder and index it", cmd_add)
     p.add_argument("dir")
     p.add_argument("--no-index", action="store_true", help="only register the folder")
-    p = verb("remove", "forget a project folder (its files stay untouched)", cmd_remove)
+    p = add_verb("remove", "forget a project folder (its files stay untouched)", cmd_remove)
     p.add_argument("dir")
-    p = verb("projects", "list project folders", cmd_projects)
+    p = add_verb("projects", "list project folders", cmd_projects)
     p.add_argument("--json", action="store_true")
-    p = verb("index", "index all projects, or DIR, once", cmd_index)
+    p = add_verb("index", "index all projects, or DIR, once", cmd_index)
     p.add_argument("dir", nargs="?")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
-    p = verb("watch", "keep the index current until interrupted", cmd_watch)
+    p = add_verb("watch", "keep the index current until interrupted", cmd_watch)
     p.add_argument("--poll", action="store_true", help="poll instead of using file-system events")
     p.add_argument("--rescan", type=float, default=30.0, metavar="S", help="full rescan period (default 30 s)")
-    p = verb("runs", "list runs", cmd_runs)
+    p = add_verb("runs", "list runs", cmd_runs)
     p.add_argument("--query", "-q", help='filter, e.g. "params.lr = 0.01 and metrics.val_loss < 0.3"')
-    p.add_argument("--sort", "-s", help="comma-separated keys, '-' for descending, e.g. -metrics.acc,name")
+    p.add_argument("--sort", "-s", help="comma-separated keys, '-' for descending, e.g. --sort=-metrics.acc,name")
     p.add_argument("--all", action="store_true", help="include deleted runs")
     p.add_argument("--json", action="store_true")
     p.add_argument("--series", action="store_true", help="with --json: every metric point")
-    p = verb("show", "show one run (labdeck's id or the tool's own run id)", cmd_show)
+    p = add_verb("show", "show one run (labdeck's id or the tool's own run id)", cmd_show)
     p.add_argument("run")
     p.add_argument("--series", action="store_true", help="include every metric point")
     p.add_argument("--json", action="store_true")
-    p = verb("warnings", "problems met while indexing", cmd_warnings)
+    p = add_verb("warnings", "problems met while indexing", cmd_warnings)
     p.add_argument("--project")
     p.add_argument("--json", action="store_true")
-    p = verb("demo", "create the demo workspace (a real small training) and index it", cmd_demo)
+    p = add_verb("demo", "create the demo workspace (a real small training) and index it", cmd_demo)
     p.add_argument("--dir", help="where to create it (default: in labdeck's data folder)")
     p.add_argument("--force", action="store_true", help="recreate it")
-    return parser
-
-
-def run_cli(argv: list[str]) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    if args.verb is None or args.func is None:
-        raise RuntimeError("run_cli needs a verb other than gui")
-    try:
-        ws = Workspace(args.index)
-    except IndexOpenError as exc:
-        print(f"labdeck: {exc}", file=sys.stderr)
-        return 2
-    try:
-        return args.func(ws, args)
-    except QueryError as exc:
-        print(f"labdeck: bad query: {exc.pretty()}", file=sys.stderr)
-        return 2
-    except (CliError, ProjectError, RunNotFound, AmbiguousRun, KeyError) as exc:
-        message = exc.args[0] if exc.args else str(exc)
-        print(f"labdeck: {message}", file=sys.stderr)
-        return 2
-    except BrokenPipeError:
-        return 0
-    finally:
-        ws.close()
-
-
-def verbs() -> set[str]:
-    parser = build_parser()
-    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))  # noqa: SLF001
-    return set(sub.choices)

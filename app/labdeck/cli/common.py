@@ -1,0 +1,80 @@
+"""Output helpers shared by the verb modules."""
+
+from __future__ import annotations
+
+import json
+import math
+import signal
+import sys
+import threading
+from datetime import datetime
+from typing import Any
+
+from labdeck.db.catalogue import AmbiguousRun, RunNotFound
+from labdeck.db.projects import ProjectError
+from labdeck.tasks import Progress, Task
+
+
+class CliError(Exception):
+    """A user-facing failure: printed as one line, exit status 2."""
+
+
+# Exceptions whose message is for the user as it stands (exit status 2, no traceback).
+# A capability adds its own by subclassing CliError, or ValueError subclasses listed here.
+USER_ERRORS: tuple[type[BaseException], ...] = (CliError, ProjectError, RunNotFound, AmbiguousRun, KeyError)
+
+
+def print_json(data: Any) -> None:
+    json.dump(data, sys.stdout, ensure_ascii=False, indent=2, allow_nan=False)
+    sys.stdout.write("\n")
+
+
+def fmt_time(ms: int | None) -> str:
+    return "-" if ms is None else datetime.fromtimestamp(ms / 1000).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def fmt_num(x: float) -> str:
+    if math.isnan(x):
+        return "NaN"
+    return f"{x:.6g}"
+
+
+def table(rows: list[list[str]], header: list[str]) -> str:
+    widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(header)]
+    lines = ["  ".join(h.ljust(w) for h, w in zip(header, widths)).rstrip()]
+    lines += ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows]
+    return "\n".join(lines)
+
+
+class ProgressLine:
+    """A one-line progress bar on stderr (only when stderr is a terminal)."""
+
+    def __init__(self) -> None:
+        self.enabled = sys.stderr.isatty()
+
+    def __call__(self, p: Progress) -> None:
+        if not self.enabled:
+            return
+        if p.total:
+            width = 30
+            filled = int(width * p.done / max(p.total, 1))
+            bar = "#" * filled + "-" * (width - filled)
+            text = f"\r[{bar}] {p.done}/{p.total} {p.message[:40]}"
+        else:
+            text = f"\r{p.message[:70]}"
+        sys.stderr.write(text.ljust(90))
+        sys.stderr.flush()
+
+    def done(self) -> None:
+        if self.enabled:
+            sys.stderr.write("\r" + " " * 90 + "\r")
+
+
+def cancel_on_sigint(task: Task) -> None:
+    """Ctrl-C asks the task to stop at the next safe point instead of killing the process."""
+
+    def handler(_sig, _frame):
+        task.cancel()
+
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGINT, handler)

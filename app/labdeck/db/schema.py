@@ -1,0 +1,8 @@
+"""Every model module, imported once so ``Base.metadata`` holds the whole schema."""
+
+from __future__ import annotations
+
+from labdeck.db import datasets_models, jobs_models, models, registry_models  # noqa: F401
+from labdeck.db.models import Base
+
+metadata = Base.metadata
