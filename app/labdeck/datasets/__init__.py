@@ -1,0 +1,1 @@
+"""Datasets: content-addressed versions, diff, validation, checkout and lineage."""

@@ -1,0 +1,1 @@
+"""Launching jobs: manifests, environments, GPUs, the job queue, executors and reproduction."""

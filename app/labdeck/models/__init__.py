@@ -1,0 +1,1 @@
+"""Models: versions, the approval workflow and registry back ends."""
