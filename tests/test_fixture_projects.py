@@ -76,3 +76,13 @@ def test_mlflow_projects(workspace, fixtures_dir, name):
         }
         if exp["parent_run_id"]:
             assert run.parent == runs[exp["parent_run_id"]].id
+        want_inputs = sorted((d["name"], d["digest"]) for d in exp["inputs"]["dataset_inputs"])
+        assert sorted((i["name"], i["digest"]) for i in run.inputs) == want_inputs
+    produced = {(m["source_run_id"], m["model_id"]) for m in expected["logged_models"]}
+    found = {(run.source_id, m["model_id"]) for run in runs.values() for m in run.models}
+    assert found == produced
+    registered = {r["name"]: r for r in workspace.registered_models()}
+    for exp in expected["registered_models"]:
+        got = registered[exp["name"]]
+        assert got["aliases"] == exp["aliases"]
+        assert sorted(v["version"] for v in got["versions"]) == sorted(v["version"] for v in exp["versions"])

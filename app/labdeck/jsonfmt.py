@@ -66,6 +66,9 @@ def run_json(run: RunInfo, series: dict[str, Series] | None = None) -> dict[str,
         "tags": dict(run.tags),
         "metrics": {k: metric_json(m) for k, m in run.metrics.items()},
         "warnings": [{"code": w.code, "message": w.message, "path": w.path} for w in run.warnings],
+        "inputs": [dict(i) for i in run.inputs],
+        "models": [dict(m) for m in run.models],
+        "artifact_dir": run.artifact_dir,
     }
     if series is not None:
         out["series"] = {k: series_json(s) for k, s in sorted(series.items())}

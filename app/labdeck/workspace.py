@@ -89,6 +89,10 @@ class Workspace:
         with self.db.read() as session:
             return catalogue.list_warnings(session, project=normalise(project) if project else None)
 
+    def registered_models(self, project: str | None = None) -> list[dict]:
+        with self.db.read() as session:
+            return catalogue.registered_models(session, project=normalise(project) if project else None)
+
     def known_keys(self) -> dict[str, list[str]]:
         with self.db.read() as session:
             return catalogue.known_keys(session)

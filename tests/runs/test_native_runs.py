@@ -143,3 +143,26 @@ def test_unreadable_run_file_is_a_warning(project):
     result = READER.read(_source(run.dir, project))
     assert result.runs == []
     assert [w.code for w in result.warnings] == ["bad-run-file"]
+
+
+def test_dataset_and_model_events_become_inputs_and_models(project, workspace):
+    import json as _json
+
+    run = labdeck.start_run(project, record_provenance=False)
+    events = run.dir / fmt.EVENTS_FILE
+    line = {"type": "dataset", "name": "mnist", "version": 2, "digest": "abc123", "context": "training", "time": 1}
+    with open(events, "a") as f:
+        f.write(_json.dumps(line) + "\n")
+    workspace.add_project(project)
+    workspace.index()
+    info = workspace.run(run.id)
+    assert [(i["name"], i["source"], i["digest"], i["context"]) for i in info.inputs] == [
+        ("mnist", "mnist:2", "abc123", "training")]
+    (run.dir / "artifacts" / "models" / "clf").mkdir(parents=True)
+    with open(events, "a") as f:
+        f.write(_json.dumps({"type": "model", "name": "clf", "path": "artifacts/models/clf", "time": 2}) + "\n")
+    workspace.index()  # read on: the earlier dataset input must survive
+    info = workspace.run(run.id)
+    assert [i["source"] for i in info.inputs] == ["mnist:2"]
+    assert [(m["name"], m["artifact_path"]) for m in info.models] == [("clf", str(run.dir / "artifacts/models/clf"))]
+    run.end()

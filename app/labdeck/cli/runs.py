@@ -166,8 +166,28 @@ def cmd_show(ws: Workspace, args) -> int:
         for key, s in series.items():
             pts = ", ".join(f"{st}:{fmt_num(v)}" for st, v in zip(s.steps[:10].tolist(), s.values[:10].tolist()))
             print(f"series {key} ({len(s)} points): {pts}{' …' if len(s) > 10 else ''}")
+    for i in run.inputs:
+        print(f"input  {i['name']} ({i.get('context') or 'dataset'}) {i['source']} digest {i['digest'][:16]}")
+    for m in run.models:
+        print(f"model  {m['name'] or m['model_id']} ({m['status'] or '-'}) {m['artifact_path'] or ''}")
     for w in run.warnings:
         print(f"warning [{w.code}] {w.message}")
+    return 0
+
+
+def cmd_registered(ws: Workspace, args) -> int:
+    found = ws.registered_models(args.project)
+    if args.json:
+        print_json(found)
+        return 0
+    if not found:
+        print("no registered models found in the projects")
+        return 0
+    rows = []
+    for r in found:
+        aliases = ", ".join(f"{a}={v}" for a, v in sorted((r.get("aliases") or {}).items()))
+        rows.append([r["name"], str(len(r.get("versions") or [])), aliases or "-", r["project"]])
+    print(table(rows, ["REGISTERED MODEL", "VERSIONS", "ALIASES", "PROJECT"]))
     return 0
 
 
@@ -224,6 +244,9 @@ def register(add_verb) -> None:
     p.add_argument("--series", action="store_true", help="include every metric point")
     p.add_argument("--json", action="store_true")
     p = add_verb("warnings", "problems met while indexing", cmd_warnings)
+    p.add_argument("--project")
+    p.add_argument("--json", action="store_true")
+    p = add_verb("registered", "model registries found in projects (MLflow registered models)", cmd_registered)
     p.add_argument("--project")
     p.add_argument("--json", action="store_true")
     p = add_verb("demo", "create the demo workspace (a real small training) and index it", cmd_demo)

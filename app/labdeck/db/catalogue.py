@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
 from collections.abc import Iterable
 
@@ -11,7 +12,19 @@ from sqlalchemy.orm import Session
 from labdeck.db import series as series_codec
 from labdeck.db.entities import ProjectInfo, RunInfo, Series, WarningInfo
 from labdeck.db.filters import Filter, SortKey, sort_column, to_sql
-from labdeck.db.models import IndexWarning, MetricChunk, MetricSummary, Param, Project, Run, Tag
+from labdeck.db.models import (
+    IndexWarning,
+    MetricChunk,
+    MetricSummary,
+    Param,
+    Project,
+    Run,
+    RunInput,
+    RunModel,
+    Source,
+    SourceRegisteredModel,
+    Tag,
+)
 
 # Runs are fetched by primary key in batches of this size (SQLite's variable limit is 32766).
 BATCH = 900
@@ -88,6 +101,18 @@ def _load_batch(session: Session, pks: list[int], with_warnings: bool) -> dict[i
         select(MetricSummary).where(MetricSummary.run_pk.in_(pks)).order_by(MetricSummary.key)
     ).scalars():
         metrics[m.run_pk][m.key] = series_codec.stats_from_row(m.last, m.min, m.max, m.count, m.last_step)
+    inputs: dict[int, list[dict]] = defaultdict(list)
+    for i in session.execute(select(RunInput).where(RunInput.run_pk.in_(pks)).order_by(RunInput.id)).scalars():
+        inputs[i.run_pk].append(
+            {"name": i.name, "digest": i.digest, "source_type": i.source_type, "source": i.source,
+             "context": i.context, **json.loads(i.details or "{}")}
+        )
+    models: dict[int, list[dict]] = defaultdict(list)
+    for m in session.execute(select(RunModel).where(RunModel.run_pk.in_(pks)).order_by(RunModel.id)).scalars():
+        models[m.run_pk].append(
+            {"model_id": m.model_id, "name": m.name, "artifact_path": m.artifact_path, "step": m.step,
+             "status": m.status, **json.loads(m.details or "{}")}
+        )
     rows = session.execute(
         select(Run, Project.path).join(Project, Project.id == Run.project_id).where(Run.pk.in_(pks))
     ).all()
@@ -120,6 +145,9 @@ def _load_batch(session: Session, pks: list[int], with_warnings: bool) -> dict[i
             tags=tags.get(r.pk, {}),
             metrics=metrics.get(r.pk, {}),
             warnings=tuple(warnings.get(r.pk, ())),
+            inputs=tuple(inputs.get(r.pk, ())),
+            models=tuple(models.get(r.pk, ())),
+            artifact_dir=r.artifact_dir,
         )
         for r, project_path in rows
     }
@@ -208,3 +236,19 @@ def known_keys(session: Session) -> dict[str, list[str]]:
 def provenance_json(session: Session, run_pk: int) -> str:
     """The run's recorded provenance as JSON text ('{}' when it has none)."""
     return session.execute(select(Run.provenance).where(Run.pk == run_pk)).scalar_one_or_none() or "{}"
+
+
+def registered_models(session: Session, *, project: str | None = None) -> list[dict]:
+    """Model registries found inside sources (MLflow registered models), as plain dicts."""
+    stmt = (
+        select(SourceRegisteredModel, Source.path, Project.path)
+        .join(Source, Source.id == SourceRegisteredModel.source_pk)
+        .join(Project, Project.id == Source.project_id)
+        .order_by(Project.path, SourceRegisteredModel.name)
+    )
+    if project is not None:
+        stmt = stmt.where(Project.path == project)
+    return [
+        {"project": project_path, "source": source_path, "name": r.name, **json.loads(r.details or "{}")}
+        for r, source_path, project_path in session.execute(stmt)
+    ]

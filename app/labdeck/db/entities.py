@@ -68,3 +68,7 @@ class RunInfo:
     tags: dict[str, str] = field(default_factory=dict)
     metrics: dict[str, MetricStats] = field(default_factory=dict)
     warnings: tuple[WarningInfo, ...] = ()
+    # Datasets read and models produced, as plain dicts (see RunRecord.inputs / .models).
+    inputs: tuple[dict, ...] = ()
+    models: tuple[dict, ...] = ()
+    artifact_dir: str | None = None

@@ -155,3 +155,41 @@ class IndexWarning(Base):
     message: Mapped[str] = mapped_column(Text)
     transient: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[int] = mapped_column(Integer)
+
+
+class RunInput(Base):
+    """A dataset a run read (MLflow dataset inputs, labdeck dataset versions used by a run)."""
+
+    __tablename__ = "run_inputs"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    run_pk: Mapped[int] = mapped_column(ForeignKey("runs.pk", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(Text, default="")
+    digest: Mapped[str] = mapped_column(Text, default="")
+    source_type: Mapped[str] = mapped_column(Text, default="")
+    source: Mapped[str] = mapped_column(Text, default="")
+    context: Mapped[str] = mapped_column(Text, default="")
+    details: Mapped[str] = mapped_column(Text, default="{}")  # JSON: schema, profile, tags
+
+
+class RunModel(Base):
+    """A model a run produced, as its tool recorded it (MLflow logged models, SDK models)."""
+
+    __tablename__ = "run_models"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    run_pk: Mapped[int] = mapped_column(ForeignKey("runs.pk", ondelete="CASCADE"), index=True)
+    model_id: Mapped[str] = mapped_column(Text, default="")
+    name: Mapped[str] = mapped_column(Text, default="")
+    artifact_path: Mapped[str | None] = mapped_column(Text, nullable=True)
+    step: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    status: Mapped[str] = mapped_column(Text, default="")
+    details: Mapped[str] = mapped_column(Text, default="{}")  # JSON: model_type, created, tags, params, metrics
+
+
+class SourceRegisteredModel(Base):
+    """A model registry kept inside a source (an MLflow store's registered models), read-only."""
+
+    __tablename__ = "source_registered_models"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    source_pk: Mapped[int] = mapped_column(ForeignKey("sources.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(Text)
+    details: Mapped[str] = mapped_column(Text, default="{}")  # JSON: description, tags, aliases, versions

@@ -49,6 +49,21 @@ _RUN_COLUMNS = set(_RUN_DEFAULTS) | {"source_pk", "updated_at"}
 COMPACT_AFTER = 32
 
 
+def _json(data: Any) -> str:
+    """JSON text for the index; NaN and infinities become strings, as in labdeck's JSON output."""
+    return json.dumps(_finite(data), sort_keys=True, ensure_ascii=False)
+
+
+def _finite(data: Any) -> Any:
+    if isinstance(data, float) and not math.isfinite(data):
+        return "NaN" if math.isnan(data) else ("Infinity" if data > 0 else "-Infinity")
+    if isinstance(data, dict):
+        return {str(k): _finite(v) for k, v in data.items()}
+    if isinstance(data, (list, tuple)):
+        return [_finite(v) for v in data]
+    return data
+
+
 def now_ms() -> int:
     return int(time.time() * 1000)
 
@@ -94,6 +109,8 @@ class RunChanges(Protocol):
     replace_series: bool
     warnings: list[WarningLike]
     artifact_dir: str | None
+    inputs: list[dict[str, Any]] | None
+    models: list[dict[str, Any]] | None
 
 
 @dataclass(frozen=True)
@@ -224,13 +241,57 @@ class CatalogueWriter:
             self._raw.execute("DELETE FROM metrics WHERE run_pk = ?", (run_pk,))
         if update_.points:
             self._append_points(run_pk, update_.points, fresh=update_.replace_series)
+        if update_.inputs is not None:
+            self._replace_inputs(run_pk, update_.inputs)
+        if update_.models is not None:
+            self._replace_models(run_pk, update_.models)
         self.add_warnings(update_.warnings, source_pk=source_pk, run_pk=run_pk)
         return run_pk
+
+    def _replace_inputs(self, run_pk: int, inputs: list[dict[str, Any]]) -> None:
+        self._raw.execute("DELETE FROM run_inputs WHERE run_pk = ?", (run_pk,))
+        main = ("name", "digest", "source_type", "source", "context")
+        self._raw.executemany(
+            "INSERT INTO run_inputs (run_pk, name, digest, source_type, source, context, details) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?)",
+            [
+                (run_pk, *(str(i.get(k) or "") for k in main), _json({k: v for k, v in i.items() if k not in main}))
+                for i in inputs
+            ],
+        )
+
+    def _replace_models(self, run_pk: int, models: list[dict[str, Any]]) -> None:
+        self._raw.execute("DELETE FROM run_models WHERE run_pk = ?", (run_pk,))
+        main = ("model_id", "name", "artifact_path", "step", "status")
+        self._raw.executemany(
+            "INSERT INTO run_models (run_pk, model_id, name, artifact_path, step, status, details) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?)",
+            [
+                (
+                    run_pk,
+                    str(m.get("model_id") or ""),
+                    str(m.get("name") or ""),
+                    m.get("artifact_path"),
+                    m.get("step"),
+                    str(m.get("status") or ""),
+                    _json({k: v for k, v in m.items() if k not in main}),
+                )
+                for m in models
+            ],
+        )
+
+    def replace_registered_models(self, source_pk: int, registered: list[dict[str, Any]]) -> None:
+        self._raw.execute("DELETE FROM source_registered_models WHERE source_pk = ?", (source_pk,))
+        self._raw.executemany(
+            "INSERT INTO source_registered_models (source_pk, name, details) VALUES (?, ?, ?)",
+            [(source_pk, str(r.get("name") or ""), _json({k: v for k, v in r.items() if k != "name"}))
+             for r in registered],
+        )
 
     def _upsert_run(self, source_pk: int, fmt: str, u: RunChanges) -> int:
         meta = dict(u.meta)
         if "provenance" in meta:
-            meta["provenance"] = json.dumps(meta["provenance"], sort_keys=True)
+            meta["provenance"] = _json(meta["provenance"])
         if u.artifact_dir is not None:
             meta["artifact_dir"] = u.artifact_dir
         unknown = set(meta) - _RUN_COLUMNS

@@ -193,6 +193,8 @@ def _write_batch(db: Database, project_id: int, project_path: str, batch: list[_
                 writer.apply_run(source_pk, parsed.source.format, run)
             if result.complete:
                 writer.drop_runs_not_in(source_pk, {r.source_id for r in result.runs})
+            if result.registered_models is not None:
+                writer.replace_registered_models(source_pk, result.registered_models)
             writer.save_source_state(source_pk, parsed.fingerprint, result.cursor)
             stats.read += 1
             stats.runs += len(result.runs)

@@ -122,7 +122,7 @@ class NativeReader(Reader):
             lineno += 1
             try:
                 event = json.loads(raw)
-                self._apply_event(event, record)
+                self._apply_event(event, record, cursor, d)
             except (ValueError, TypeError, AttributeError, UnicodeDecodeError) as exc:
                 warnings.append(
                     ReadWarning("bad-event-line", f"{rel} line {lineno} is not a valid event: {exc}", rel)
@@ -134,7 +134,7 @@ class NativeReader(Reader):
         return bool(cursor.get("ended"))
 
     @staticmethod
-    def _apply_event(event: dict, record: RunRecord) -> None:
+    def _apply_event(event: dict, record: RunRecord, cursor: dict, d: Path) -> None:
         kind = event["type"]
         if kind == "params":
             record.params.update({str(k): str(v) for k, v in event["params"].items()})
@@ -146,6 +146,20 @@ class NativeReader(Reader):
             record.meta["end_time"] = _int_or_none(event.get("time"))
             if event.get("error"):
                 record.tags["labdeck.error"] = str(event["error"])
+        elif kind == "dataset":
+            # The whole list is kept in the cursor: an index update replaces a run's inputs.
+            ref = f"{event['name']}:{event['version']}"
+            entry = {"name": str(event["name"]), "digest": str(event.get("digest", "")),
+                     "source_type": "labdeck", "source": ref, "context": str(event.get("context", "")),
+                     "version": event["version"]}
+            cursor["inputs"] = [i for i in cursor.get("inputs", []) if i["source"] != ref] + [entry]
+            record.inputs = list(cursor["inputs"])
+        elif kind == "model":
+            entry = {"model_id": str(event.get("path", event["name"])), "name": str(event["name"]),
+                     "artifact_path": str(d / event["path"]), "step": event.get("step"), "status": "READY",
+                     "created": event.get("time")}
+            cursor["models"] = [m for m in cursor.get("models", []) if m["name"] != entry["name"]] + [entry]
+            record.models = list(cursor["models"])
         # "artifact" events need nothing in the index: the artifacts folder is listed on demand.
 
     def _read_metrics(
