@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import yaml
 
-from labdeck.runs.readers import mlflow_file
+from labdeck.runs.readers import _mlflow_metric_files, mlflow_file
 from labdeck.runs.readers.base import RUN_FIELDS, STATUSES, ReadResult, RunRecord, SourceRef
 
 READER = mlflow_file.READER
@@ -441,8 +441,8 @@ def test_unreadable_or_vanishing_files(copy: Path, expected: dict[str, Any],
 def test_vectorised_and_line_parsers_agree() -> None:
     values = [1.5, float("nan"), float("inf"), float("-inf"), -0.0, 0.1, 1e-300] * 200
     body = "".join(f"{1795714091000 + i} {v!r} {i}\n" for i, v in enumerate(values)).encode()
-    fast = mlflow_file._parse_arrow(body)
-    slow = mlflow_file._parse_slow(body)
+    fast = _mlflow_metric_files._parse_arrow(body)
+    slow = _mlflow_metric_files._parse_slow(body)
     assert fast is not None and fast[3] == slow[3] == []
     assert [_vkey(v) for v in fast[1]] == [_vkey(v) for v in slow[1]] == [_vkey(v) for v in values]
     assert fast[0].tolist() == slow[0].tolist() == list(range(len(values)))
@@ -452,7 +452,7 @@ def test_vectorised_and_line_parsers_agree() -> None:
 def test_mixed_or_bad_lines_take_the_line_parser() -> None:
     good = b"".join(b"%d 0.5 %d\n" % (1795714091000 + i, i) for i in range(400))
     extra = [b"5 2.5\n", b"6 3.5 7 ds d1\n", b"1 x 2\n", b"\n", b"7 8 9\n"]
-    parsed = mlflow_file.parse_metric_bytes(good + b"".join(extra) + b"8 9", final=False)
+    parsed = _mlflow_metric_files.parse_metric_bytes(good + b"".join(extra) + b"8 9", final=False)
     assert parsed.bad == [len(good) + 20, len(good) + 26]
     assert parsed.steps.tolist()[-3:] == [0, 7, 9] and len(parsed.steps) == 403
     assert parsed.tail and parsed.consumed == len(good) + sum(map(len, extra))
