@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from labdeck.runs.readers import lightning
+from labdeck.runs.readers import _hparams_yaml, lightning
 from labdeck.runs.readers.base import ReadResult, RunRecord, SourceRef
 
 READER = lightning.READER
@@ -401,5 +401,5 @@ def test_bad_and_explosive_yaml(tmp_path: Path) -> None:
     lines += ["deep: " + "{k: " * 100 + "1" + "}" * 100]
     path.write_text("\n".join(lines) + "\n")
     run = _only_run(READER.read_on(_source(tmp_path, "v"), None))
-    assert max(len(v) for v in run.params.values()) <= lightning.MAX_VALUE_CHARS + 100
+    assert max(len(v) for v in run.params.values()) <= _hparams_yaml.MAX_VALUE_CHARS + 100
     assert "bad-hparams" in {w.code for w in run.warnings}  # the 100-deep mapping was cut
