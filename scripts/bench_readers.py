@@ -1,0 +1,95 @@
+#!/usr/bin/env python3
+"""Benchmark labdeck's readers against the tools' own APIs on the same data, in one run.
+
+    .venv/bin/python scripts/bench_readers.py [--runs 200 --metrics 10 --steps 1000]
+        [--peer-python .venv-bench/bin/python]
+
+The peer environment (MLflow and TensorBoard, kept apart from labdeck's; make it with
+`python3 -m venv .venv-bench && .venv-bench/bin/pip install mlflow tensorboard`) writes the
+runs through MLflow (SQLite store) and TensorBoard's event writer, then times
+`search_runs` + `get_metric_history` for every series, and `EventAccumulator` with no
+sampling. labdeck's cold index of the same folders is timed here (a fresh index each
+time, median of --repeat). Prints the ratios.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "app"))
+
+from labdeck.workspace import Workspace  # noqa: E402
+
+PEER = ROOT / "scripts" / "_bench_peer.py"
+
+
+def peer(python: str, *args: str) -> str:
+    done = subprocess.run([python, str(PEER), *args], capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise SystemExit(f"peer tool failed: {' '.join(args)}\n{done.stderr[-2000:]}")
+    return done.stdout
+
+
+def labdeck_cold_index(folder: Path, scratch: Path, repeat: int) -> tuple[float, int]:
+    times, points = [], 0
+    for i in range(repeat):
+        index = scratch / f"index-{folder.name}-{i}.sqlite"
+        ws = Workspace(index)
+        ws.add_project(folder)
+        t = time.perf_counter()
+        stats = ws.index(str(folder))
+        times.append(time.perf_counter() - t)
+        points = stats.points
+        ws.close()
+    return statistics.median(times), points
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--runs", type=int, default=200)
+    ap.add_argument("--metrics", type=int, default=10)
+    ap.add_argument("--steps", type=int, default=1000)
+    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--peer-python", default=str(ROOT / ".venv-bench" / "bin" / "python"))
+    args = ap.parse_args()
+    if not Path(args.peer_python).exists():
+        print(f"no peer environment at {args.peer_python}; see --help", file=sys.stderr)
+        return 2
+
+    root = Path(tempfile.mkdtemp(prefix="labdeck-bench-readers-"))
+    os.environ["LABDECK_HOME"] = str(root / "home")
+    size = [str(args.runs), str(args.metrics), str(args.steps)]
+    expected = args.runs * args.metrics * args.steps
+    try:
+        for tool in ("mlflow", "tensorboard"):
+            folder = root / tool
+            print(f"{tool}: writing {args.runs} runs x {args.metrics} metrics x {args.steps} steps ...", flush=True)
+            t = time.perf_counter()
+            peer(args.peer_python, "write", tool, str(folder), *size)
+            print(f"  written in {time.perf_counter() - t:.1f} s")
+            theirs = json.loads(peer(args.peer_python, "read", tool, str(folder)))
+            ours, points = labdeck_cold_index(folder, root, args.repeat)
+            api = "search_runs + get_metric_history" if tool == "mlflow" else "EventAccumulator (no sampling)"
+            print(f"  {api}: {theirs['seconds']:.2f} s for {theirs['points']:,} points")
+            print(f"  labdeck cold index:  {ours:.2f} s for {points:,} points (median of {args.repeat})")
+            print(f"  labdeck is {theirs['seconds'] / ours:.1f}x faster")
+            if points != expected or theirs["points"] != expected:
+                print(f"  POINT COUNT MISMATCH: expected {expected:,}", file=sys.stderr)
+                return 1
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
