@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 import numpy as np
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.dialects.sqlite import insert
 from sqlalchemy.orm import Session
 
@@ -23,12 +23,9 @@ from labdeck.db import series as series_codec
 from labdeck.db.models import (
     IndexWarning,
     MetricChunk,
-    MetricSummary,
-    Param,
     Project,
     Run,
     Source,
-    Tag,
 )
 
 _RUN_DEFAULTS = {
@@ -144,24 +141,21 @@ class CatalogueWriter:
             for pk, fmt, path, fp, cur in rows
         }
 
-    def upsert_source(self, fmt: str, rel: str) -> int:
-        stmt = (
-            insert(Source)
-            .values(project_id=self.project_id, format=fmt, path=rel, fingerprint="", cursor="{}", indexed_at=0)
-            .on_conflict_do_nothing()
+    def upsert_source(self, reader_key: str, rel: str) -> int:
+        self._raw.execute(
+            "INSERT INTO sources (project_id, format, path, fingerprint, cursor, indexed_at) "
+            "VALUES (?, ?, ?, '', '{}', 0) ON CONFLICT (project_id, format, path) DO NOTHING",
+            (self.project_id, reader_key, rel),
         )
-        self.session.execute(stmt)
-        return self.session.execute(
-            select(Source.id).where(
-                Source.project_id == self.project_id, Source.format == fmt, Source.path == rel
-            )
-        ).scalar_one()
+        return self._raw.execute(
+            "SELECT id FROM sources WHERE project_id = ? AND format = ? AND path = ?",
+            (self.project_id, reader_key, rel),
+        ).fetchone()[0]
 
     def save_source_state(self, source_pk: int, fingerprint: str, cursor: dict[str, Any]) -> None:
-        self.session.execute(
-            update(Source)
-            .where(Source.id == source_pk)
-            .values(fingerprint=fingerprint, cursor=json.dumps(cursor), indexed_at=now_ms())
+        self._raw.execute(
+            "UPDATE sources SET fingerprint = ?, cursor = ?, indexed_at = ? WHERE id = ?",
+            (fingerprint, json.dumps(cursor), now_ms(), source_pk),
         )
 
     def forget_source(self, source_pk: int) -> None:
@@ -179,24 +173,18 @@ class CatalogueWriter:
     # Warnings ------------------------------------------------------------
 
     def clear_warnings(self, source_pk: int, *, transient_only: bool) -> None:
-        stmt = delete(IndexWarning).where(IndexWarning.source_pk == source_pk)
-        if transient_only:
-            stmt = stmt.where(IndexWarning.transient.is_(True))
-        self.session.execute(stmt)
+        sql = "DELETE FROM warnings WHERE source_pk = ?" + (" AND transient = 1" if transient_only else "")
+        self._raw.execute(sql, (source_pk,))
 
     def add_warnings(
         self, warnings: list[WarningLike], *, source_pk: int | None, run_pk: int | None = None
     ) -> None:
         if not warnings:
             return
-        existing = set()
+        existing: set[tuple] = set()
         if source_pk is not None:
             existing = set(
-                self.session.execute(
-                    select(IndexWarning.run_pk, IndexWarning.code, IndexWarning.message).where(
-                        IndexWarning.source_pk == source_pk
-                    )
-                ).all()
+                self._raw.execute("SELECT run_pk, code, message FROM warnings WHERE source_pk = ?", (source_pk,))
             )
         rows = []
         stamp = now_ms()
@@ -204,20 +192,12 @@ class CatalogueWriter:
             if (run_pk, w.code, w.message) in existing:
                 continue  # the same problem seen again is not a new warning
             existing.add((run_pk, w.code, w.message))
-            rows.append(
-                dict(
-                    project_id=self.project_id,
-                    source_pk=source_pk,
-                    run_pk=run_pk,
-                    path=w.path,
-                    code=w.code,
-                    message=w.message,
-                    transient=w.transient,
-                    created_at=stamp,
-                )
-            )
-        if rows:
-            self.session.execute(insert(IndexWarning), rows)
+            rows.append((self.project_id, source_pk, run_pk, w.path, w.code, w.message, bool(w.transient), stamp))
+        self._raw.executemany(
+            "INSERT INTO warnings (project_id, source_pk, run_pk, path, code, message, transient, created_at) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            rows,
+        )
 
     def replace_project_warnings(self, warnings: list[WarningLike]) -> None:
         """Warnings of the walk itself (unreadable folders, symlink loops): current state only."""
