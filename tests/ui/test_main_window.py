@@ -1,95 +1,337 @@
-"""The main window, driven through its real widgets (offscreen)."""
+"""The main window, driven through its real widgets (offscreen) on real indexed runs."""
 
 from __future__ import annotations
 
-import pytest
-from PySide6.QtCore import QItemSelectionModel, Qt
-
 import labdeck
-from labdeck.ui.main_window import MainWindow
-from labdeck.ui.runs_model import RunsTableModel
+import pytest
+from labdeck.ui.runs_model import PLACEHOLDER, RunsTableModel
+from PySide6.QtCore import QMimeData, QObject, QPointF, Qt, QUrl, Slot
+from PySide6.QtGui import QDesktopServices, QDropEvent, QGuiApplication
 from tests_support import make_runs
 
 pytestmark = pytest.mark.gui
 
 
-@pytest.fixture
-def window(qtbot, workspace, project, tmp_path, monkeypatch):
-    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))  # QSettings stay in the test
-    make_runs(project, 4, steps=30)
-    workspace.add_project(project)
-    workspace.index()
-    w = MainWindow(workspace, watch=False)
-    qtbot.addWidget(w)
-    w.show()
-    yield w
-    w.indexing.shutdown()
+def test_runs_model_passes_the_model_tester_and_never_reads_on_the_gui_thread(
+    qtmodeltester, qtbot, workspace, project
+):
+    from labdeck.ui.background import Background
+    from labdeck.ui.store import RunStore
 
-
-def test_runs_model_passes_the_model_tester(qtmodeltester, workspace, project):
     make_runs(project, 3, steps=5)
     workspace.add_project(project)
     workspace.index()
-    model = RunsTableModel(workspace)
+    background = Background()
+    model = RunsTableModel(RunStore(workspace), background)
     model.set_pks(workspace.run_pks())
     model.set_extra_columns(["params.lr", "metrics.loss"])
+    # Before the worker's page arrives, data() answers with a placeholder, not a query.
+    assert model.data(model.index(0, 0)) == PLACEHOLDER
     qtmodeltester.check(model)
+    qtbot.waitUntil(
+        lambda: model.data(model.index(0, 0)) != PLACEHOLDER, timeout=10_000
+    )
     assert model.rowCount() == 3
-    assert model.data(model.index(0, model.columnCount() - 1)) == "0.2"  # metrics.loss last = 1/5
+    assert (
+        model.data(model.index(0, model.columnCount() - 1)) == "0.2"
+    )  # metrics.loss last = 1/5
+    qtmodeltester.check(model)
+    background.shutdown()
 
 
-def test_table_lists_runs_and_query_filters_them(window, qtbot):
-    assert window.model.rowCount() == 4
+def test_table_fills_and_a_query_narrows_it(window, gui, qtbot):
+    assert sorted(gui.texts(window)) == ["run-0", "run-1", "run-2", "run-3"]
     window.query.setText("params.idx >= 2")
     qtbot.keyClick(window.query, Qt.Key.Key_Return)
-    names = sorted(window.model.data(window.model.index(r, 0)) for r in range(window.model.rowCount()))
-    assert names == ["run-2", "run-3"]
+    gui.loaded(window, 2)
+    assert sorted(gui.texts(window)) == ["run-2", "run-3"]
+    assert window.runs.count_label.text() == "2 runs"
 
 
-def test_bad_query_shows_an_inline_error_and_keeps_the_rows(window, qtbot):
+def test_bad_query_shows_an_inline_error_and_keeps_the_rows(window, gui, qtbot):
     window.query.setText("status = done")
     qtbot.keyClick(window.query, Qt.Key.Key_Return)
     assert window.query_error.isVisible()
     assert "unknown status 'done'" in window.query_error.text()
     assert window.query.cursorPosition() == len("status = ")
+    gui.idle(window)
     assert window.model.rowCount() == 4
 
 
-def test_selecting_runs_shows_details_and_overlays_curves(window, qtbot):
-    selection = window.table.selectionModel()
-    flags = QItemSelectionModel.SelectionFlag.Select | QItemSelectionModel.SelectionFlag.Rows
-    selection.select(window.model.index(0, 0), flags)
-    assert "Params" in window.details.toPlainText() or "lr" in window.details.toPlainText()
-    selection.select(window.model.index(1, 0), flags)
-    window.plot.metric.setCurrentText("loss")
-    curves = window.plot.curves()
-    assert len(curves) == 2
-    x, y = curves[0].getOriginalDataset()
-    assert len(x) == 30 and y[0] == 1.0
-
-
-def test_clicking_a_header_sorts_in_the_index(window, qtbot):
+def test_clicking_headers_sorts_in_the_index(window, gui):
     header = window.table.horizontalHeader()
     header.setSortIndicator(0, Qt.SortOrder.DescendingOrder)
-    names = [window.model.data(window.model.index(r, 0)) for r in range(4)]
-    assert names == ["run-3", "run-2", "run-1", "run-0"]
+    gui.until(lambda: gui.texts(window) == ["run-3", "run-2", "run-1", "run-0"])
+    window.runs.set_columns(["params.lr"])
+    window.runs.sort_by(
+        "params.lr", descending=False
+    )  # 1e-4 < 1e-3 < ...: numeric, in SQL
+    gui.until(lambda: gui.texts(window) == ["run-3", "run-2", "run-1", "run-0"])
+    window.runs.sort_by("params.lr", descending=True)
+    gui.until(lambda: gui.texts(window) == ["run-0", "run-1", "run-2", "run-3"])
 
 
-def test_live_points_update_rows_without_losing_selection(window, qtbot, workspace, project):
-    window.table.selectRow(0)
-    selected = window.selected_runs()[0].id
-    run = labdeck.start_run(project, name="new-live", record_provenance=False)
-    run.log({"loss": 3.0}, step=0)
+def test_column_picker_adds_any_param_metric_or_tag(window, gui):
+    gui.idle(window)
+    window.runs._fill_columns_menu()
+    menus = {a.text(): a.menu() for a in window.runs.columns_menu.actions() if a.menu()}
+    assert set(menus) == {"Params", "Metrics", "Tags"}
+    loss = next(a for a in menus["Metrics"].actions() if a.text() == "loss")
+    loss.trigger()
+    assert window.model.extra_columns == ["metrics.loss"]
+    header = window.model.headerData(
+        window.model.columnCount() - 1, Qt.Orientation.Horizontal
+    )
+    assert header == "metrics.loss"
+    gui.loaded(window, 4)
+    value = window.model.data(window.model.index(0, window.model.columnCount() - 1))
+    assert value == f"{1 / 30:.5g}"
+
+
+def test_selected_runs_draw_one_curve_per_run_with_every_point(window, gui):
+    gui.select(window, [0, 1])
+    assert (
+        "Params" in window.details.toPlainText()
+        or "2 runs selected" in window.details.toPlainText()
+    )
+    window.compare.set_metrics(["loss", "acc"])
+    gui.idle(window)
+    assert set(window.compare.plots) == {"loss", "acc"}
+    curves = window.compare.curves("loss")
+    assert len(curves) == 2
+    for curve in curves:
+        x, y = curve.getOriginalDataset()
+        assert len(x) == 30 and y[0] == 1.0
+    # The same run has the same colour in every plot.
+    loss_pens = [c.opts["pen"].color().name() for c in window.compare.curves("loss")]
+    acc_pens = [c.opts["pen"].color().name() for c in window.compare.curves("acc")]
+    assert loss_pens == acc_pens and len(set(loss_pens)) == 2
+
+
+def test_smoothing_keeps_the_raw_curve_faint_behind_and_log_y(window, gui):
+    gui.select(window, [0])
+    window.compare.set_metrics(["loss"])
+    gui.idle(window)
+    window.compare.smoothing.setValue(90)
+    plot = window.compare.plots["loss"]
+    (raw,) = plot.raw_curves()
+    (smooth,) = plot.curves()
+    assert raw.opts["pen"].color().alpha() < 100
+    raw_y, smooth_y = raw.getOriginalDataset()[1], smooth.getOriginalDataset()[1]
+    assert (
+        smooth_y[0] == raw_y[0] and smooth_y[-1] > raw_y[-1]
+    )  # smoothing lags a falling loss
+    window.compare.log_y.setChecked(True)
+    assert window.compare.plots["loss"].getPlotItem().ctrl.logYCheck.isChecked()
+    window.compare.x_axis.setCurrentText("relative time")
+    x = window.compare.curves("loss")[0].getOriginalDataset()[0]
+    assert x[0] == 0.0
+
+
+def test_hover_reads_out_the_nearest_point(window, gui):
+    gui.select(window, [0])
+    window.compare.set_metrics(["loss"])
+    gui.idle(window)
+    plot = window.compare.plots["loss"]
+    text = plot.show_nearest(QPointF(0.2, 0.95))
+    assert "x = 0" in text and "loss = 1" in text
+
+
+def test_live_append_appears_in_the_table_and_the_plot(window, gui, workspace, project):
+    run = labdeck.start_run(project, name="live", record_provenance=False)
+    for s in range(5):
+        run.log({"loss": 2.0}, step=s)
     workspace.index()
     window._live_update()  # what the watcher's signal triggers
-    assert window.model.rowCount() == 5
-    assert [r.id for r in window.selected_runs()] == [selected]
+    gui.loaded(window, 5)
+    live_row = gui.texts(window).index("live")
+    gui.select(window, [live_row, 0])
+    window.compare.set_metrics(["loss"])
+    gui.idle(window)
+    selected = {r.id for r in window.selected_runs()}
+    assert len(window.compare.curves("loss")[0].getOriginalDataset()[0]) == 5
+    scroll = window.table.verticalScrollBar().value()
+    plot = window.compare.plots["loss"]
+    plot.getPlotItem().vb.setRange(
+        xRange=(2, 4), yRange=(0, 3), padding=0
+    )  # the user zoomed in
+    for s in range(5, 12):
+        run.log({"loss": 1.0}, step=s)
+    workspace.index()
+    window._live_update()
+    gui.idle(window)
+    gui.until(
+        lambda: (
+            max(len(c.getOriginalDataset()[0]) for c in window.compare.curves("loss"))
+            == 12
+        )
+    )
+    assert {r.id for r in window.selected_runs()} == selected
+    assert window.table.verticalScrollBar().value() == scroll
+    assert window.compare.plots["loss"] is plot
+    x0, x1 = plot.getPlotItem().vb.viewRange()[0]
+    assert (round(x0, 6), round(x1, 6)) == (2, 4)  # the live update kept the zoom
+    status_column = 1
+    assert window.model.data(window.model.index(live_row, status_column)) == "running"
     run.end()
 
 
-def test_warnings_are_one_click_away(window, qtbot, workspace, project):
+def test_dropping_a_folder_adds_the_project(window, gui, tmp_path, workspace):
+    other = tmp_path / "dropped"
+    make_runs(other, 2, steps=3, prefix="dropped")
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(other))])
+    event = QDropEvent(
+        QPointF(50, 50),
+        Qt.DropAction.CopyAction,
+        mime,
+        Qt.MouseButton.LeftButton,
+        Qt.KeyboardModifier.NoModifier,
+    )
+    window.dropEvent(event)
+    gui.until(lambda: str(other) in [p.path for p in workspace.projects()])
+    window.indexing._thread and window.indexing._thread.wait(10_000)
+    gui.until(lambda: not window.indexing.busy)
+    gui.loaded(window, 6)
+    assert {"dropped-0", "dropped-1"} <= set(gui.texts(window))
+    gui.until(lambda: str(other) in window.sidebar.paths())
+
+
+def test_export_writes_png_svg_and_csv(window, gui, tmp_path):
+    gui.select(window, [0, 1])
+    window.compare.set_metrics(["loss", "acc"])
+    gui.idle(window)
+    png = window.compare.export(tmp_path / "plots.png")
+    svg = window.compare.export(tmp_path / "plots.svg")
+    (csv_path,) = window.compare.export(tmp_path / "data.csv")
+    assert len(png) == 2 and all(p.stat().st_size > 1000 for p in png)
+    assert png[0].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "<svg" in svg[0].read_text()
+    lines = csv_path.read_text().splitlines()
+    assert lines[0] == "run_id,run_name,metric,step,value,wall_time_ms"
+    assert len(lines) == 1 + 2 * 2 * 30
+
+
+def test_context_menu_copies_run_ids(window, gui):
+    gui.select(window, [1])
+    window.runs.copy_ids()
+    assert QGuiApplication.clipboard().text() == window.selected_runs()[0].id
+
+
+def test_settings_persist_across_a_restart(open_window, gui, workspace, project):
+    make_runs(project, 3, steps=10)
+    workspace.add_project(project)
+    workspace.index()
+    first = open_window(rows=3)
+    first.runs.set_columns(["params.lr", "metrics.acc"])
+    first.query.setText("params.idx < 2")
+    first.run_query()
+    first.compare.restore(
+        {"metrics": ["acc"], "x": "wall time", "layout": "tabbed", "smoothing": 40}
+    )
+    first.centre.setSizes([500, 300])
+    sizes = first.centre.sizes()
+    gui.idle(first)
+    first.close()
+    second = open_window(rows=2)
+    assert second.model.extra_columns == ["params.lr", "metrics.acc"]
+    assert second.query.text() == "params.idx < 2"
+    assert second.compare.x_axis.currentText() == "wall time"
+    assert second.compare.layout_choice.currentText() == "tabbed"
+    assert second.compare.smoothing.value() == 40
+    assert second.centre.sizes() == sizes
+
+
+def test_warnings_are_one_click_away(window, gui, workspace, project):
     (bad,) = make_runs(project / "more", 1, steps=2)
     (bad.dir / "labdeck-run.json").write_text("{oops")
     workspace.index()
     window.reload_projects()
-    assert window.warnings_button.text() == "1 warning"
+    gui.until(lambda: window.warnings_button.text() == "1 warning")
+
+
+def test_sidebar_scopes_the_table_to_a_project_or_an_experiment(
+    open_window, gui, workspace, project, tmp_path
+):
+    with labdeck.start_run(
+        project, name="a1", experiment="alpha", record_provenance=False
+    ):
+        pass
+    with labdeck.start_run(
+        project, name="b1", experiment="beta", record_provenance=False
+    ):
+        pass
+    other = tmp_path / "other"
+    make_runs(other, 2, steps=2, prefix="o")
+    for folder in (project, other):
+        workspace.add_project(folder)
+    workspace.index()
+    w = open_window(rows=4)
+    tree = w.sidebar.projects
+    gui.until(lambda: tree.topLevelItemCount() == 3)
+    assert tree.topLevelItem(0).text(0) == "All projects  (4)"
+    item = next(
+        tree.topLevelItem(i)
+        for i in range(3)
+        if tree.topLevelItem(i).text(0).startswith("project")
+    )
+    assert [item.child(i).text(0) for i in range(item.childCount())] == [
+        "alpha  (1)",
+        "beta  (1)",
+    ]
+    tree.setCurrentItem(item.child(1))
+    gui.loaded(w, 1)
+    assert gui.texts(w) == ["b1"]
+    tree.setCurrentItem(item)
+    gui.loaded(w, 2)
+    assert sorted(gui.texts(w)) == ["a1", "b1"]
+
+
+def test_dark_and_light_themes_set_the_palette_and_plot_colours(qapp):
+    import pyqtgraph as pg
+    from labdeck.ui.theme import apply_theme, dark_palette
+
+    before = qapp.palette()
+    try:
+        apply_theme(qapp, dark=True)
+        assert qapp.palette().window().color() == dark_palette().window().color()
+        assert pg.getConfigOption("foreground") == "#d0d0d0"
+        apply_theme(qapp, dark=False)
+        assert qapp.palette().window().color().lightness() > 128
+        assert pg.getConfigOption("foreground") == "#303030"
+    finally:
+        qapp.setPalette(before)
+
+
+class _UrlCatcher(QObject):
+    def __init__(self) -> None:
+        super().__init__()
+        self.urls: list[str] = []
+
+    @Slot(QUrl)
+    def open(self, url: QUrl) -> None:
+        self.urls.append(url.toLocalFile())
+
+
+def test_open_folder_and_show_in_file_manager(window, gui):
+    catcher = _UrlCatcher()
+    QDesktopServices.setUrlHandler(
+        "file", catcher, "open"
+    )  # instead of the real file manager
+    try:
+        gui.select(window, [0])
+        run = window.selected_runs()[0]
+        window.runs.open_folders(reveal=False)
+        gui.until(lambda: len(catcher.urls) == 1)
+        window.runs.open_folders(reveal=True)
+        gui.until(lambda: len(catcher.urls) == 2)
+    finally:
+        QDesktopServices.unsetUrlHandler("file")
+    folder = f"{run.project}/{run.path}"
+    assert catcher.urls == [folder, folder.rsplit("/", 1)[0]]
+
+
+def test_query_bar_completes_param_metric_and_tag_names(window, gui):
+    gui.idle(window)
+    words = window.runs._completion.stringList()
+    assert {"params.lr", "params.idx", "metrics.loss", "metrics.acc"} <= set(words)

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import os
 import sys
-
+from importlib.resources import files
 from pathlib import Path
 
-from PySide6.QtCore import QCoreApplication
+from PySide6.QtCore import QCoreApplication, QEvent, QObject, QTimer
 from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import QApplication, QMessageBox
 
 from labdeck.db.engine import IndexOpenError
+from labdeck.ui.theme import follow_system
 from labdeck.workspace import Workspace
 
 
@@ -18,7 +20,7 @@ def run_app(index: str | None = None, project_dirs: list[str] | None = None) -> 
     QCoreApplication.setOrganizationName("labdeck")
     QCoreApplication.setApplicationName("labdeck")
     app = QApplication.instance() or QApplication(sys.argv)
-    app.setStyle("Fusion")  # follows the system's light/dark palette on every platform
+    follow_system(app)  # Fusion, light or dark as the system is
     icon = _icon_path()
     if icon is not None:
         app.setWindowIcon(QIcon(str(icon)))
@@ -40,6 +42,8 @@ def run_app(index: str | None = None, project_dirs: list[str] | None = None) -> 
     window = MainWindow(workspace)
     window.resize(1400, 850)
     window.show()
+    if os.environ.get("LABDECK_QUIT_AFTER_PAINT"):
+        _quit_after_first_paint(app, window)
     window.indexing.index(None)
     code = app.exec()
     workspace.close()
@@ -47,6 +51,29 @@ def run_app(index: str | None = None, project_dirs: list[str] | None = None) -> 
 
 
 def _icon_path() -> Path | None:
-    """The app icon from the checkout's resources/ (bundles carry their own copy)."""
-    candidate = Path(__file__).resolve().parents[3] / "resources" / "icons" / "labdeck.svg"
-    return candidate if candidate.is_file() else None
+    """The app icon: in a PyInstaller bundle, an installed wheel, or the checkout's resources/."""
+    if getattr(
+        sys, "frozen", False
+    ):  # the bundle keeps the wheel's layout under _MEIPASS
+        roots = [Path(getattr(sys, "_MEIPASS", "")) / "labdeck" / "resources"]
+    else:
+        roots = [
+            Path(str(files("labdeck") / "resources")),
+            Path(__file__).resolve().parents[3] / "resources",
+        ]
+    return next(
+        (p for p in (r / "icons" / "labdeck.svg" for r in roots) if p.is_file()), None
+    )
+
+
+def _quit_after_first_paint(app: QApplication, window: QObject) -> None:
+    """Start-up timing (LABDECK_QUIT_AFTER_PAINT=1): quit once the main window has painted."""
+
+    class _FirstPaint(QObject):
+        def eventFilter(self, obj: QObject, event: QEvent) -> bool:
+            if event.type() == QEvent.Type.Paint:
+                app.removeEventFilter(self)
+                QTimer.singleShot(0, app.quit)  # let this paint finish first
+            return False
+
+    app.installEventFilter(_FirstPaint(window))

@@ -1,90 +1,206 @@
-"""The run details pane: params, tags, metric summaries, provenance and warnings."""
+"""The run details pane: overview (params, tags, metric summaries, provenance, warnings),
+artifacts (opened with the system's default application) and the stdout/log tail.
+
+It only shows a ``RunDetail`` read on a worker thread; it never reads the disk itself.
+"""
 
 from __future__ import annotations
 
 import html
-import json
 import math
 
-from PySide6.QtWidgets import QTextBrowser
+from PySide6.QtCore import Qt, QUrl
+from PySide6.QtGui import QDesktopServices, QFontDatabase
+from PySide6.QtWidgets import (
+    QListWidget,
+    QListWidgetItem,
+    QPlainTextEdit,
+    QTabWidget,
+    QTextBrowser,
+)
 
 from labdeck.db.entities import RunInfo
+from labdeck.ui.store import RunDetail
 
 
 def _num(x: float) -> str:
     return "NaN" if math.isnan(x) else f"{x:.6g}"
 
 
+def _size(n: int) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if n < 1024 or unit == "GiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return str(n)
+
+
 def _table(rows: list[tuple[str, ...]], header: tuple[str, ...]) -> str:
     head = "".join(f"<th align='left'>{html.escape(h)}</th>" for h in header)
-    body = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in r) + "</tr>" for r in rows)
+    body = "".join(
+        "<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in r) + "</tr>"
+        for r in rows
+    )
     return f"<table cellspacing='0' cellpadding='3'><tr>{head}</tr>{body}</table>"
 
 
-def run_html(run: RunInfo, provenance: dict | None = None) -> str:
+def run_html(run: RunInfo, provenance: dict | None = None, folder: str = "") -> str:
     parts = [f"<h3>{html.escape(run.name)}</h3>"]
     facts = [
         ("id", run.id),
         ("source", f"{run.format} run {run.source_id}"),
         ("status", run.status + (" (deleted)" if run.deleted else "")),
         ("experiment", run.experiment or "-"),
-        ("folder", f"{run.project}/{run.path}" if run.path else run.project),
+        (
+            "folder",
+            folder or (f"{run.project}/{run.path}" if run.path else run.project),
+        ),
     ]
     if run.parent:
         facts.append(("parent", run.parent))
     parts.append(_table(facts, ("", "")))
     if run.warnings:
-        items = "".join(f"<li><b>{html.escape(w.code)}</b>: {html.escape(w.message)}</li>" for w in run.warnings)
+        items = "".join(
+            f"<li><b>{html.escape(w.code)}</b>: {html.escape(w.message)}</li>"
+            for w in run.warnings
+        )
         parts.append(f"<h4 style='color:#c0392b'>Warnings</h4><ul>{items}</ul>")
     if run.metrics:
-        rows = [(k, _num(m.last), _num(m.min), _num(m.max), str(m.count), str(m.last_step)) for k, m in run.metrics.items()]
-        parts.append("<h4>Metrics</h4>" + _table(rows, ("metric", "last", "min", "max", "points", "last step")))
+        rows = [
+            (k, _num(m.last), _num(m.min), _num(m.max), str(m.count), str(m.last_step))
+            for k, m in run.metrics.items()
+        ]
+        parts.append(
+            "<h4>Metrics</h4>"
+            + _table(rows, ("metric", "last", "min", "max", "points", "last step"))
+        )
     if run.params:
-        parts.append("<h4>Params</h4>" + _table([(k, v[:300]) for k, v in run.params.items()], ("param", "value")))
+        parts.append(
+            "<h4>Params</h4>"
+            + _table([(k, v[:300]) for k, v in run.params.items()], ("param", "value"))
+        )
     if run.tags:
-        parts.append("<h4>Tags</h4>" + _table([(k, v[:300]) for k, v in run.tags.items()], ("tag", "value")))
+        parts.append(
+            "<h4>Tags</h4>"
+            + _table([(k, v[:300]) for k, v in run.tags.items()], ("tag", "value"))
+        )
     if provenance:
-        parts.append("<h4>Provenance</h4>" + _provenance_html(provenance))
+        parts.append("<h4>Provenance</h4>" + provenance_html(provenance))
     return "".join(parts)
 
 
-def _provenance_html(p: dict) -> str:
+def provenance_rows(p: dict) -> list[tuple[str, str]]:
     rows = []
     if p.get("argv"):
-        rows.append(("command", " ".join(p["argv"])))
+        rows.append(("command", " ".join(str(a) for a in p["argv"])))
     if p.get("cwd"):
-        rows.append(("directory", p["cwd"]))
+        rows.append(("directory", str(p["cwd"])))
     git = p.get("git") or {}
     if git:
-        rows.append(("commit", f"{git.get('commit', '')[:12]} on {git.get('branch', '?')}" + (" (dirty)" if git.get("dirty") else "")))
+        dirty = (
+            f" (dirty: {git.get('changed_files', '?')} files changed)"
+            if git.get("dirty")
+            else " (clean)"
+        )
+        rows.append(
+            (
+                "commit",
+                f"{str(git.get('commit', ''))[:12]} on {git.get('branch', '?')}{dirty}",
+            )
+        )
+        if git.get("root"):
+            rows.append(("repository", str(git["root"])))
     py = p.get("python") or {}
     if py:
         rows.append(("python", f"{py.get('version', '')} ({py.get('executable', '')})"))
     host = p.get("host") or {}
     if host:
-        rows.append(("host", f"{host.get('hostname', '')}, {host.get('os', '')}, {host.get('cpus', '?')} CPUs"))
+        rows.append(
+            (
+                "host",
+                f"{host.get('hostname', '')}, {host.get('os', '')}, {host.get('cpus', '?')} CPUs",
+            )
+        )
     for gpu in p.get("gpus") or []:
-        rows.append(("GPU", f"{gpu.get('name')} {gpu.get('uuid')} driver {gpu.get('driver')}"))
+        rows.append(
+            (
+                "GPU",
+                f"{gpu.get('name')} ({gpu.get('memory_mib', '?')} MiB), driver {gpu.get('driver')}",
+            )
+        )
+    if p.get("cuda_visible_devices"):
+        rows.append(("CUDA_VISIBLE_DEVICES", str(p["cuda_visible_devices"])))
+    return rows
+
+
+def provenance_html(p: dict) -> str:
+    out = _table(provenance_rows(p), ("", ""))
     packages = p.get("packages") or {}
-    if packages:
-        rows.append(("packages", f"{len(packages)} installed"))
-    return _table(rows, ("", ""))
+    if isinstance(packages, dict) and packages:
+        items = ", ".join(
+            f"{html.escape(k)}&nbsp;{html.escape(str(v))}" for k, v in packages.items()
+        )
+        out += f"<p><b>{len(packages)} packages</b>: <small>{items}</small></p>"
+    return out
 
 
-class RunDetails(QTextBrowser):
+class RunDetails(QTabWidget):
     def __init__(self, parent=None) -> None:
         super().__init__(parent)
-        self.setOpenExternalLinks(False)
-        self.show_run(None)
+        self.setDocumentMode(True)
+        self.overview = QTextBrowser()
+        self.overview.setOpenExternalLinks(False)
+        self.artifacts = QListWidget()
+        self.artifacts.setObjectName("artifacts")
+        self.artifacts.itemActivated.connect(self._open_artifact)
+        self.log = QPlainTextEdit()
+        self.log.setReadOnly(True)
+        self.log.setFont(QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont))
+        self.addTab(self.overview, "Overview")
+        self.addTab(self.artifacts, "Artifacts")
+        self.addTab(self.log, "Log")
+        self.detail: RunDetail | None = None
+        self.show_detail(None)
 
-    def show_run(self, run: RunInfo | None, provenance_json: str | None = None) -> None:
-        if run is None:
-            self.setHtml("<p style='color:gray'>Select a run to see its details.</p>")
+    def toPlainText(self) -> str:
+        return self.overview.toPlainText()
+
+    def show_message(self, text: str) -> None:
+        self.detail = None
+        self.overview.setHtml(f"<p style='color:gray'>{html.escape(text)}</p>")
+        self.artifacts.clear()
+        self.log.setPlainText("")
+        self.setTabText(1, "Artifacts")
+        self.setTabText(2, "Log")
+
+    def show_detail(self, detail: RunDetail | None) -> None:
+        if detail is None:
+            self.show_message("Select a run to see its details.")
             return
-        provenance = None
-        if provenance_json:
-            try:
-                provenance = json.loads(provenance_json)
-            except ValueError:
-                provenance = None
-        self.setHtml(run_html(run, provenance))
+        self.detail = detail
+        self.overview.setHtml(run_html(detail.run, detail.provenance, detail.folder))
+        self.artifacts.clear()
+        for a in detail.artifacts:
+            item = QListWidgetItem(f"{a.relative}    ({_size(a.size)})")
+            item.setData(Qt.ItemDataRole.UserRole, a.path)
+            item.setToolTip(
+                f"{a.path}\nDouble-click to open with the default application"
+            )
+            self.artifacts.addItem(item)
+        if not detail.artifacts:
+            self.artifacts.addItem(
+                QListWidgetItem("No artifacts recorded for this run.")
+            )
+        self.setTabText(1, f"Artifacts ({len(detail.artifacts)})")
+        self.log.setPlainText(
+            detail.log_tail
+            if detail.log_name
+            else "No stdout.log or output.log in the run folder."
+        )
+        self.log.moveCursor(self.log.textCursor().MoveOperation.End)
+        self.setTabText(2, f"Log ({detail.log_name})" if detail.log_name else "Log")
+
+    def _open_artifact(self, item: QListWidgetItem) -> None:
+        path = item.data(Qt.ItemDataRole.UserRole)
+        if path:
+            QDesktopServices.openUrl(QUrl.fromLocalFile(path))

@@ -79,7 +79,11 @@ class IndexingService(QObject):
             self.busy_changed.emit(False)
 
     def start_watching(self, *, polling: bool = False) -> None:
-        self.watcher = Watcher(self.workspace.db, polling=polling, on_indexed=lambda _s: self._watch_signal.indexed.emit())
+        self.watcher = Watcher(
+            self.workspace.db,
+            polling=polling,
+            on_indexed=lambda _s: self._watch_signal.indexed.emit(),
+        )
         self.watcher.start()
 
     def projects_changed(self) -> None:

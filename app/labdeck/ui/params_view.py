@@ -1,0 +1,283 @@
+"""Params vs metrics across the selected runs: a scatter of any field against another, and
+parallel coordinates of params and a final metric, brushed to filter runs.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import Signal
+from PySide6.QtWidgets import (
+    QComboBox,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from labdeck.db.entities import RunInfo
+from labdeck.ui.curves import assign_colours
+
+
+def field_value(run: RunInfo, field: str) -> str | float | None:
+    """``params.X`` (a number when it reads as one), ``metrics.X`` (last value) or ``tags.X``."""
+    kind, _, name = field.partition(".")
+    if kind == "metrics":
+        m = run.metrics.get(name)
+        return None if m is None or math.isnan(m.last) else m.last
+    raw = (run.params if kind == "params" else run.tags).get(name)
+    if raw is None:
+        return None
+    try:
+        return float(raw)
+    except ValueError:
+        return raw
+
+
+def axis_values(runs: list[RunInfo], field: str) -> tuple[np.ndarray, list[str] | None]:
+    """Numbers for ``field`` per run (NaN when missing). Text values become category
+    positions 0..k-1, returned with their labels."""
+    raw = [field_value(r, field) for r in runs]
+    if all(v is None or isinstance(v, float) for v in raw):
+        return np.array([np.nan if v is None else v for v in raw], dtype=float), None
+    labels = sorted({str(v) for v in raw if v is not None})
+    index = {label: i for i, label in enumerate(labels)}
+    return np.array(
+        [np.nan if v is None else index[str(v)] for v in raw], dtype=float
+    ), labels
+
+
+def fields_of(runs: list[RunInfo]) -> list[str]:
+    params = sorted({f"params.{k}" for r in runs for k in r.params})
+    metrics = sorted({f"metrics.{k}" for r in runs for k in r.metrics})
+    return params + metrics
+
+
+class ScatterView(QWidget):
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.runs: list[RunInfo] = []
+        self.x_field = QComboBox()
+        self.y_field = QComboBox()
+        for combo in (self.x_field, self.y_field):
+            combo.currentTextChanged.connect(lambda _t: self.redraw())
+        self.plot = pg.PlotWidget(background=None)
+        self.plot.showGrid(x=True, y=True, alpha=0.2)
+        self.points = pg.ScatterPlotItem(size=11, hoverable=True, tip=self._tip)
+        self.plot.addItem(self.points)
+        bar = QHBoxLayout()
+        bar.addWidget(QLabel("x"))
+        bar.addWidget(self.x_field, 1)
+        bar.addWidget(QLabel("y"))
+        bar.addWidget(self.y_field, 1)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addLayout(bar)
+        layout.addWidget(self.plot, 1)
+
+    def set_runs(self, runs: list[RunInfo]) -> None:
+        self.runs = runs
+        fields = fields_of(runs)
+        for combo, fallback in ((self.x_field, 0), (self.y_field, -1)):
+            current = combo.currentText()
+            combo.blockSignals(True)
+            combo.clear()
+            combo.addItems(fields)
+            if current in fields:
+                combo.setCurrentText(current)
+            elif fields:
+                metric_fields = [f for f in fields if f.startswith("metrics.")]
+                combo.setCurrentText(
+                    metric_fields[0] if fallback and metric_fields else fields[fallback]
+                )
+            combo.blockSignals(False)
+        self.redraw()
+
+    def redraw(self) -> None:
+        xf, yf = self.x_field.currentText(), self.y_field.currentText()
+        if not self.runs or not xf or not yf:
+            self.points.setData([])
+            return
+        x, x_labels = axis_values(self.runs, xf)
+        y, y_labels = axis_values(self.runs, yf)
+        colours = assign_colours([r.id for r in self.runs])
+        ok = np.isfinite(x) & np.isfinite(y)
+        spots = [
+            {"pos": (x[i], y[i]), "data": run, "brush": pg.mkBrush(colours[run.id])}
+            for i, run in enumerate(self.runs)
+            if ok[i]
+        ]
+        self.points.setData(spots)
+        self.plot.setLabel("bottom", xf)
+        self.plot.setLabel("left", yf)
+        for side, labels in (("bottom", x_labels), ("left", y_labels)):
+            axis = self.plot.getAxis(side)
+            axis.setTicks([list(enumerate(labels))] if labels else None)
+        self.plot.autoRange()
+
+    def point_count(self) -> int:
+        return len(self.points.data)
+
+    @staticmethod
+    def _tip(x: float, y: float, data: RunInfo) -> str:
+        return f"{data.name}\nx = {x:.6g}\ny = {y:.6g}"
+
+
+class ParallelView(QWidget):
+    """Parallel coordinates: one vertical axis per varying param plus a final metric. Drag
+    the box on an axis to brush: runs outside any box turn grey, and the matching runs can
+    be selected in the table."""
+
+    select_runs = Signal(list)  # run ids
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.runs: list[RunInfo] = []
+        self.fields: list[str] = []
+        self._norm = np.empty((0, 0))
+        self._lines: list[pg.PlotDataItem] = []
+        self.brushes: list[pg.ROI] = []
+        self.metric = QComboBox()
+        self.metric.currentTextChanged.connect(lambda _t: self.redraw())
+        self.count = QLabel()
+        select = QPushButton("Select matching runs")
+        select.clicked.connect(lambda: self.select_runs.emit(self.brushed_ids()))
+        reset = QPushButton("Clear brushes")
+        reset.clicked.connect(self.redraw)
+        self.plot = pg.PlotWidget(background=None)
+        self.plot.hideAxis("left")
+        self.plot.setMouseEnabled(x=False, y=False)
+        self.plot.setMenuEnabled(False)
+        bar = QHBoxLayout()
+        bar.addWidget(QLabel("final metric"))
+        bar.addWidget(self.metric, 1)
+        bar.addWidget(self.count)
+        bar.addWidget(reset)
+        bar.addWidget(select)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addLayout(bar)
+        layout.addWidget(self.plot, 1)
+
+    def set_runs(self, runs: list[RunInfo]) -> None:
+        self.runs = runs
+        metrics = sorted({k for r in runs for k in r.metrics})
+        current = self.metric.currentText()
+        self.metric.blockSignals(True)
+        self.metric.clear()
+        self.metric.addItems(metrics)
+        if current in metrics:
+            self.metric.setCurrentText(current)
+        self.metric.blockSignals(False)
+        self.redraw()
+
+    def redraw(self) -> None:
+        self.plot.clear()
+        self._lines, self.brushes = [], []
+        params = sorted({k for r in self.runs for k in r.params})
+        # Only params that vary across the runs tell anything apart.
+        varying = [
+            f"params.{k}"
+            for k in params
+            if len({r.params.get(k) for r in self.runs}) > 1
+        ]
+        metric = self.metric.currentText()
+        self.fields = varying + ([f"metrics.{metric}"] if metric else [])
+        if len(self.runs) < 2 or not self.fields:
+            self._norm = np.empty((len(self.runs), 0))
+            self.count.setText("select two or more runs")
+            return
+        columns = []
+        ticks = []
+        for i, field in enumerate(self.fields):
+            values, labels = axis_values(self.runs, field)
+            lo, hi = (
+                (np.nanmin(values), np.nanmax(values))
+                if np.isfinite(values).any()
+                else (0.0, 1.0)
+            )
+            span = hi - lo if hi > lo else 1.0
+            columns.append((values - lo) / span)
+            ticks.append((i, field.split(".", 1)[1]))
+            text = pg.TextItem(
+                f"{_short(hi, labels)}",
+                anchor=(0.5, 1.0),
+                color=pg.getConfigOption("foreground"),
+            )
+            text.setPos(i, 1.02)
+            self.plot.addItem(text)
+            low = pg.TextItem(
+                f"{_short(lo, labels)}",
+                anchor=(0.5, 0.0),
+                color=pg.getConfigOption("foreground"),
+            )
+            low.setPos(i, -0.02)
+            self.plot.addItem(low)
+            self.plot.addItem(
+                pg.InfiniteLine(pos=i, angle=90, pen=pg.mkPen((128, 128, 128, 160)))
+            )
+        self._norm = np.column_stack(columns)
+        xs = np.arange(len(self.fields), dtype=float)
+        colours = assign_colours([r.id for r in self.runs])
+        for row, run in enumerate(self.runs):
+            line = self.plot.plot(
+                xs,
+                self._norm[row],
+                pen=pg.mkPen(colours[run.id], width=1.5),
+                connect="finite",
+            )
+            self._lines.append(line)
+        for i in range(len(self.fields)):
+            roi = pg.ROI(
+                (i - 0.06, -0.03),
+                (0.12, 1.06),
+                pen=pg.mkPen("#888", width=1),
+                movable=True,
+            )
+            roi.addScaleHandle((0.5, 1), (0.5, 0))
+            roi.addScaleHandle((0.5, 0), (0.5, 1))
+            roi.sigRegionChanged.connect(lambda _r: self._apply_brushes())
+            self.plot.addItem(roi)
+            self.brushes.append(roi)
+        self.plot.getAxis("bottom").setTicks([ticks])
+        self.plot.setXRange(-0.3, len(self.fields) - 0.7, padding=0)
+        self.plot.setYRange(-0.12, 1.12, padding=0)
+        self._apply_brushes()
+
+    def set_brush(self, axis: int, low: float, high: float) -> None:
+        """Brush axis ``axis`` to the normalised range [low, high] (0 = axis min, 1 = max)."""
+        roi = self.brushes[axis]
+        roi.setPos((axis - 0.06, low))
+        roi.setSize((0.12, high - low))
+
+    def brushed_ids(self) -> list[str]:
+        if self._norm.size == 0:
+            return [r.id for r in self.runs]
+        keep = np.ones(len(self.runs), dtype=bool)
+        for i, roi in enumerate(self.brushes):
+            low = roi.pos().y()
+            high = low + roi.size().y()
+            col = self._norm[:, i]
+            keep &= ~np.isfinite(col) | ((col >= low) & (col <= high))
+        return [r.id for r, k in zip(self.runs, keep) if k]
+
+    def _apply_brushes(self) -> None:
+        kept = set(self.brushed_ids())
+        colours = assign_colours([r.id for r in self.runs])
+        for run, line in zip(self.runs, self._lines):
+            if run.id in kept:
+                line.setPen(pg.mkPen(colours[run.id], width=1.8))
+                line.setZValue(1)
+            else:
+                line.setPen(pg.mkPen((160, 160, 160, 70), width=1))
+                line.setZValue(0)
+        self.count.setText(f"{len(kept)} of {len(self.runs)} runs match")
+
+
+def _short(value: float, labels: list[str] | None) -> str:
+    if labels:
+        return labels[int(value)] if 0 <= int(value) < len(labels) else ""
+    return f"{value:.4g}"

@@ -1,0 +1,343 @@
+"""The runs panel: query bar (with completion and inline errors), the runs table, its
+column picker and context menu. Queries and sorting run in SQL on a worker thread.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import (
+    QItemSelectionModel,
+    QPoint,
+    QStringListModel,
+    Qt,
+    QUrl,
+    Signal,
+)
+from PySide6.QtGui import QAction, QDesktopServices, QGuiApplication
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QCompleter,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QLineEdit,
+    QMenu,
+    QTableView,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from labdeck.db.entities import RunInfo
+from labdeck.runs.query import QueryError, parse_query
+from labdeck.ui.background import Background
+from labdeck.ui.runs_model import BASE_COLUMNS, RunsTableModel
+from labdeck.ui.store import RunStore
+
+
+def sort_field(key: str) -> str:
+    """A column key as a query-language sort field (keys with odd characters quoted)."""
+    key = {"start": "start_time", "duration": "end_time"}.get(key, key)
+    if "." not in key:
+        return key
+    kind, name = key.split(".", 1)
+    return f'{kind}."{name}"'
+
+
+class RunsPanel(QWidget):
+    selection_changed = Signal(list)  # selected run pks, in table order
+    compare_requested = Signal()
+    rows_loaded = Signal(int)  # row count after a query
+
+    def __init__(
+        self, store: RunStore, background: Background, parent: QWidget | None = None
+    ) -> None:
+        super().__init__(parent)
+        self.store = store
+        self.background = background
+        self.project: str | None = None
+        self.experiment: str | None = None
+        self._sort = ""  # query-language sort text, e.g. "-metrics.\"loss\""
+        self._keys: dict[str, list[str]] = {"params": [], "metrics": [], "tags": []}
+        self._restore: set[int] | None = (
+            None  # selection to re-apply after a live re-query
+        )
+        self._build()
+
+    def _build(self) -> None:
+        self.query = QLineEdit()
+        self.query.setObjectName("query")
+        self.query.setPlaceholderText(
+            "Filter runs, e.g.  params.lr < 0.1 and metrics.val_loss < 0.5   (Enter)"
+        )
+        self.query.setClearButtonEnabled(True)
+        self._completion = QStringListModel(self)
+        completer = QCompleter(self._completion, self)
+        completer.setCaseSensitivity(Qt.CaseSensitivity.CaseInsensitive)
+        completer.setFilterMode(Qt.MatchFlag.MatchContains)
+        self.query.setCompleter(completer)
+        self.query.returnPressed.connect(self.run_query)
+        self.columns_button = QToolButton()
+        self.columns_button.setText("Columns")
+        self.columns_button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
+        self.columns_menu = QMenu(self)
+        self.columns_menu.aboutToShow.connect(self._fill_columns_menu)
+        self.columns_button.setMenu(self.columns_menu)
+        self.query_error = QLabel()
+        self.query_error.setObjectName("queryError")
+        self.query_error.setStyleSheet("color: #c0392b")
+        self.query_error.hide()
+        self.count_label = QLabel()
+
+        self.model = RunsTableModel(self.store, self.background, self)
+        self.table = QTableView()
+        self.table.setObjectName("runs")
+        self.table.setModel(self.model)
+        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
+        self.table.setSortingEnabled(
+            False
+        )  # sorting runs in SQL, from the header click
+        header = self.table.horizontalHeader()
+        header.setSectionsClickable(True)
+        header.setSortIndicatorShown(True)
+        header.setSortIndicator(-1, Qt.SortOrder.AscendingOrder)
+        header.setSectionsMovable(True)
+        header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
+        header.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        header.customContextMenuRequested.connect(
+            lambda _p: self.columns_menu.exec(self.cursor().pos())
+        )
+        header.sortIndicatorChanged.connect(self._sort_changed)
+        self.table.verticalHeader().hide()
+        self.table.verticalHeader().setDefaultSectionSize(22)
+        self.table.setAlternatingRowColors(True)
+        self.table.setWordWrap(False)
+        self.table.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        self.table.customContextMenuRequested.connect(self._context_menu)
+        self.table.selectionModel().selectionChanged.connect(
+            lambda *_: self._emit_selection()
+        )
+
+        bar = QHBoxLayout()
+        bar.addWidget(self.query, 1)
+        bar.addWidget(self.columns_button)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addLayout(bar)
+        layout.addWidget(self.query_error)
+        layout.addWidget(self.table, 1)
+        layout.addWidget(self.count_label)
+        self._fit_columns()
+
+    # Queries ---------------------------------------------------------------
+
+    def set_scope(self, project: str | None, experiment: str | None = None) -> None:
+        self.project, self.experiment = project, experiment
+        self.run_query()
+
+    def run_query(self, *, keep_selection: bool = False) -> bool:
+        """Re-query the index off the GUI thread; False (and an inline error) for a bad query."""
+        text = self.query.text()
+        try:
+            parse_query(text)  # pure parsing, no I/O: the error shows at once
+        except QueryError as exc:
+            self.query_error.setText(f"{exc.message} (at column {exc.position + 1})")
+            self.query_error.show()
+            self.query.setCursorPosition(exc.position)
+            return False
+        self.query_error.hide()
+        selected = set(self.selected_pks()) if keep_selection else None
+        sort, project, experiment = self._sort, self.project, self.experiment
+        self.background.submit(
+            "query",
+            lambda: self.store.run_pks(text, sort, project, experiment),
+            lambda pks: self._show_pks(pks, selected),
+            on_error=self._query_failed,
+        )
+        return True
+
+    def _query_failed(self, exc: Exception) -> None:
+        message = exc.message if isinstance(exc, QueryError) else str(exc)
+        self.query_error.setText(message)
+        self.query_error.show()
+
+    def _show_pks(self, pks: list[int], selected: set[int] | None) -> None:
+        scroll = self.table.verticalScrollBar().value()
+        if selected is not None and pks == self.model.pks:
+            self.model.refresh_rows()  # same rows: refresh their values in place
+        else:
+            self.model.set_pks(pks)
+            if selected:
+                self._select_pks(selected)
+        if selected is not None:
+            self.table.verticalScrollBar().setValue(scroll)
+        self.count_label.setText(f"{len(pks):,} runs")
+        self.rows_loaded.emit(len(pks))
+        self._emit_selection()
+
+    def refresh_keys(self) -> None:
+        def done(keys: dict[str, list[str]]) -> None:
+            self._keys = keys
+            self._completion.setStringList(
+                [f"{ns}.{k}" for ns, names in keys.items() for k in names]
+                + ["status = ", "name ~ ", "experiment = ", "format = ", "has "]
+            )
+
+        self.background.submit("keys", self.store.known_keys, done)
+
+    # Sorting and columns ---------------------------------------------------
+
+    def _sort_changed(self, column: int, order: Qt.SortOrder) -> None:
+        if column < 0:
+            self._sort = ""
+        else:
+            prefix = "-" if order == Qt.SortOrder.DescendingOrder else ""
+            self._sort = prefix + sort_field(self.model.column_key(column))
+        self.run_query(keep_selection=True)
+
+    def sort_by(self, key: str, descending: bool = False) -> None:
+        column = [
+            self.model.column_key(c) for c in range(self.model.columnCount())
+        ].index(key)
+        order = (
+            Qt.SortOrder.DescendingOrder if descending else Qt.SortOrder.AscendingOrder
+        )
+        self.table.horizontalHeader().setSortIndicator(column, order)
+
+    def _fill_columns_menu(self) -> None:
+        self.columns_menu.clear()
+        chosen = set(self.model.extra_columns)
+        for namespace, title in (
+            ("params", "Params"),
+            ("metrics", "Metrics"),
+            ("tags", "Tags"),
+        ):
+            sub = self.columns_menu.addMenu(title)
+            names = self._keys.get(namespace, [])
+            if not names:
+                sub.setEnabled(False)
+            for name in names:
+                key = f"{namespace}.{name}"
+                action = sub.addAction(name)
+                action.setCheckable(True)
+                action.setChecked(key in chosen)
+                action.toggled.connect(lambda on, k=key: self.toggle_column(k, on))
+        if chosen:
+            self.columns_menu.addSeparator()
+            self.columns_menu.addAction(
+                "Remove extra columns", lambda: self.set_columns([])
+            )
+
+    def toggle_column(self, key: str, on: bool) -> None:
+        columns = [c for c in self.model.extra_columns if c != key]
+        if on:
+            columns.append(key)
+        self.set_columns(columns)
+
+    def set_columns(self, columns: list[str]) -> None:
+        selected = set(self.selected_pks())
+        self.model.set_extra_columns(columns)
+        self._select_pks(selected)
+        self._fit_columns()
+
+    def _fit_columns(self) -> None:
+        header = self.table.horizontalHeader()
+        for column in range(self.model.columnCount()):
+            key = self.model.column_key(column)
+            width = {
+                "name": 190,
+                "start": 125,
+                "status": 70,
+                "format": 80,
+                "duration": 70,
+                "experiment": 120,
+            }.get(key, 95)
+            if (
+                key not in BASE_COLUMNS
+            ):  # wide enough for the header: "metrics.val/accuracy"
+                width = max(width, header.fontMetrics().horizontalAdvance(key) + 24)
+            header.resizeSection(column, width)
+
+    # Selection -------------------------------------------------------------
+
+    def selected_pks(self) -> list[int]:
+        rows = sorted({i.row() for i in self.table.selectionModel().selectedRows()})
+        return [self.model.pk_at(r) for r in rows if r < self.model.rowCount()]
+
+    def selected_runs(self) -> list[RunInfo]:
+        """Selected runs whose rows have been loaded (the visible ones)."""
+        rows = sorted({i.row() for i in self.table.selectionModel().selectedRows()})
+        return [r for r in (self.model.run_at(row) for row in rows) if r is not None]
+
+    def _select_pks(self, pks: set[int]) -> None:
+        selection = self.table.selectionModel()
+        flags = (
+            QItemSelectionModel.SelectionFlag.Select
+            | QItemSelectionModel.SelectionFlag.Rows
+        )
+        selection.blockSignals(True)
+        selection.clearSelection()
+        for pk in pks:
+            row = self.model.row_of(pk)
+            if row is not None:
+                selection.select(self.model.index(row, 0), flags)
+        selection.blockSignals(False)
+        self.table.viewport().update()
+
+    def select_rows(self, rows: list[int]) -> None:
+        self._select_pks(
+            {self.model.pk_at(r) for r in rows if 0 <= r < self.model.rowCount()}
+        )
+        self._emit_selection()
+
+    def _emit_selection(self) -> None:
+        self.selection_changed.emit(self.selected_pks())
+
+    # Context menu ----------------------------------------------------------
+
+    def _context_menu(self, pos: QPoint) -> None:
+        pks = self.selected_pks()
+        if not pks:
+            return
+        menu = QMenu(self)
+        compare = menu.addAction(
+            f"Compare {len(pks)} run{'s' if len(pks) != 1 else ''}"
+        )
+        compare.triggered.connect(self.compare_requested)
+        menu.addAction("Copy run id" + ("s" if len(pks) > 1 else ""), self.copy_ids)
+        menu.addSeparator()
+        menu.addAction("Open run folder", lambda: self.open_folders(reveal=False))
+        menu.addAction("Show in file manager", lambda: self.open_folders(reveal=True))
+        hide = QAction("Hide from index (not available yet)", menu)
+        hide.setEnabled(
+            False
+        )  # needs a 'hidden' column in the catalogue: a schema change
+        menu.addAction(hide)
+        menu.exec(self.table.viewport().mapToGlobal(pos))
+
+    def copy_ids(self) -> None:
+        ids = [r.id for r in self.selected_runs()]
+        QGuiApplication.clipboard().setText("\n".join(ids))
+
+    def open_folders(self, *, reveal: bool) -> None:
+        pks = self.selected_pks()[:10]
+
+        def done(folders: dict[int, str]) -> None:
+            for pk in pks:
+                folder = folders.get(pk)
+                if folder:
+                    target = str(Path(folder).parent) if reveal else folder
+                    QDesktopServices.openUrl(QUrl.fromLocalFile(target))
+
+        self.background.submit("folders", lambda: self.store.folders(pks), done)
+
+    # Settings --------------------------------------------------------------
+
+    def header_state(self) -> bytes:
+        return bytes(self.table.horizontalHeader().saveState().data())
+
+    def restore_header(self, state: object) -> None:
+        if state:
+            self.table.horizontalHeader().restoreState(state)

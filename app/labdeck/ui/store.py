@@ -1,0 +1,200 @@
+"""The app's reads, in one Qt-free facade over the workspace and ``labdeck.db.compare``.
+
+Every method here may block on disk or SQLite, so the UI calls them only through
+``Background.submit`` (worker threads). Results are frozen values, safe to hand over.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from labdeck.db import compare
+from labdeck.db.entities import ProjectInfo, RunInfo, Series
+from labdeck.workspace import Workspace
+
+LOG_NAMES = ("stdout.log", "output.log", "stdout.txt", "train.log", "log.txt")
+LOG_TAIL_BYTES = 64 * 1024
+MAX_ARTIFACTS = 2000
+
+
+@dataclass(frozen=True)
+class Artifact:
+    path: str  # absolute
+    relative: str
+    size: int
+
+
+@dataclass(frozen=True)
+class RunDetail:
+    run: RunInfo
+    provenance: dict
+    folder: str  # the run folder (or the project, for runs without one)
+    artifacts: tuple[Artifact, ...] = ()
+    log_name: str = ""
+    log_tail: str = ""
+
+
+@dataclass(frozen=True)
+class RunBundle:
+    """Runs with their provenance (for the diff view)."""
+
+    runs: tuple[RunInfo, ...]
+    provenance: dict[str, dict] = field(default_factory=dict)  # run id -> provenance
+
+
+class RunStore:
+    def __init__(self, workspace: Workspace) -> None:
+        self.workspace = workspace
+
+    # Table -----------------------------------------------------------------
+
+    def run_pks(
+        self, query: str, sort: str, project: str | None, experiment: str | None = None
+    ) -> list[int]:
+        return self.workspace.run_pks(
+            query, sort, project=project, experiment=experiment
+        )
+
+    def projects(self) -> tuple[list[ProjectInfo], list[tuple[str, str, int]]]:
+        """Project folders and their experiments (for the sidebar)."""
+        with self.workspace.db.read() as session:
+            experiments = compare.experiments(session)
+        return self.workspace.projects(), experiments
+
+    def runs(self, pks: list[int]) -> list[RunInfo]:
+        return self.workspace.runs_by_pk(pks)
+
+    def runs_keyed(self, pks: list[int]) -> dict[int, RunInfo]:
+        """pk -> run; runs removed since ``pks`` was read are simply absent."""
+        runs = self.workspace.runs_by_pk(pks)
+        if len(runs) == len(pks):
+            return dict(zip(pks, runs))
+        with self.workspace.db.read() as session:
+            ids = compare.pks_for_uids(session, [r.id for r in runs])
+        return {ids[r.id]: r for r in runs if r.id in ids}
+
+    def known_keys(self) -> dict[str, list[str]]:
+        return self.workspace.known_keys()
+
+    def pks_for_ids(self, run_ids: list[str]) -> dict[str, int]:
+        with self.workspace.db.read() as session:
+            return compare.pks_for_uids(session, run_ids)
+
+    def folders(self, pks: list[int]) -> dict[int, str]:
+        with self.workspace.db.read() as session:
+            found = compare.run_folders(session, pks)
+        return {pk: _join(project, path) for pk, (project, path, _a) in found.items()}
+
+    # Details ---------------------------------------------------------------
+
+    def detail(self, pk: int) -> RunDetail | None:
+        runs = self.workspace.runs_by_pk([pk])
+        if not runs:
+            return None
+        with self.workspace.db.read() as session:
+            provenance = _loads(compare.provenance_texts(session, [pk]).get(pk, "{}"))
+            project, path, artifact_dir = compare.run_folders(session, [pk]).get(
+                pk, ("", "", None)
+            )
+        folder = _join(project, path)
+        log_name, log_tail = read_log_tail(folder) if path else ("", "")
+        return RunDetail(
+            run=runs[0],
+            provenance=provenance,
+            folder=folder,
+            artifacts=tuple(list_artifacts(artifact_dir)) if artifact_dir else (),
+            log_name=log_name,
+            log_tail=log_tail,
+        )
+
+    def bundle(self, pks: list[int]) -> RunBundle:
+        runs = self.workspace.runs_by_pk(pks)
+        with self.workspace.db.read() as session:
+            texts = compare.provenance_texts(session, pks)
+        ids = dict(zip(pks, (r.id for r in runs)))
+        return RunBundle(
+            tuple(runs), {ids[pk]: _loads(t) for pk, t in texts.items() if pk in ids}
+        )
+
+    # Series ----------------------------------------------------------------
+
+    def series(
+        self, run_ids: list[str], keys: list[str]
+    ) -> dict[str, dict[str, Series]]:
+        """run id -> metric -> every point."""
+        with self.workspace.db.read() as session:
+            pks = compare.pks_for_uids(session, run_ids)
+            by_pk = compare.series_many(session, list(pks.values()), keys)
+        return {uid: by_pk.get(pk, {}) for uid, pk in pks.items()}
+
+
+def _join(project: str, path: str) -> str:
+    return str(Path(project) / path) if path else project
+
+
+def _loads(text: str) -> dict:
+    try:
+        value = json.loads(text or "{}")
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+def list_artifacts(folder: str) -> list[Artifact]:
+    """Files under a run's artifact folder (bounded: a run may hold huge trees)."""
+    root = Path(folder)
+    out: list[Artifact] = []
+    if not root.is_dir():
+        return out
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames.sort()
+        for name in sorted(filenames):
+            p = Path(dirpath) / name
+            try:
+                size = p.stat().st_size
+            except OSError:
+                continue
+            out.append(Artifact(str(p), p.relative_to(root).as_posix(), size))
+            if len(out) >= MAX_ARTIFACTS:
+                return out
+    return out
+
+
+def read_log_tail(folder: str) -> tuple[str, str]:
+    """The last ~64 KiB of the run's stdout/log file, if it has one."""
+    for name in LOG_NAMES:
+        p = Path(folder) / name
+        try:
+            with p.open("rb") as f:
+                f.seek(0, os.SEEK_END)
+                size = f.tell()
+                f.seek(max(0, size - LOG_TAIL_BYTES))
+                data = f.read()
+        except OSError:
+            continue
+        text = data.decode("utf-8", errors="replace")
+        if size > LOG_TAIL_BYTES:
+            text = text.split("\n", 1)[-1]  # drop the partial first line
+        return name, text
+    return "", ""
+
+
+def git_diff(root: str, a: str, b: str, *, timeout: float = 20.0) -> str:
+    """``git diff A B`` in ``root`` (a code diff between two runs' commits)."""
+    try:
+        done = subprocess.run(
+            ["git", "-C", root, "diff", "--stat", "--patch", a, b],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+    except (OSError, subprocess.SubprocessError) as exc:
+        return f"git diff failed: {exc}"
+    if done.returncode != 0:
+        return f"git diff failed: {done.stderr.strip()}"
+    return done.stdout or "(no differences)"

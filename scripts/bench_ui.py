@@ -1,0 +1,296 @@
+"""Desktop app benchmark (offscreen): a window on 100,000 runs, sort and filter, and
+100 curves x 100,000 points panned with downsampling on and off. Prints medians.
+
+    .venv/bin/python scripts/bench_ui.py [--runs 100000] [--curves 100] [--points 100000]
+
+The index rows are written straight into a temporary catalogue with SQL (the schema made by
+labdeck's own migrations), not through 100,000 run folders: this measures the app, not the
+indexer (scripts/bench_index.py measures that).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import sqlite3
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "app"))
+
+import numpy as np
+from labdeck.db.engine import Database
+from labdeck.db.entities import MetricStats, RunInfo, Series
+
+
+def build_index(path: Path, n: int) -> None:
+    Database(path).close()  # the schema, by the real migrations
+    rng = random.Random(1)
+    con = sqlite3.connect(path)
+    now = int(time.time() * 1000)
+    con.execute(
+        "INSERT INTO projects(id, path, name, added_at, scanned_at) VALUES (1, '/bench/p', 'p', ?, ?)",
+        (now, now),
+    )
+    con.execute(
+        "INSERT INTO sources(id, project_id, format, path, fingerprint, cursor, indexed_at) "
+        "VALUES (1, 1, 'labdeck', 'labdeck-runs', '', '{}', 0)"
+    )
+    statuses = ["finished"] * 8 + ["failed", "running"]
+    runs, params, metrics, tags = [], [], [], []
+    for pk in range(1, n + 1):
+        start = now - rng.randrange(10**9)
+        runs.append(
+            (
+                pk,
+                f"{pk:012x}",
+                1,
+                1,
+                "labdeck",
+                f"src{pk}",
+                f"exp{pk % 50}",
+                f"run-{pk}",
+                rng.choice(statuses),
+                0,
+                start,
+                start + rng.randrange(10**7),
+                f"labdeck-runs/{pk}",
+                "{}",
+                now,
+            )
+        )
+        lr = 10 ** rng.uniform(-5, -1)
+        for key, value in (
+            ("lr", lr),
+            ("batch_size", rng.choice([16, 32, 64, 128])),
+            ("seed", pk),
+        ):
+            params.append((pk, key, repr(value), float(value)))
+        loss = rng.uniform(0.01, 3)
+        metrics.append((pk, "loss", loss, loss, 5.0, 1000, 999, None))
+        metrics.append((pk, "acc", 1 - loss / 3, 0.0, 1 - loss / 3, 1000, 999, None))
+        tags.append((pk, "model", rng.choice(["resnet", "vit", "mlp"])))
+    con.executemany(
+        "INSERT INTO runs(pk, uid, project_id, source_pk, format, source_id, experiment, name, status, deleted,"
+        " start_time, end_time, path, provenance, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+        runs,
+    )
+    con.executemany("INSERT INTO params VALUES (?,?,?,?)", params)
+    con.executemany("INSERT INTO metrics VALUES (?,?,?,?,?,?,?,?)", metrics)
+    con.executemany("INSERT INTO tags VALUES (?,?,?)", tags)
+    con.commit()
+    con.close()
+
+
+def ms(seconds: float) -> str:
+    return f"{seconds * 1000:8.1f} ms"
+
+
+def wait(app, condition, timeout: float = 60.0) -> None:
+    deadline = time.perf_counter() + timeout
+    while not condition():
+        app.processEvents()
+        if time.perf_counter() > deadline:
+            raise TimeoutError("the window did not settle")
+        time.sleep(0.0005)
+
+
+def bench_table(app, index: Path, n: int, repeats: int) -> None:
+    from labdeck.ui.main_window import MainWindow
+    from labdeck.workspace import Workspace
+    from PySide6.QtCore import QSettings, Qt
+
+    ws = Workspace(index)
+    settings_dir = tempfile.mkdtemp()
+    opens = []
+    window = None
+    for i in range(repeats):
+        if window is not None:
+            window.close()
+            window.deleteLater()
+            app.processEvents()
+        settings = QSettings(
+            str(Path(settings_dir) / f"s{i}.ini"), QSettings.Format.IniFormat
+        )
+        t0 = time.perf_counter()
+        window = MainWindow(ws, watch=False, settings=settings)
+        window.resize(1400, 850)
+        window.show()
+        wait(app, lambda w=window: w.model.rowCount() == n and w.model.is_loaded(0))
+        app.processEvents()
+        opens.append(time.perf_counter() - t0)
+    print(
+        f"open window, {n:,} runs, first page shown     median {ms(statistics.median(opens))}"
+    )
+    assert window is not None
+
+    page = window.model.pks[:200]
+    fetches = []
+    for _ in range(repeats * 3):
+        t0 = time.perf_counter()
+        ws.runs_by_pk(page)
+        fetches.append(time.perf_counter() - t0)
+    print(
+        f"one page of 200 rows read (worker thread)      median {ms(statistics.median(fetches))}"
+    )
+
+    window.runs.set_columns(["metrics.loss", "params.lr"])
+    header = window.table.horizontalHeader()
+
+    def timed(action, settled) -> float:
+        first = window.model.pks[0] if window.model.pks else None
+        t0 = time.perf_counter()
+        action()
+        wait(
+            app,
+            lambda: (
+                settled(first) and window.model.is_loaded(0) and window.background.idle
+            ),
+        )
+        return time.perf_counter() - t0
+
+    columns = {window.model.column_key(c): c for c in range(window.model.columnCount())}
+    for key in ("name", "metrics.loss", "params.lr"):
+        times = []
+        for i in range(repeats):
+            order = (
+                Qt.SortOrder.DescendingOrder
+                if i % 2 == 0
+                else Qt.SortOrder.AscendingOrder
+            )
+            times.append(
+                timed(
+                    lambda c=columns[key], o=order: header.setSortIndicator(c, o),
+                    lambda first: window.model.pks and window.model.pks[0] != first,
+                )
+            )
+        print(
+            f"sort {n:,} runs by {key:<13} (SQL, shown)     median {ms(statistics.median(times))}"
+        )
+
+    queries = [
+        "params.lr < 0.001",
+        "metrics.loss < 0.5 and tags.model = vit",
+        'name ~ "run-1.*7$"',
+    ]
+    for query in queries:
+        times = []
+        for _ in range(repeats):
+            window.query.setText("")
+            window.run_query()
+            wait(app, lambda: window.model.rowCount() == n and window.background.idle)
+            window.query.setText(query)
+            times.append(
+                timed(window.run_query, lambda first: window.model.rowCount() < n)
+            )
+        print(
+            f"filter {query!r:<45} median {ms(statistics.median(times))}  ({window.model.rowCount():,} rows)"
+        )
+    window.close()
+    ws.close()
+
+
+def bench_plot(app, curves: int, points: int, frames: int) -> None:
+    from labdeck.ui.metric_plot import MetricPlot
+
+    rng = np.random.default_rng(0)
+    steps = np.arange(points, dtype=np.int64)
+    runs, series = [], {}
+    for i in range(curves):
+        rid = f"{i:08x}0000"
+        values = (
+            np.cumsum(rng.normal(0, 1, points)) / np.sqrt(points)
+            + 1.0 / (1 + steps / 1000)
+            + i * 0.01
+        )
+        series[rid] = Series(steps, values, steps * 100.0)
+        runs.append(
+            RunInfo(
+                rid,
+                "/p",
+                "labdeck",
+                rid,
+                "",
+                f"r{i}",
+                "finished",
+                False,
+                None,
+                0,
+                1,
+                "",
+                metrics={
+                    "loss": MetricStats(
+                        values[-1], values.min(), values.max(), points, points - 1
+                    )
+                },
+            )
+        )
+    colours = {r.id: "#1f77b4" for r in runs}
+    for downsample in (True, False):
+        plot = MetricPlot("loss", legend=False)
+        plot.resize(1200, 700)
+        plot.show()
+        item = plot.getPlotItem()
+        item.setDownsampling(auto=downsample, mode="peak" if downsample else None)
+        if not downsample:
+            item.setDownsampling(ds=1, auto=False)
+        item.setClipToView(downsample)
+        t0 = time.perf_counter()
+        plot.show_runs(runs, series, colours, x_mode="step", smoothing=0.0, log_y=False)
+        plot.grab()
+        draw = time.perf_counter() - t0
+        vb = item.vb
+        width = points / 4
+        (_x0, _x1), y_range = vb.viewRange()
+        times = []
+        for f in range(frames):
+            left = (f * points / (2 * frames)) % (points - width)
+            # A mouse drag pans both axes, which turns auto-range off: the y range is fixed.
+            vb.setRange(xRange=(left, left + width), yRange=y_range, padding=0)
+            t0 = time.perf_counter()
+            plot.grab()  # a full paint of the plot, as a pan frame
+            times.append(time.perf_counter() - t0)
+        label = "on " if downsample else "off"
+        print(
+            f"{curves} curves x {points:,} points, downsampling {label}: draw {ms(draw)}, "
+            f"pan frame median {ms(statistics.median(times))}"
+        )
+        plot.close()
+        plot.deleteLater()
+        app.processEvents()
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--runs", type=int, default=100_000)
+    parser.add_argument("--curves", type=int, default=100)
+    parser.add_argument("--points", type=int, default=100_000)
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--frames", type=int, default=20)
+    args = parser.parse_args()
+
+    from PySide6.QtCore import QCoreApplication
+    from PySide6.QtWidgets import QApplication
+
+    QCoreApplication.setOrganizationName("labdeck-bench")
+    QCoreApplication.setApplicationName("labdeck-bench")
+    app = QApplication(sys.argv[:1])
+    with tempfile.TemporaryDirectory() as tmp:
+        index = Path(tmp) / "index.sqlite"
+        t0 = time.perf_counter()
+        build_index(index, args.runs)
+        print(
+            f"(built an index of {args.runs:,} runs in {time.perf_counter() - t0:.1f} s)"
+        )
+        bench_table(app, index, args.runs, args.repeats)
+    bench_plot(app, args.curves, args.points, args.frames)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
