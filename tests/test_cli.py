@@ -136,3 +136,14 @@ def test_demo_verb_makes_a_real_training(tmp_path):
         assert acc["count"] == 300 and 0.0 <= acc["max"] <= 1.0
     best = max(r["metrics"]["val/accuracy"]["max"] for r in runs)
     assert best > 0.85  # the network really learns the problem
+
+
+def test_index_option_works_before_or_after_the_verb(project, tmp_path):
+    make_runs(project, 1, steps=2)
+    before, after = tmp_path / "before.sqlite", tmp_path / "after.sqlite"
+    done = subprocess.run([sys.executable, "-m", "labdeck", "--index", str(before), "add", str(project)],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    cli("add", str(project), index=after)
+    for index in (before, after):
+        assert len(json.loads(cli("runs", "--json", index=index).stdout)) == 1

@@ -36,9 +36,12 @@ def _verb_modules() -> tuple:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    index_help = "the index file (default: $LABDECK_INDEX or the user data dir)"
+    parser = argparse.ArgumentParser(prog="labdeck", description="Local-first experiment management.")
+    parser.add_argument("--index", metavar="PATH", help=index_help)
+    # Verbs accept --index too; SUPPRESS keeps a value given before the verb from being reset.
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--index", metavar="PATH", help="the index file (default: $LABDECK_INDEX or the user data dir)")
-    parser = argparse.ArgumentParser(prog="labdeck", description="Local-first experiment management.", parents=[common])
+    common.add_argument("--index", metavar="PATH", default=argparse.SUPPRESS, help=index_help)
     sub = parser.add_subparsers(dest="verb", metavar="VERB")
 
     def add_verb(name: str, help_: str, func) -> argparse.ArgumentParser:

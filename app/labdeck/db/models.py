@@ -80,7 +80,7 @@ class Run(Base):
     status: Mapped[str] = mapped_column(String(16), default="unknown")
     deleted: Mapped[bool] = mapped_column(Boolean, default=False)
     parent_source_id: Mapped[str | None] = mapped_column(Text, nullable=True)
-    start_time: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    start_time: Mapped[int | None] = mapped_column(Integer, nullable=True, index=True)  # default order
     end_time: Mapped[int | None] = mapped_column(Integer, nullable=True)
     path: Mapped[str] = mapped_column(Text, default="")  # run folder relative to the project
     artifact_dir: Mapped[str | None] = mapped_column(Text, nullable=True)  # absolute, on this machine
@@ -90,6 +90,7 @@ class Run(Base):
 
 class Param(Base):
     __tablename__ = "params"
+    __table_args__ = (Index("ix_params_key_value_num", "key", "value_num"),)  # numeric filters and sorts
     run_pk: Mapped[int] = mapped_column(ForeignKey("runs.pk", ondelete="CASCADE"), primary_key=True)
     key: Mapped[str] = mapped_column(Text, primary_key=True)
     value: Mapped[str] = mapped_column(Text)

@@ -1,4 +1,5 @@
-"""Dataset inputs, logged models and registered models found in runs.
+"""Dataset inputs, logged models and registered models found in runs; indexes for sorting
+runs by start time and filtering or sorting them on a numeric param.
 
 Revision ID: 0003
 Revises: 0002
@@ -54,9 +55,13 @@ def upgrade() -> None:
         ),
     )
     op.create_index("ix_source_registered_models_source_pk", "source_registered_models", ["source_pk"])
+    op.create_index("ix_runs_start_time", "runs", ["start_time"])
+    op.create_index("ix_params_key_value_num", "params", ["key", "value_num"])
 
 
 def downgrade() -> None:
+    op.drop_index("ix_params_key_value_num", table_name="params")
+    op.drop_index("ix_runs_start_time", table_name="runs")
     op.drop_table("source_registered_models")
     op.drop_table("run_models")
     op.drop_table("run_inputs")
