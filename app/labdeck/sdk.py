@@ -28,6 +28,8 @@ from typing import Any
 from labdeck import provenance
 from labdeck.runs import native_format as fmt
 
+RUN_DIR_ENV = "LABDECK_RUN_DIR"  # set by labdeck's launcher: the job's run folder
+
 
 def _now_ms() -> int:
     return int(time.time() * 1000)
@@ -61,6 +63,13 @@ def _write_json_atomic(path: Path, data: dict) -> None:
     os.replace(tmp, path)
 
 
+def _dataset_store() -> Path:
+    # Imported here: labdeck.paths needs platformdirs, and `import labdeck` stays stdlib-only.
+    from labdeck.paths import data_dir
+
+    return data_dir() / "datasets"
+
+
 class Run:
     """A native run being written. Use ``start_run``; the object is a context manager."""
 
@@ -74,8 +83,11 @@ class Run:
         tags: Mapping[str, Any] | None = None,
         parent: str | None = None,
         record_provenance: bool = True,
+        run_id: str | None = None,
+        extra_provenance: Mapping[str, Any] | None = None,
     ) -> None:
-        self.id = uuid.uuid4().hex
+        self.id = run_id or uuid.uuid4().hex
+        self._attached = False
         self.project_dir = Path(project_dir).expanduser().resolve()
         stamp = time.strftime("%Y%m%d-%H%M%S")
         self.dir = self.project_dir / fmt.RUNS_FOLDER / f"{stamp}-{self.id[:8]}"
@@ -94,7 +106,7 @@ class Run:
             "parent": parent,
             "params": {str(k): str(v) for k, v in (params or {}).items()},
             "tags": {str(k): str(v) for k, v in (tags or {}).items()},
-            "provenance": provenance.collect() if record_provenance else {},
+            "provenance": {**(provenance.collect() if record_provenance else {}), **(extra_provenance or {})},
         }
         (self.dir / fmt.LOCK_FILE).write_text(fmt.lock_text())
         _write_json_atomic(self.dir / fmt.META_FILE, meta)
@@ -102,6 +114,24 @@ class Run:
         self._metrics_fd = os.open(self.dir / fmt.METRICS_FILE, flags, 0o644)
         os.write(self._metrics_fd, fmt.METRICS_HEADER)
         self._events_fd = os.open(self.dir / fmt.EVENTS_FILE, flags, 0o644)
+
+    @classmethod
+    def attach(cls, run_dir: str | os.PathLike) -> Run:
+        """Log into an existing run (a launched job's): append to its files, leave its lock alone."""
+        self = cls.__new__(cls)
+        self.dir = Path(run_dir).resolve()
+        meta = json.loads((self.dir / fmt.META_FILE).read_text(encoding="utf-8"))
+        self.id = meta["id"]
+        self.name = meta.get("name") or self.dir.name
+        self.project_dir = self.dir.parent.parent
+        self.start_time = meta.get("start_time") or _now_ms()
+        self._auto_step = 0
+        self._ended = False
+        self._attached = True
+        flags = os.O_WRONLY | os.O_APPEND  # never create: the launcher made these files
+        self._metrics_fd = os.open(self.dir / fmt.METRICS_FILE, flags)
+        self._events_fd = os.open(self.dir / fmt.EVENTS_FILE, flags)
+        return self
 
     # Logging -------------------------------------------------------------
 
@@ -142,6 +172,52 @@ class Run:
         self._event({"type": "artifact", "path": rel, "size": size, "source": str(src.resolve())})
         return dest
 
+    def log_model(self, path: str | os.PathLike, name: str) -> Path:
+        """Copy a model file or folder into ``artifacts/models/<name>/`` and record it as a model."""
+        self._check_open()
+        if not name or name in (".", "..") or "/" in name or "\\" in name:
+            raise ValueError(f"model name {name!r}: a non-empty name without slashes")
+        src = Path(path)
+        if not src.exists():
+            raise FileNotFoundError(f"no model file or folder at {src}")
+        dest = self.dir / fmt.ARTIFACTS_FOLDER / "models" / name
+        dest.mkdir(parents=True, exist_ok=True)
+        if src.is_dir():
+            shutil.copytree(src, dest, dirs_exist_ok=True)
+        else:
+            shutil.copy2(src, dest / src.name)
+        self._event({"type": "model", "name": name, "path": dest.relative_to(self.dir).as_posix()})
+        return dest
+
+    def use_dataset(self, ref: str, context: str = "training") -> dict[str, Any]:
+        """Record that this run reads dataset version ``"NAME:VERSION"`` (``"NAME"``: the latest).
+
+        The version's hash comes from labdeck's dataset store, so the run names exact content.
+        """
+        self._check_open()
+        import re
+
+        name, _, version_text = str(ref).partition(":")
+        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}", name):
+            raise ValueError(f"bad dataset reference {ref!r}: expected NAME:VERSION, e.g. mnist:3")
+        refs_file = _dataset_store() / "refs" / f"{name}.json"
+        try:
+            versions = json.loads(refs_file.read_text(encoding="utf-8"))["versions"]
+        except (FileNotFoundError, NotADirectoryError, OSError, ValueError, KeyError):
+            raise ValueError(f"unknown dataset {name!r}: add it first with `labdeck dataset add {name} PATH`") from None
+        if not versions:
+            raise ValueError(f"dataset {name!r} has no versions")
+        if version_text in ("", "latest"):
+            version_text = max(versions, key=int)
+        if version_text not in versions:
+            raise ValueError(
+                f"dataset {name!r} has no version {version_text!r} (versions: {', '.join(sorted(versions, key=int))})"
+            )
+        event = {"type": "dataset", "name": name, "version": int(version_text), "digest": versions[version_text],
+                 "context": str(context)}
+        self._event(event)
+        return event
+
     def end(self, status: str = "finished", error: str | None = None) -> None:
         if self._ended:
             return
@@ -155,6 +231,8 @@ class Run:
         for fd in (self._metrics_fd, self._events_fd):
             os.fsync(fd)
             os.close(fd)
+        if self._attached:
+            return  # the launcher owns the lock and writes the job's own end event after this
         try:
             (self.dir / fmt.LOCK_FILE).unlink()
         except FileNotFoundError:
@@ -198,7 +276,19 @@ def start_run(
     parent: str | None = None,
     record_provenance: bool = True,
 ) -> Run:
-    """Start a native run under ``project_dir``; use it as a context manager."""
+    """Start a native run under ``project_dir``; use it as a context manager.
+
+    Inside a job launched by labdeck (``LABDECK_RUN_DIR`` set), this attaches to the job's
+    run instead: ``project_dir`` and ``name`` are ignored, params and tags are added to it.
+    """
+    attach_dir = os.environ.get(RUN_DIR_ENV)
+    if attach_dir:
+        run = Run.attach(attach_dir)
+        if params:
+            run.log_params(params)
+        if tags:
+            run.set_tags(tags)
+        return run
     return Run(
         project_dir,
         name=name,
@@ -208,3 +298,38 @@ def start_run(
         parent=parent,
         record_provenance=record_provenance,
     )
+
+
+def seed_everything(seed: int | None = None) -> int:
+    """Seed Python's ``random``, NumPy and PyTorch (when importable) and make PyTorch deterministic.
+
+    ``seed`` defaults to ``$LABDECK_SEED`` (set by ``labdeck launch --seed``), else 0.
+    Returns the seed used. Set ``CUBLAS_WORKSPACE_CONFIG`` before CUDA starts for
+    deterministic cuBLAS; labdeck's launcher sets it for every job.
+    """
+    import random
+
+    if seed is None:
+        seed = int(os.environ.get("LABDECK_SEED", "0"))
+    seed = int(seed)
+    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+    os.environ.setdefault("PYTHONHASHSEED", str(seed))  # for child processes; this one has hashed already
+    random.seed(seed)
+    try:
+        import numpy as np  # noqa: PLC0415 - optional
+    except ImportError:
+        pass
+    else:
+        np.random.seed(seed % 2**32)
+    try:
+        import torch  # noqa: PLC0415 - optional
+    except ImportError:
+        pass
+    else:
+        torch.manual_seed(seed)
+        if torch.cuda.is_available():
+            torch.cuda.manual_seed_all(seed)
+        torch.use_deterministic_algorithms(True)
+        torch.backends.cudnn.deterministic = True
+        torch.backends.cudnn.benchmark = False
+    return seed

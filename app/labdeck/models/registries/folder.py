@@ -1,0 +1,241 @@
+"""A registry in a shared folder (``folder:///mnt/team/registry``), e.g. on a network drive.
+
+    <root>/blobs/<algo>/<hh>/<hex>        content-addressed file contents, never modified
+    <root>/models/<name>/<N>.json         one manifest per version: files, hashes, metadata
+    <root>/models/<name>/aliases.json     {alias: N}
+    <root>/tmp/                           partial writes; anything here is garbage
+    <root>/.lock                          flock()ed while versions are numbered and written
+
+Every file is written to tmp/ and renamed into place, so readers never see a partial file.
+Blobs go first, outside the lock (pushers share identical blobs harmlessly); the manifest,
+which is what makes a version exist, is written last under an exclusive lock that also
+numbers it, so several workstations may push at once. ``fcntl.flock`` needs a file system
+that honours it across machines (NFSv4, SMB with locking): local disks and most NAS do.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import shutil
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from urllib.parse import unquote, urlparse
+
+from labdeck.models import hashing
+from labdeck.models.registries.base import (
+    IntegrityError,
+    PullResult,
+    PushRequest,
+    PushResult,
+    RegistryBackend,
+    RegistryError,
+    check_name,
+    fsync_dir,
+    read_verified,
+)
+from labdeck.tasks import Task
+
+MANIFEST_FORMAT = "labdeck-model-version"
+
+
+class FolderRegistry(RegistryBackend):
+    scheme = "folder"
+
+    def __init__(self, uri: str) -> None:
+        super().__init__(uri)
+        parsed = urlparse(uri)
+        if parsed.netloc not in ("", "localhost") or not parsed.path:
+            raise ValueError(f"bad folder registry URI {uri!r}: write folder:///absolute/path")
+        self.root = Path(unquote(parsed.path))
+
+    # Layout -----------------------------------------------------------------
+
+    def _blob(self, digest: str) -> Path:
+        algo, hexdigest = hashing.split(digest)
+        return self.root / "blobs" / algo / hexdigest[:2] / hexdigest
+
+    def _model_dir(self, name: str) -> Path:
+        return self.root / "models" / check_name(name)
+
+    def _tmp(self) -> Path:
+        tmp = self.root / "tmp"
+        tmp.mkdir(parents=True, exist_ok=True)
+        return tmp / f"{uuid.uuid4().hex}.part"
+
+    @contextmanager
+    def _locked(self) -> Iterator[None]:
+        with open(self.root / ".lock", "a+b") as f:
+            fcntl.flock(f.fileno(), fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(f.fileno(), fcntl.LOCK_UN)
+
+    def _write_json(self, path: Path, data: dict) -> None:
+        tmp = self._tmp()
+        with open(tmp, "w", encoding="utf-8") as f:
+            json.dump(data, f, ensure_ascii=False, indent=1, sort_keys=True)
+            f.flush()
+            os.fsync(f.fileno())
+        path.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(tmp, path)
+        fsync_dir(path.parent)
+
+    def _check_root(self) -> None:
+        if not self.root.is_dir():
+            try:
+                self.root.mkdir(parents=True)
+            except OSError as exc:
+                raise RegistryError(f"cannot create the registry folder {self.root}: {exc.strerror or exc}") from exc
+
+    # Reading ------------------------------------------------------------------
+
+    def versions(self, name: str) -> list[str]:
+        folder = self._model_dir(name)
+        if not folder.is_dir():
+            return []
+        nums = sorted(int(p.stem) for p in folder.glob("*.json") if p.stem.isdigit())
+        return [str(n) for n in nums]
+
+    def manifest(self, name: str, version: str) -> dict:
+        if not version.isdigit():
+            aliases = self._aliases(name)
+            if version not in aliases:
+                raise RegistryError(f"{self.uri}: {name} has no version or alias {version!r}")
+            version = str(aliases[version])
+        path = self._model_dir(name) / f"{version}.json"
+        try:
+            return json.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            have = ", ".join(self.versions(name)) or "none"
+            raise RegistryError(f"{self.uri}: {name} has no version {version} (versions: {have})") from None
+        except (OSError, ValueError) as exc:
+            raise IntegrityError(f"{self.uri}: the manifest {path} is unreadable: {exc}") from exc
+
+    def _aliases(self, name: str) -> dict[str, int]:
+        try:
+            return json.loads((self._model_dir(name) / "aliases.json").read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return {}
+
+    # Push -------------------------------------------------------------------------
+
+    def _put_blob(self, request: PushRequest, rel: str, size: int, digest: str, task: Task | None,
+                  on_bytes) -> None:
+        blob = self._blob(digest)
+        if blob.is_file() and blob.stat().st_size == size:
+            on_bytes(size)
+            return  # content-addressed: already there (pull verifies the bytes)
+        tmp = self._tmp()
+        try:
+            with open(tmp, "wb") as out:
+                out.writelines(read_verified(request.source_of(rel), digest, size, task, on_bytes,
+                                           f"{request.name}:{request.local_version} changed since approval"))
+                out.flush()
+                os.fsync(out.fileno())
+            os.chmod(tmp, 0o444)  # blobs are never modified in place
+            blob.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(tmp, blob)
+        finally:
+            tmp.unlink(missing_ok=True)
+
+    def push(self, request: PushRequest, task: Task | None = None) -> PushResult:
+        self._check_root()
+        digest = request.digest
+        total = digest.size
+        done = 0
+
+        def on_bytes(n: int) -> None:
+            nonlocal done
+            done += n
+            if task:
+                task.report(done, total, f"pushing {request.name}")
+
+        for i, (rel, size, file_hash) in enumerate(digest.manifest):
+            self._put_blob(request, rel, size, file_hash, task, on_bytes)
+            if task:
+                task.report(done, total, f"stored {i + 1}/{len(digest.manifest)} files", force=True)
+        if task:
+            task.check()
+        folder = self._model_dir(request.name)
+        with self._locked():
+            for v in self.versions(request.name):
+                if self.manifest(request.name, v).get("artifact_hash") == digest.hash:
+                    self._set_alias(request.name, request.alias, int(v))
+                    return PushResult(v, created=False)
+            numbers = [int(v) for v in self.versions(request.name)]
+            number = max(numbers, default=0) + 1
+            self._write_json(folder / f"{number}.json", {
+                "format": MANIFEST_FORMAT,
+                "name": request.name,
+                "version": number,
+                "artifact_hash": digest.hash,
+                "kind": digest.kind,
+                "size": digest.size,
+                "files": [{"path": p, "size": s, "hash": h} for p, s, h in digest.manifest],
+                "metadata": request.metadata,
+                "pushed_by": request.pushed_by,
+                "pushed_at": int(time.time() * 1000),
+            })
+            self._set_alias(request.name, request.alias, number)
+        return PushResult(str(number), created=True)
+
+    def _set_alias(self, name: str, alias: str, number: int) -> None:
+        """Caller holds the lock."""
+        if not alias:
+            return
+        aliases = self._aliases(name)
+        if aliases.get(alias) != number:
+            aliases[alias] = number
+            self._write_json(self._model_dir(name) / "aliases.json", aliases)
+
+    # Pull -------------------------------------------------------------------------
+
+    def pull(self, name: str, version: str, dest: Path, task: Task | None = None) -> PullResult:
+        """Copy a version into ``dest`` (a new folder), verifying every byte; nothing lands if one is wrong."""
+        m = self.manifest(name, version)
+        dest = Path(dest)
+        if dest.exists() and (not dest.is_dir() or any(dest.iterdir())):
+            raise RegistryError(f"{dest} already exists and is not an empty folder")
+        files = [(f["path"], int(f["size"]), f["hash"]) for f in m["files"]]
+        algo, _ = hashing.split(m["artifact_hash"])
+        expected = files[0][2] if m["kind"] == "file" else hashing.manifest_hash(files, algo)
+        if expected != m["artifact_hash"]:
+            raise IntegrityError(f"{self.uri}: the manifest of {name}:{m['version']} does not match its own hash "
+                                 f"({expected} != {m['artifact_hash']}): it was edited")
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        staging = dest.parent / f".{dest.name}.partial-{uuid.uuid4().hex[:8]}"
+        staging.mkdir()
+        total = sum(s for _, s, _ in files)
+        done = 0
+
+        def on_bytes(n: int) -> None:
+            nonlocal done
+            done += n
+            if task:
+                task.report(done, total, f"pulling {name}")
+
+        try:
+            for rel, size, file_hash in files:
+                target = staging / rel
+                if ".." in Path(rel).parts or Path(rel).is_absolute():
+                    raise IntegrityError(f"{self.uri}: manifest path {rel!r} escapes the folder")
+                target.parent.mkdir(parents=True, exist_ok=True)
+                blob = self._blob(file_hash)
+                if not blob.is_file():
+                    raise IntegrityError(f"{self.uri}: blob {file_hash} of {rel} is missing")
+                with open(target, "wb") as out:
+                    out.writelines(read_verified(blob, file_hash, size, task, on_bytes,
+                                               f"{self.uri}: blob of {rel} is corrupt"))
+            if dest.exists():
+                dest.rmdir()
+            os.replace(staging, dest)
+        finally:
+            if staging.exists():
+                shutil.rmtree(staging, ignore_errors=True)
+        return PullResult(dest, m["artifact_hash"], len(files), total)
