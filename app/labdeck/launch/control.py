@@ -1,0 +1,114 @@
+"""Following jobs after launch: list (re-attaching to what the database says), cancel, wait, logs."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+from labdeck.db import jobs as jobsdb
+from labdeck.db.jobs import JobInfo
+from labdeck.launch.executor import executor_for, job_group, kill_group
+from labdeck.launch.runner import STDERR_FILE, STDOUT_FILE
+from labdeck.tasks import Task
+from labdeck.workspace import Workspace
+
+
+def reconcile(ws: Workspace) -> int:
+    """Fail active jobs whose owner died (machine restart, kill -9); returns how many."""
+    fixed = 0
+    with ws.db.read() as s:
+        active = jobsdb.list_jobs(s, jobsdb.ACTIVE)
+    for job in active:
+        if job.runner_pid is None:
+            continue  # not handed over yet
+        if executor_for(job.executor).owner_alive(job) is False:
+            # A command may outlive its runner: it must not hold a GPU unseen.
+            kill_group(job_group(job.pgid, job.id))
+            with ws.db.write() as s:
+                fresh = jobsdb.get_job(s, job.id)
+                if not fresh.finished:
+                    jobsdb.finish_job(s, job.id, "failed",
+                                      message="labdeck's runner for this job disappeared (killed or machine restarted)")
+                    fixed += 1
+    return fixed
+
+
+def jobs(ws: Workspace, *, limit: int | None = None) -> list[JobInfo]:
+    reconcile(ws)
+    with ws.db.read() as s:
+        return jobsdb.list_jobs(s, limit=limit)
+
+
+def job(ws: Workspace, ref: str) -> JobInfo:
+    with ws.db.read() as s:
+        return jobsdb.get_job(s, ref)
+
+
+def cancel(ws: Workspace, ref: str) -> JobInfo:
+    j = job(ws, ref)
+    executor_for(j.executor).cancel(ws.db, j)
+    return job(ws, j.id)
+
+
+def wait(ws: Workspace, ref: str, task: Task | None = None, poll_s: float = 0.2) -> JobInfo:
+    """Block until the job ends (``task`` cancels the waiting, never the job)."""
+    j = job(ws, ref)
+    checks = 0
+    while not j.finished:
+        if task is not None:
+            task.check()
+        time.sleep(poll_s)
+        checks += 1
+        if checks % 25 == 0:
+            reconcile(ws)
+        j = job(ws, j.id)
+    return j
+
+
+def log_paths(j: JobInfo) -> tuple[Path, Path] | None:
+    if not j.run_dir:
+        return None
+    d = Path(j.run_dir)
+    return d / STDOUT_FILE, d / STDERR_FILE
+
+
+def read_logs(j: JobInfo, tail_bytes: int | None = None) -> tuple[str, str]:
+    paths = log_paths(j)
+    if paths is None:
+        return "", ""
+    out = []
+    for p in paths:
+        try:
+            data = p.read_bytes()
+        except OSError:
+            data = b""
+        if tail_bytes is not None:
+            data = data[-tail_bytes:]
+        out.append(data.decode("utf-8", errors="replace"))
+    return out[0], out[1]
+
+
+def follow(ws: Workspace, ref: str, task: Task | None = None, poll_s: float = 0.2) -> Iterator[tuple[str, str]]:
+    """Yield ("stdout"|"stderr", text) as the job writes, until it ends."""
+    j = job(ws, ref)
+    offsets = [0, 0]
+    while True:
+        if task is not None:
+            task.check()
+        paths = log_paths(j)
+        if paths is not None:
+            for i, (p, name) in enumerate(zip(paths, ("stdout", "stderr"))):
+                try:
+                    with open(p, "rb") as f:
+                        f.seek(offsets[i])
+                        data = f.read()
+                except OSError:
+                    data = b""
+                if data:
+                    offsets[i] += len(data)
+                    yield name, data.decode("utf-8", errors="replace")
+        if j.finished:
+            return
+        time.sleep(poll_s)
+        j = job(ws, j.id)

@@ -1,0 +1,262 @@
+"""Reproduce a past run: a plan first (restored / missing / substituted), then a launch.
+
+A run launched by labdeck carries a full manifest. Other runs give what they recorded: a
+native SDK run its command line, working directory and commit; an MLflow run its source
+tags. What is missing is said, and what is used instead, before anything starts.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import subprocess
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from labdeck import provenance as prov_mod
+from labdeck.db.entities import RunInfo
+from labdeck.db.jobs import JobInfo
+from labdeck.db.writer import run_uid
+from labdeck.launch import datasets as launch_datasets
+from labdeck.launch import envs, store
+from labdeck.launch.gpus import Inventory, default_inventory
+from labdeck.launch.scheduler import parse_request
+from labdeck.launch.submit import LaunchError, enqueue
+from labdeck.launch.verdict import DEFAULT_RTOL, Verdict, compare
+from labdeck.workspace import Workspace
+
+REPRODUCES_TAG = "labdeck.reproduces"
+
+
+@dataclass(frozen=True)
+class PlanItem:
+    what: str
+    status: str  # restored | missing | substituted
+    detail: str
+
+
+@dataclass(frozen=True)
+class Plan:
+    original: str  # labdeck's id of the original run
+    project: str
+    command: tuple[str, ...]
+    items: tuple[PlanItem, ...]
+    spec: dict = field(default_factory=dict)
+    blocker: str = ""  # why it cannot be launched at all ("" when it can)
+
+    @property
+    def launchable(self) -> bool:
+        return not self.blocker
+
+    def to_json(self) -> dict:
+        return {"original": self.original, "command": list(self.command), "launchable": self.launchable,
+                "blocker": self.blocker or None,
+                "items": [{"what": i.what, "status": i.status, "detail": i.detail} for i in self.items]}
+
+    def text(self) -> str:
+        lines = [f"plan to reproduce {self.original}: {' '.join(self.command) or '(no command)'}"]
+        lines += [f"  {i.status:<11} {i.what}: {i.detail}" for i in self.items]
+        if self.blocker:
+            lines.append(f"  cannot reproduce: {self.blocker}")
+        return "\n".join(lines)
+
+
+def public_run_id(job: JobInfo) -> str:
+    return run_uid(job.spec.get("index_project") or job.project, "labdeck", job.run_id)
+
+
+def _commit_present(repo: str, commit: str) -> bool:
+    try:
+        done = subprocess.run(["git", "cat-file", "-e", f"{commit}^{{commit}}"], cwd=repo, capture_output=True,
+                              check=False)
+    except (FileNotFoundError, NotADirectoryError):
+        return False
+    return done.returncode == 0
+
+
+def _package_differences(recorded: dict[str, str]) -> list[str]:
+    now = prov_mod.installed_packages()
+    lower_now = {k.lower(): (k, v) for k, v in now.items()}
+    diffs = []
+    for name, version in sorted(recorded.items(), key=lambda kv: kv[0].lower()):
+        cur = lower_now.get(name.lower())
+        if cur is None:
+            diffs.append(f"{name} {version} missing")
+        elif cur[1] != version:
+            diffs.append(f"{name} {version}→{cur[1]}")
+    return diffs
+
+
+def make_plan(ws: Workspace, ref: str, *, gpus: str | None = None, env: str | None = None,
+              inventory: Inventory | None = None) -> Plan:
+    run = ws.run(ref)
+    prov = json.loads(ws.provenance(run.id) or "{}")
+    man = prov.get("manifest") if isinstance(prov.get("manifest"), dict) else None
+    items: list[PlanItem] = []
+    blockers: list[str] = []
+    code, command = _code_and_command(run, prov, man, items, blockers)
+    env_spec = _environment(man, prov, env, items, blockers)
+    seed = man.get("seed") if man else None
+    items.append(PlanItem("seed", "restored" if seed is not None else "missing",
+                          f"seed {seed}" if seed is not None else "no seed recorded; PYTHONHASHSEED=0"))
+    datasets = list(man.get("datasets", [])) if man else []
+    for d in datasets:
+        items.append(_dataset_item(ws, d, blockers))
+    gpu_req = _gpus(man, gpus, inventory or default_inventory(), items)
+    spec = {
+        "code": code, "env": env_spec, "gpus": gpu_req, "seed": seed, "datasets": datasets,
+        "reproduces": run.id, "notes": [f"{i.what}: {i.status}: {i.detail}" for i in items if i.status != "restored"],
+        "name": f"reproduce {run.name}"[:200], "experiment": run.experiment or "launch",
+    }
+    return Plan(run.id, str(_run_home(run)), tuple(command), tuple(items), spec, "; ".join(blockers))
+
+
+def _run_home(run: RunInfo) -> Path:
+    """Where the reproduction's run goes: beside the original's (a native run's labdeck-runs/)."""
+    parts = Path(run.path).parts
+    if run.format == "labdeck" and len(parts) >= 2 and parts[-2] == "labdeck-runs":
+        home = Path(run.project, *parts[:-2])
+        if home.is_dir():
+            return home
+    return Path(run.project)
+
+
+def _dataset_item(ws: Workspace, d: dict, blockers: list[str]) -> PlanItem:
+    what = f"dataset {d.get('name')}:{d.get('version')}"
+    if not d.get("digest"):
+        return PlanItem(what, "missing", "only the reference was recorded; nothing is checked out")
+    try:
+        now = launch_datasets.resolve(ws.db, f"{d['name']}:{d['version']}")
+    except launch_datasets.DatasetError as exc:
+        blockers.append(str(exc))
+        return PlanItem(what, "missing", str(exc))
+    if now.get("digest") != d["digest"]:
+        blockers.append(f"{what} is no longer the recorded version")
+        return PlanItem(what, "missing", f"digest {str(now.get('digest'))[:12]} differs from the recorded "
+                        f"{d['digest'][:12]}")
+    return PlanItem(what, "restored", f"checked out byte-for-byte (digest {d['digest'][:12]})")
+
+
+def _code_and_command(run: RunInfo, prov: dict, man: dict | None, items: list[PlanItem],
+                      blockers: list[str]) -> tuple[dict, list[str]]:
+    if man:
+        code = dict(man.get("code") or {})
+        command = list(man.get("command") or [])
+    else:
+        git = prov.get("git") or {}
+        commit = git.get("commit") or run.tags.get("mlflow.source.git.commit")
+        root = git.get("root") or ""
+        code = {"repo": root, "commit": commit, "cwd": ".", "diff": None, "untracked": None}
+        argv = list(prov.get("argv") or [])
+        cwd = prov.get("cwd")
+        rootp = Path(root).resolve() if root else None
+        if argv and cwd and rootp and Path(cwd).resolve().is_relative_to(rootp):
+            code["cwd"] = os.path.relpath(Path(cwd).resolve(), rootp)
+            script = Path(argv[0])
+            if script.is_absolute() and script.resolve().is_relative_to(rootp):
+                script_arg = os.path.relpath(script.resolve(), Path(cwd).resolve())
+            else:
+                script_arg = argv[0]
+            command = ["python", script_arg, *argv[1:]]
+        elif run.tags.get("mlflow.source.name", "").endswith(".py"):
+            command = ["python", run.tags["mlflow.source.name"]]
+        else:
+            command = []
+        if git.get("dirty"):
+            items.append(PlanItem("uncommitted changes", "missing",
+                                  "the run was made from a dirty tree and its diff was not recorded; using the commit alone"))
+    if not command:
+        blockers.append("the run records no command")
+        items.append(PlanItem("command", "missing", "not recorded"))
+    else:
+        items.append(PlanItem("command", "restored", " ".join(command)))
+    repo, commit = code.get("repo"), code.get("commit")
+    if not commit or not repo:
+        blockers.append("the run records no git commit")
+        items.append(PlanItem("code", "missing", "no git commit recorded"))
+    elif not _commit_present(repo, commit):
+        blockers.append(f"commit {commit[:12]} is not in {repo}")
+        items.append(PlanItem("code", "missing", f"commit {commit[:12]} not found in {repo}"))
+    else:
+        items.append(PlanItem("code", "restored", f"commit {commit[:12]} of {repo}, in a clean copy"))
+    for key, what in (("diff", "uncommitted changes"), ("untracked", "untracked files")):
+        if code.get(key):
+            if store.has(code[key]):
+                items.append(PlanItem(what, "restored", f"snapshot {code[key][:12]}"))
+            else:
+                blockers.append(f"the {what} snapshot {code[key][:12]} is not in the store")
+                items.append(PlanItem(what, "missing", f"snapshot {code[key][:12]} not in the store"))
+    return code, command
+
+
+def _environment(man: dict | None, prov: dict, env: str | None, items: list[PlanItem], blockers: list[str]) -> dict:
+    recorded_kind = (man or {}).get("env", {}).get("kind") if man else None
+    kind = env or ("locked" if recorded_kind == "locked" else "current")
+    py_then = ((man or {}).get("python") or prov.get("python") or {}).get("python") or \
+        ((man or {}).get("python") or prov.get("python") or {}).get("version") or platform.python_version()
+    if kind == "locked":
+        lock = (man or {}).get("env", {}).get("lock")
+        if lock is None:
+            blockers.append("--env locked: the run records no lock")
+            items.append(PlanItem("environment", "missing", "no lock recorded"))
+            return {"kind": "locked", "python": py_then, "lock": []}
+        try:
+            envs.uv_binary()
+        except envs.EnvError as exc:
+            blockers.append(str(exc))
+        digest = envs.Lock(tuple(lock), py_then).digest
+        cached = (envs.envs_dir() / digest / envs.READY_MARK).is_file()
+        items.append(PlanItem("environment", "restored", f"venv from the lock ({len(lock)} pins, Python {py_then}), "
+                              f"{'cached' if cached else 'built by uv'} as {digest}"))
+        return {"kind": "locked", "python": py_then, "lock": list(lock)}
+    if man:
+        recorded = {p["name"]: p["version"] for p in man.get("packages", [])}
+    else:
+        recorded = dict(prov.get("packages") or {})
+    diffs = _package_differences(recorded) if recorded else []
+    py_now = platform.python_version()
+    if not recorded:
+        items.append(PlanItem("environment", "substituted", f"no package list recorded; the current interpreter "
+                              f"(Python {py_now}) is used"))
+    elif diffs or py_then != py_now:
+        shown = ", ".join(diffs[:8]) + (f" and {len(diffs) - 8} more" if len(diffs) > 8 else "")
+        items.append(PlanItem("environment", "substituted", f"the current interpreter (Python {py_now}, was {py_then})"
+                              + (f"; differs in {len(diffs)} package(s): {shown}" if diffs else "")))
+    else:
+        items.append(PlanItem("environment", "restored", f"the current interpreter matches all {len(recorded)} "
+                              f"recorded packages (Python {py_now})"))
+    return {"kind": "current", "python": py_now}
+
+
+def _gpus(man: dict | None, override: str | None, inventory: Inventory, items: list[PlanItem]) -> dict:
+    then = ((man or {}).get("gpus") or {}).get("assigned") or []
+    snap = inventory.snapshot()
+    if override is not None:
+        req = parse_request(override)
+    else:
+        req = parse_request(str(len(then)) if then else "none")
+    names_then = ", ".join(g.get("name", "?") for g in then) or "CPU"
+    if req.wants_gpus and snap.cpu_only:
+        items.append(PlanItem("GPUs", "substituted", f"was {names_then}; this machine is {snap.describe()}"))
+        return parse_request("none").to_json()
+    if not req.wants_gpus:
+        items.append(PlanItem("GPUs", "restored" if not then else "substituted",
+                              "CPU only" + (f" (was {names_then})" if then else "")))
+    else:
+        names_now = sorted({g.name for g in snap.gpus})
+        same = then and all(g.get("name") in names_now for g in then)
+        items.append(PlanItem("GPUs", "restored" if same else "substituted",
+                              f"{req.count or len(req.uuids)} free GPU(s) of {', '.join(names_now)} (was {names_then})"))
+    return req.to_json()
+
+
+def launch_plan(ws: Workspace, plan: Plan) -> JobInfo:
+    if not plan.launchable:
+        raise LaunchError(f"cannot reproduce {plan.original}: {plan.blocker}")
+    return enqueue(ws, plan.project, list(plan.command), plan.spec)
+
+
+def verdict(ws: Workspace, original: str, job: JobInfo, rtol: float = DEFAULT_RTOL) -> Verdict:
+    new = public_run_id(job)
+    return compare(ws.series(original), ws.series(new), rtol)

@@ -1,0 +1,339 @@
+"""The Jobs tab: the job queue, launch and reproduce dialogs, cancel, a log tail, and a GPU panel.
+
+Every read (jobs, logs, NVML) and every launch runs on a thread pool; the GUI thread only
+lays out results. The GPU panel plots utilisation and memory live when NVML sees GPUs,
+and says "CPU only" (with the reason) otherwise.
+"""
+
+from __future__ import annotations
+
+import shlex
+import time
+from collections import deque
+from collections.abc import Callable
+from typing import Any
+
+import pyqtgraph as pg
+from PySide6.QtCore import QObject, QRunnable, Qt, QThreadPool, QTimer, Signal
+from PySide6.QtWidgets import (
+    QComboBox,
+    QDialog,
+    QDialogButtonBox,
+    QFileDialog,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QMessageBox,
+    QPlainTextEdit,
+    QPushButton,
+    QSpinBox,
+    QSplitter,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from labdeck.launch import control
+from labdeck.launch.gpus import InventorySnapshot, default_inventory
+from labdeck.launch.reproduce import Plan, launch_plan, make_plan
+from labdeck.launch.submit import LaunchRequest, launch
+from labdeck.workspace import Workspace
+
+TITLE = "Jobs"
+ORDER = 40
+REFRESH_MS = 1000
+LOG_TAIL_BYTES = 16_000
+HISTORY = 120  # GPU samples kept per series (two minutes at one per second)
+COLUMNS = ["Job", "Status", "Priority", "GPUs", "Created", "Command", "Message"]
+
+
+def create(workspace: Workspace, parent=None) -> QWidget:
+    return JobsView(workspace, parent)
+
+
+class _Relay(QObject):
+    done = Signal(str, object, object)  # (what, result, error)
+
+
+class _Call(QRunnable):
+    def __init__(self, relay: _Relay, what: str, fn: Callable[[], Any]) -> None:
+        super().__init__()
+        self.relay, self.what, self.fn = relay, what, fn
+
+    def run(self) -> None:
+        try:
+            result, error = self.fn(), None
+        except Exception as exc:  # noqa: BLE001 - shown to the user, never lost in the thread
+            result, error = None, exc
+        try:
+            self.relay.done.emit(self.what, result, error)
+        except RuntimeError:
+            pass  # the view was closed while this ran: nobody is left to tell
+
+
+class LaunchDialog(QDialog):
+    def __init__(self, parent=None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Launch a job")
+        self.project = QLineEdit()
+        browse = QPushButton("…")
+        browse.clicked.connect(self._browse)
+        row = QHBoxLayout()
+        row.addWidget(self.project)
+        row.addWidget(browse)
+        self.command = QLineEdit()
+        self.command.setPlaceholderText("python train.py --epochs 3")
+        self.gpus = QLineEdit("none")
+        self.env = QComboBox()
+        self.env.addItems(["current", "locked"])
+        self.seed = QLineEdit()
+        self.seed.setPlaceholderText("none")
+        self.priority = QSpinBox()
+        self.priority.setRange(-100, 100)
+        form = QFormLayout(self)
+        form.addRow("Project (git)", row)
+        form.addRow("Command", self.command)
+        form.addRow("GPUs (N, UUIDs, none)", self.gpus)
+        form.addRow("Environment", self.env)
+        form.addRow("Seed", self.seed)
+        form.addRow("Priority", self.priority)
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
+        buttons.accepted.connect(self.accept)
+        buttons.rejected.connect(self.reject)
+        form.addRow(buttons)
+
+    def _browse(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Project folder")
+        if folder:
+            self.project.setText(folder)
+
+    def request(self) -> LaunchRequest:
+        seed = self.seed.text().strip()
+        return LaunchRequest(
+            command=tuple(shlex.split(self.command.text())), project=self.project.text().strip() or None,
+            gpus=self.gpus.text().strip() or "none", env=self.env.currentText(),
+            seed=int(seed) if seed else None, priority=self.priority.value(),
+        )
+
+
+class GpuPanel(QWidget):
+    """Live utilisation and memory per GPU, or a plain "CPU only" with the reason."""
+
+    def __init__(self, parent=None) -> None:
+        super().__init__(parent)
+        self.label = QLabel("GPUs: looking…")
+        self.label.setWordWrap(True)
+        self.plot = pg.PlotWidget()
+        self.plot.setYRange(0, 100)
+        self.plot.setLabel("left", "%")
+        self.plot.setLabel("bottom", "seconds ago")
+        self.plot.addLegend(offset=(5, 5))
+        self.plot.setMinimumHeight(140)
+        self.plot.hide()
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.label)
+        layout.addWidget(self.plot)
+        self._series: dict[str, tuple[deque, deque, Any, Any]] = {}
+        self.samples = 0
+
+    def update_snapshot(self, snap: InventorySnapshot) -> None:
+        if snap.cpu_only:
+            self.label.setText(f"CPU only — {snap.reason or 'no GPU found'}. Jobs run on the CPU.")
+            self.plot.hide()
+            return
+        self.label.setText(f"{len(snap.gpus)} GPU(s), driver {snap.driver}, CUDA {snap.cuda}")
+        self.plot.show()
+        now = time.monotonic()
+        self.samples += 1
+        for g in snap.gpus:
+            if g.uuid not in self._series:
+                pen = pg.intColor(len(self._series), hues=8)
+                util = self.plot.plot(name=f"{g.index} util", pen=pen)
+                mem = self.plot.plot(name=f"{g.index} mem", pen=pg.mkPen(pen, style=Qt.PenStyle.DashLine))
+                self._series[g.uuid] = (deque(maxlen=HISTORY), deque(maxlen=HISTORY), util, mem)
+            times, values, util, mem = self._series[g.uuid]
+            times.append(now)
+            values.append((g.utilization_pct or 0, 100.0 * g.memory_used_mib / max(g.memory_total_mib, 1)))
+            xs = [t - now for t in times]
+            util.setData(xs, [v[0] for v in values])
+            mem.setData(xs, [v[1] for v in values])
+
+
+class JobsView(QWidget):
+    def __init__(self, workspace: Workspace, parent=None) -> None:
+        super().__init__(parent)
+        self.workspace = workspace
+        self.inventory = default_inventory()
+        self.pool = QThreadPool(self)
+        self.relay = _Relay(self)
+        self.relay.done.connect(self._done)
+        self._in_flight: set[str] = set()
+        self.jobs: list = []
+
+        self.launch_button = QPushButton("Launch…")
+        self.reproduce_button = QPushButton("Reproduce run…")
+        self.cancel_button = QPushButton("Cancel job")
+        self.launch_button.clicked.connect(self._launch_dialog)
+        self.reproduce_button.clicked.connect(self._reproduce_dialog)
+        self.cancel_button.clicked.connect(self._cancel)
+        self.status = QLabel("")
+        bar = QHBoxLayout()
+        for w in (self.launch_button, self.reproduce_button, self.cancel_button):
+            bar.addWidget(w)
+        bar.addWidget(self.status, 1)
+
+        self.table = QTableWidget(0, len(COLUMNS))
+        self.table.setHorizontalHeaderLabels(COLUMNS)
+        self.table.setSelectionBehavior(QTableWidget.SelectionBehavior.SelectRows)
+        self.table.setSelectionMode(QTableWidget.SelectionMode.SingleSelection)
+        self.table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
+        self.table.horizontalHeader().setStretchLastSection(True)
+        self.table.itemSelectionChanged.connect(self._refresh_logs)
+        self.logs = QPlainTextEdit()
+        self.logs.setReadOnly(True)
+        self.logs.setPlaceholderText("select a job to see its output")
+        self.gpu_panel = GpuPanel()
+
+        split = QSplitter(Qt.Orientation.Vertical)
+        split.addWidget(self.table)
+        split.addWidget(self.logs)
+        split.addWidget(self.gpu_panel)
+        layout = QVBoxLayout(self)
+        layout.addLayout(bar)
+        layout.addWidget(split)
+
+        self.timer = QTimer(self)
+        self.timer.setInterval(REFRESH_MS)
+        self.timer.timeout.connect(self.refresh)
+        self.timer.start()
+        self.refresh()
+
+    # Background calls ---------------------------------------------------
+
+    def _submit(self, what: str, fn: Callable[[], Any]) -> None:
+        if what in self._in_flight:
+            return  # the previous refresh is still running: skip, never pile up
+        self._in_flight.add(what)
+        self.pool.start(_Call(self.relay, what, fn))
+
+    def refresh(self) -> None:
+        self._submit("jobs", lambda: control.jobs(self.workspace, limit=500))
+        self._submit("gpus", self.inventory.snapshot)
+        self._refresh_logs()
+
+    def selected_job(self):
+        rows = self.table.selectionModel().selectedRows()
+        if not rows or rows[0].row() >= len(self.jobs):
+            return None
+        return self.jobs[rows[0].row()]
+
+    def _refresh_logs(self) -> None:
+        job = self.selected_job()
+        if job is not None:
+            job_id = job.id
+            self._submit("logs", lambda: (job_id, control.read_logs(control.job(self.workspace, job_id),
+                                                                    LOG_TAIL_BYTES)))
+
+    def _done(self, what: str, result: Any, error: Exception | None) -> None:
+        self._in_flight.discard(what)
+        if error is not None:
+            if what in ("launch", "plan", "reproduce", "cancel"):
+                QMessageBox.warning(self, "labdeck", str(error.args[0] if error.args else error))
+            else:
+                self.status.setText(f"{what}: {error}")
+            return
+        if what == "jobs":
+            self._show_jobs(result)
+        elif what == "gpus":
+            self.gpu_panel.update_snapshot(result)
+        elif what == "logs":
+            job = self.selected_job()
+            job_id, (out, err) = result
+            if job is not None and job.id == job_id:
+                text = out + (("\n--- stderr ---\n" + err) if err else "")
+                if text != self.logs.toPlainText():
+                    self.logs.setPlainText(text)
+                    self.logs.verticalScrollBar().setValue(self.logs.verticalScrollBar().maximum())
+        elif what == "plan":
+            self._confirm_plan(result)
+        elif what in ("launch", "reproduce"):
+            self.status.setText(f"queued job {result.id}")
+            self.refresh()
+        elif what == "cancel":
+            self.status.setText(f"job {result.id}: cancel requested")
+
+    def _show_jobs(self, jobs: list) -> None:
+        selected = self.selected_job()
+        self.jobs = jobs
+        self.table.setRowCount(len(jobs))
+        for r, j in enumerate(jobs):
+            values = [j.id, j.status, str(j.priority), ",".join(j.gpus) or "cpu",
+                      time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(j.created_at / 1000)),
+                      " ".join(j.command), j.message]
+            for c, v in enumerate(values):
+                item = self.table.item(r, c)
+                if item is None:
+                    self.table.setItem(r, c, QTableWidgetItem(v))
+                elif item.text() != v:
+                    item.setText(v)
+        if selected is not None:
+            for r, j in enumerate(jobs):
+                if j.id == selected.id:
+                    self.table.selectRow(r)
+        self.cancel_button.setEnabled(any(not j.finished for j in jobs))
+
+    # Actions --------------------------------------------------------------
+
+    def _launch_dialog(self) -> None:
+        dialog = LaunchDialog(self)
+        if dialog.exec() != QDialog.DialogCode.Accepted:
+            return
+        try:
+            req = dialog.request()
+        except ValueError as exc:
+            QMessageBox.warning(self, "labdeck", f"bad input: {exc}")
+            return
+        self.start_launch(req)
+
+    def start_launch(self, req: LaunchRequest) -> None:
+        self._submit("launch", lambda: launch(self.workspace, req))
+
+    def _reproduce_dialog(self) -> None:
+        dialog = QDialog(self)
+        dialog.setWindowTitle("Reproduce a run")
+        edit = QLineEdit()
+        form = QFormLayout(dialog)
+        form.addRow("Run id", edit)
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
+        buttons.accepted.connect(dialog.accept)
+        buttons.rejected.connect(dialog.reject)
+        form.addRow(buttons)
+        if dialog.exec() == QDialog.DialogCode.Accepted and edit.text().strip():
+            self.start_reproduce(edit.text().strip())
+
+    def start_reproduce(self, run_id: str) -> None:
+        """Make the plan off the GUI thread; it is shown before anything is launched."""
+        self._submit("plan", lambda: make_plan(self.workspace, run_id))
+
+    def _confirm_plan(self, plan: Plan) -> None:
+        box = QMessageBox(self)
+        box.setWindowTitle("Reproduce")
+        box.setText(plan.text())
+        if not plan.launchable:
+            box.setIcon(QMessageBox.Icon.Warning)
+            box.exec()
+            return
+        box.setStandardButtons(QMessageBox.StandardButton.Ok | QMessageBox.StandardButton.Cancel)
+        box.button(QMessageBox.StandardButton.Ok).setText("Launch")
+        self.plan_box = box  # tests answer it
+        if box.exec() == QMessageBox.StandardButton.Ok:
+            self._submit("reproduce", lambda: launch_plan(self.workspace, plan))
+
+    def _cancel(self) -> None:
+        job = self.selected_job()
+        if job is None or job.finished:
+            return
+        self._submit("cancel", lambda: control.cancel(self.workspace, job.id))

@@ -1,0 +1,44 @@
+"""The Jobs tab, offscreen: launches off the GUI thread, lists, shows logs, cancels; GPU panel."""
+
+from __future__ import annotations
+
+import pytest
+
+pytest.importorskip("PySide6")
+
+from labdeck.launch.submit import LaunchRequest
+
+pytestmark = pytest.mark.gui
+
+
+def test_jobs_view_launch_logs_and_cpu_only_panel(qtbot, workspace, repo, monkeypatch):
+    monkeypatch.setenv("LABDECK_GPU_INVENTORY", "none")
+    from labdeck.ui.views import jobs as view_module
+
+    view = view_module.create(workspace)
+    qtbot.addWidget(view)
+    qtbot.waitUntil(lambda: "CPU only" in view.gpu_panel.label.text(), timeout=20_000)
+    assert view.gpu_panel.plot.isHidden()
+    view.start_launch(LaunchRequest(command=("python", "train.py"), project=str(repo), seed=1))
+    qtbot.waitUntil(lambda: view.table.rowCount() == 1 and view.table.item(0, 1).text() == "succeeded",
+                    timeout=60_000)
+    view.table.selectRow(0)
+    qtbot.waitUntil(lambda: "training starts" in view.logs.toPlainText(), timeout=20_000)
+    view.timer.stop()
+    view.pool.waitForDone()
+
+
+def test_gpu_panel_plots_fake_gpus(qtbot, fake_gpus):
+    fake_gpus([{"uuid": "GPU-1", "name": "Fake", "memory_total_mib": 1000, "memory_used_mib": 250,
+                "utilization_pct": 40}])
+    from labdeck.launch.gpus import default_inventory
+    from labdeck.ui.views.jobs import GpuPanel
+
+    panel = GpuPanel()
+    qtbot.addWidget(panel)
+    snap = default_inventory().snapshot()
+    panel.update_snapshot(snap)
+    panel.update_snapshot(snap)
+    assert not panel.plot.isHidden() and "1 GPU" in panel.label.text()
+    _, _, util, mem = panel._series["GPU-1"]
+    assert list(util.getData()[1]) == [40, 40] and list(mem.getData()[1]) == [25.0, 25.0]
