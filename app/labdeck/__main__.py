@@ -6,9 +6,14 @@ import sys
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] in (["--version"], ["-V"]):  # answered before the verbs are imported: fast
+        from labdeck import __version__
+
+        print(f"labdeck {__version__}")
+        return 0
     from labdeck.cli import build_parser, run_cli, verbs
 
-    argv = list(sys.argv[1:] if argv is None else argv)
     named = [a for a in argv if a in verbs()]
     if named and named[0] != "gui":
         return run_cli(argv)

@@ -52,9 +52,8 @@ def run_app(index: str | None = None, project_dirs: list[str] | None = None) -> 
 
 def _icon_path() -> Path | None:
     """The app icon: in a PyInstaller bundle, an installed wheel, or the checkout's resources/."""
-    if getattr(
-        sys, "frozen", False
-    ):  # the bundle keeps the wheel's layout under _MEIPASS
+    # A PyInstaller bundle keeps the wheel's layout under sys._MEIPASS.
+    if getattr(sys, "frozen", False):
         roots = [Path(getattr(sys, "_MEIPASS", "")) / "labdeck" / "resources"]
     else:
         roots = [
