@@ -4,7 +4,7 @@ Training scripts use ``labdeck.start_run`` (see ``labdeck.sdk``); importing this
 loads only the standard library.
 """
 
-from labdeck.sdk import Run, start_run
+from labdeck.sdk import Run, seed_everything, start_run
 
-__all__ = ["Run", "start_run"]
+__all__ = ["Run", "seed_everything", "start_run"]
 __version__ = "0.1.0"
