@@ -10,6 +10,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from labdeck.db import cards as card_q
 from labdeck.db import registry as q
 from labdeck.db.engine import Database
 from labdeck.db.registry import ModelVersionInfo, PushInfo, RegistryInfo
@@ -121,7 +122,7 @@ class Publisher:
                     info = q.set_push_alias(session, mv.id, reg.name, alias)
                 if current.state == states.APPROVED:
                     q.append_event(session, mv.id, action="publish", to_state=states.PUBLISHED, actor=actor,
-                                   time=now_ms(), comment=f"pushed to {reg.name} ({reg.uri}) as version "
+                                   card_hash=card_q.card_hash(session, mv.id), time=now_ms(), comment=f"pushed to {reg.name} ({reg.uri}) as version "
                                                           f"{result.remote_version}")
                 return info
 

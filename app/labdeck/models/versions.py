@@ -17,6 +17,7 @@ from typing import TypeVar
 
 from sqlalchemy.exc import IntegrityError, OperationalError
 
+from labdeck.db import cards as card_q
 from labdeck.db import registry as q
 from labdeck.db.engine import Database
 from labdeck.db.registry import ApprovalEntry, ModelVersionInfo, RunForModel
@@ -159,7 +160,8 @@ class ModelService:
                     manifest=list(digest.manifest), registered_by=actor, created_at=now_ms(),
                 )
                 q.append_event(session, info.id, action="register", to_state=states.DRAFT, actor=actor,
-                               time=info.created_at, comment=f"registered from run {run.uid}: {artifact}")
+                               time=info.created_at, comment=f"registered from run {run.uid}: {artifact}",
+                               card_hash=card_q.card_hash(session, info.id))
                 return q.get_version(session, name, info.version)
 
         return retry_write(insert)
@@ -220,7 +222,8 @@ class ModelService:
                 if current.state != mv.state:  # someone else moved it meanwhile
                     raise TransitionRefused(f"rule workflow: {mv.ref} is now {current.state}, not {mv.state}")
                 return q.append_event(session, mv.id, action=action, to_state=to_state, actor=actor,
-                                      time=now_ms(), comment=comment, artifact_hash=artifact_hash)
+                                      time=now_ms(), comment=comment, artifact_hash=artifact_hash,
+                                      card_hash=card_q.card_hash(session, mv.id))
 
         return retry_write(append)
 
@@ -235,9 +238,13 @@ class ModelService:
             if why is not None:
                 raise TransitionRefused(f"rule gate '{gate.text}'{where}: {why}")
         if policy.required_card_sections:
-            # Model cards are not written yet, so no section is filled (the card hash is empty).
-            raise TransitionRefused(f"rule required_card_sections{where}: section "
-                                    f"'{policy.required_card_sections[0]}' of {mv.ref}'s model card is not filled")
+            with self.db.read() as session:
+                filled = card_q.filled_sections(session, mv.id)
+            missing = [s for s in policy.required_card_sections if s not in filled]
+            if missing:
+                raise TransitionRefused(f"rule required_card_sections{where}: section '{missing[0]}' of {mv.ref}'s "
+                                        f"model card is not filled (labdeck card edit {mv.ref} --section "
+                                        f"{missing[0]} --text …)")
 
     def approval_entry(self, mv: ModelVersionInfo) -> ApprovalEntry | None:
         """The approve entry that put ``mv`` in its approved/published state, if any."""

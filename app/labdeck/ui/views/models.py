@@ -141,6 +141,9 @@ class ModelsView(QWidget):
             b.clicked.connect(lambda _=False, a=action: self.transition(a))
             review.addWidget(b)
             self.action_buttons[action] = b
+        self.card_button = QPushButton("Edit/Export card", objectName="card")
+        self.card_button.clicked.connect(self.open_card)
+        review.addWidget(self.card_button)
         layout.addLayout(review)
 
         push_row = QHBoxLayout()
@@ -256,6 +259,7 @@ class ModelsView(QWidget):
         mv = self._selected()
         for button in self.action_buttons.values():
             button.setEnabled(mv is not None)
+        self.card_button.setEnabled(mv is not None)
         self.push_button.setEnabled(mv is not None and mv.state in ("approved", "published"))
 
     # Actions -------------------------------------------------------------------------
@@ -267,6 +271,15 @@ class ModelsView(QWidget):
         comment = self.comment.text()
         self._start(lambda task: self.models.transition(mv.ref, action, comment, task=task),
                     lambda e: f"{mv.ref}: {e.from_state} -> {e.to_state} by {e.actor}")
+
+    def open_card(self) -> None:
+        """The card editor of the selected version: human sections, preview, Export (labdeck.ui.card_dialog)."""
+        # Imported when asked: the dialog loads QtSvg, which the tab itself does not need.
+        from labdeck.ui.card_dialog import open_card_dialog
+
+        mv = self._selected()
+        if mv is not None:
+            self.card_dialog = open_card_dialog(self.models.db, mv.ref, self)
 
     def register(self) -> None:
         index = self.candidates.currentIndex()
