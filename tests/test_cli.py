@@ -147,3 +147,16 @@ def test_index_option_works_before_or_after_the_verb(project, tmp_path):
     cli("add", str(project), index=after)
     for index in (before, after):
         assert len(json.loads(cli("runs", "--json", index=index).stdout)) == 1
+
+
+def test_gui_or_verb_routing(tmp_path, monkeypatch):
+    from labdeck.__main__ import _is_gui_call
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "runs").mkdir()  # a TensorBoard folder named like a verb
+    assert _is_gui_call([], bare_words_are_folders=False)
+    assert _is_gui_call(["gui"], bare_words_are_folders=False)
+    assert _is_gui_call(["--index", "x.sqlite", "./runs"], bare_words_are_folders=False)
+    assert not _is_gui_call(["runs"], bare_words_are_folders=False)  # decided once verbs are known
+    assert _is_gui_call(["runs"], bare_words_are_folders=True)
+    assert not _is_gui_call(["runs", "--json"], bare_words_are_folders=True)
