@@ -1,0 +1,365 @@
+"""Dataset operations shared by the CLI and the GUI, over one index and the store.
+
+An add writes, in order: objects (temp file + rename), the manifest (same), an fsync of both,
+then the version row with all its file rows in one transaction, then the refs file for
+the SDK. A crash or cancel at any point leaves either no version or a whole one; objects
+written by an add that did not finish are unreferenced and ``gc`` removes them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import blake3
+import pandas as pd
+
+from labdeck.datasets import rules as rules_mod
+from labdeck.datasets import tabular
+from labdeck.datasets.checkout import CheckoutResult, checkout, verify_object
+from labdeck.datasets.diff import diff_versions
+from labdeck.datasets.ingest import ingest
+from labdeck.datasets.scan import scan
+from labdeck.datasets.store import Store, StoreError, check_name, manifest_bytes
+from labdeck.db import catalogue
+from labdeck.db import datasets as q
+from labdeck.db.engine import Database
+from labdeck.tasks import Task
+
+
+class ValidationRefused(StoreError):
+    """A strict dataset refused a version that breaks its rules."""
+
+
+@dataclass(frozen=True)
+class AddResult:
+    name: str
+    version: q.VersionInfo | None  # the new version; None when identical to an existing one
+    identical_to: int | None
+    skipped: tuple[str, ...]
+    problems: tuple[rules_mod.Problem, ...]
+    files: int
+    hashed: int
+    cached: int
+    new_objects: int
+    new_bytes: int
+    seconds: float
+    damaged: tuple[str, ...] = ()  # files edited in place after being hard-linked into the store
+
+
+@dataclass(frozen=True)
+class GcResult:
+    objects: int
+    bytes: int
+    manifests: int
+    dry_run: bool
+    digests: tuple[str, ...] = field(default=())
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+class Datasets:
+    def __init__(self, db: Database, store: Store | None = None) -> None:
+        self.db = db
+        self.store = store or Store()
+        self._profiles: dict[tuple[str, str], dict] = {}
+        self._registered = False
+
+    def _register_index(self) -> None:
+        """Note this index in the store, so that gc from another index keeps our objects."""
+        if self._registered:
+            return
+        me = str(self.db.path.resolve())
+        known = self.store.indexes()
+        if me not in known:
+            with self.store.lock(exclusive=True):
+                self.store.set_indexes([*self.store.indexes(), me])
+        self._registered = True
+
+    def _references_elsewhere(self) -> tuple[set[str], set[str], list[str]]:
+        """Objects and manifests that other index files using this store refer to."""
+        objects: set[str] = set()
+        manifests: set[str] = set()
+        alive = []
+        me = str(self.db.path.resolve())
+        for path in self.store.indexes():
+            if path == me:
+                alive.append(path)
+                continue
+            if not Path(path).exists():
+                continue  # that index is gone: so are its references
+            other = Database(Path(path))
+            try:
+                with other.read() as s:
+                    objects |= q.referenced_objects(s)
+                    manifests |= q.referenced_manifests(s)
+            finally:
+                other.close()
+            alive.append(path)
+        return objects, manifests, alive
+
+    # Adding --------------------------------------------------------------------
+
+    def add(
+        self, name: str, source: str | os.PathLike, *, message: str = "", strict: bool | None = None,
+        link: bool = False, task: Task | None = None,
+    ) -> AddResult:
+        """Add ``source`` as the next version of ``name``; ``strict`` overrides the saved setting.
+
+        New content is copied into the store (a reflink where the file system can). ``link``
+        hard-links it instead where possible: no bytes copied, but a later in-place edit of the
+        source (``open(p, "w")``, ``DataFrame.to_csv``) then changes the stored version too.
+        """
+        check_name(name)
+        started = time.perf_counter()
+        self._register_index()
+        with self.store.lock(exclusive=False):
+            found = scan(source, task)
+            if not found.files:
+                raise StoreError(f"{found.root} holds no files to add" +
+                                 (f" ({len(found.skipped)} skipped)" if found.skipped else ""))
+            with self.db.read() as s:
+                cache = q.load_hash_cache(s)
+                rules, saved_strict = q.get_rules(s, name) if q.dataset_exists(s, name) else ({}, False)
+            got = ingest(self.store, found.files, cache, task, link=link)
+            manifest = manifest_bytes(got.files)
+            digest = blake3.blake3(manifest).hexdigest()
+
+            def result(version, identical, problems=()) -> AddResult:
+                return AddResult(name, version, identical, tuple(found.skipped), tuple(problems), len(got.files),
+                                 got.hashed, got.cached, got.new_objects, got.new_bytes, time.perf_counter() - started,
+                                 tuple(got.damaged))
+
+            with self.db.read() as s:
+                same = q.versions_with_digest(s, name, digest)
+            if same:
+                with self.db.write() as s:
+                    q.save_hash_cache(s, got.new_cache)
+                return result(None, same[-1])
+            problems = self._check(rules, got.files) if rules else []
+            if problems and (saved_strict if strict is None else strict):
+                with self.db.write() as s:
+                    q.save_hash_cache(s, got.new_cache)
+                lines = "\n  ".join(p.message if p.file in p.message else f"{p.file}: {p.message}" for p in problems)
+                raise ValidationRefused(f"{name} refuses this version: it breaks {len(problems)} rule(s):\n  {lines}")
+            if task is not None:
+                task.check()
+            self.store.write_manifest(digest, manifest)
+            self.store.make_durable(got.new_digests)  # on disk before a version row names them
+            files = [q.FileEntry(p, s_, h) for p, s_, h in got.files]
+            for attempt in range(3):
+                try:
+                    with self.db.write() as s:
+                        version = q.add_version(s, name, digest=digest, now_ms=_now_ms(), message=message,
+                                                source_path=str(found.root), files=files)
+                        q.save_hash_cache(s, got.new_cache)
+                    break
+                except q.VersionConflict:
+                    # Another process took that version number (or created the dataset) first.
+                    if attempt == 2:
+                        raise
+        self._sync_refs(name)
+        return result(version, None, problems)
+
+    def _check(self, rules: dict, files: list[tuple[str, int, str]]) -> list[rules_mod.Problem]:
+        problems: list[rules_mod.Problem] = []
+        checked = 0
+        for rel, _, digest in files:
+            if tabular.tabular_format(rel) is None or not rules_mod.applies_to(rules, rel):
+                continue
+            checked += 1
+            try:
+                frame = tabular.load(self.store.object_path(digest), rel)
+            except tabular.TabularError as exc:
+                problems.append(rules_mod.Problem(rel, None, "readable", str(exc)))
+                continue
+            problems += rules_mod.validate_frame(rules, rel, frame)
+        if not checked:
+            pattern = rules.get("files") or "any tabular file"
+            problems.append(rules_mod.Problem("", None, "files", f"no tabular file matches {pattern!r}"))
+        return problems
+
+    def _sync_refs(self, name: str) -> None:
+        with self.db.read() as s:
+            refs = q.all_version_refs(s).get(name, [])
+        self.store.write_refs(name, refs)
+
+    # Reading -------------------------------------------------------------------------
+
+    def list(self) -> list[q.DatasetInfo]:
+        with self.db.read() as s:
+            infos = q.list_datasets(s)
+            refs = q.all_version_refs(s)
+        self._repair_refs(refs)
+        return infos
+
+    def _repair_refs(self, refs: dict[str, list[tuple[int, str]]]) -> None:
+        """Rewrite any refs file that disagrees with the index (a crash between the two writes)."""
+        for name, versions in refs.items():
+            want = {str(v): d for v, d in versions}
+            try:
+                have = json.loads((self.store.refs / f"{name}.json").read_text())["versions"]
+            except (OSError, ValueError, KeyError):
+                have = None
+            if have != want:
+                self.store.write_refs(name, versions)
+
+    def versions(self, name: str) -> list[q.VersionInfo]:
+        with self.db.read() as s:
+            return q.list_versions(s, name)
+
+    def version(self, name: str, version: int | None = None) -> q.VersionInfo:
+        with self.db.read() as s:
+            return q.get_version(s, name, version)
+
+    def files(self, name: str, version: int | None = None) -> list[q.FileEntry]:
+        with self.db.read() as s:
+            v = q.get_version(s, name, version)
+            return q.version_files(s, name, v.version)
+
+    def manifest(self, name: str, version: int | None = None) -> list[tuple[str, int, str]]:
+        """The version's files from its manifest in the store, verified against the version hash."""
+        v = self.version(name, version)
+        return self.store.read_manifest(v.digest)
+
+    def use_counts(self) -> dict[str, int]:
+        with self.db.read() as s:
+            return q.use_counts(s)
+
+    def runs_using(self, name: str, version: int | None = None) -> list[q.RunUse]:
+        with self.db.read() as s:
+            return q.runs_using(s, name, version)
+
+    def inputs_of_run(self, run_ref: str) -> list[q.RunUse]:
+        with self.db.read() as s:
+            return q.inputs_of_run(s, catalogue.find_run_pk(s, run_ref))
+
+    def match_existing(self, source: str | os.PathLike) -> str | None:
+        """The dataset a dropped path most likely belongs to: same source folder, else same name."""
+        root = str(Path(source).expanduser().resolve())
+        infos = self.list()
+        for info in infos:
+            if info.latest is not None and info.latest.source_path == root:
+                return info.name
+        stem = Path(root).name
+        return next((i.name for i in infos if i.name == stem), None)
+
+    # Tabular ---------------------------------------------------------------------
+
+    def profile(self, digest: str, rel: str) -> dict:
+        key = (digest, tabular.tabular_format(rel) or "")
+        if key not in self._profiles:
+            self._profiles[key] = tabular.profile(self.store.object_path(digest), rel)
+        return self._profiles[key]
+
+    def frame(self, digest: str, rel: str) -> pd.DataFrame:
+        return tabular.load(self.store.object_path(digest), rel)
+
+    def diff(self, name: str, a: int, b: int) -> dict:
+        fa, fb = self.manifest(name, a), self.manifest(name, b)
+        out = {"dataset": name, "a": a, "b": b}
+        out.update(diff_versions(fa, fb, self.profile))
+        return out
+
+    # Rules -------------------------------------------------------------------------
+
+    def rules(self, name: str) -> tuple[dict, bool]:
+        with self.db.read() as s:
+            return q.get_rules(s, name)
+
+    def set_rules(self, name: str, rules: dict | None = None, *, strict: bool | None = None) -> None:
+        check_name(name)
+        if rules is not None:
+            rules_mod.check_rules(rules)
+        with self.db.write() as s:
+            q.set_rules(s, name, _now_ms(), rules, strict)
+
+    def validate(self, name: str, version: int | None = None) -> dict:
+        rules, strict = self.rules(name)
+        v = self.version(name, version)
+        if not rules:
+            return {"dataset": name, "version": v.version, "ok": True, "rules": False, "problems": []}
+        problems = self._check(rules, self.manifest(name, v.version))
+        return {"dataset": name, "version": v.version, "ok": not problems, "rules": True, "strict": strict,
+                "problems": [p.as_json() for p in problems]}
+
+    # Checkout, verify ----------------------------------------------------------------
+
+    def checkout(self, name: str, version: int | None, dest: str | os.PathLike, *, force: bool = False,
+                 task: Task | None = None) -> CheckoutResult:
+        return checkout(self.store, self.manifest(name, version), dest, force=force, task=task)
+
+    def verify(self, name: str, version: int | None = None, task: Task | None = None) -> dict[str, str]:
+        """{path: what is wrong} for each file whose object is missing or corrupt (empty: all good)."""
+        files = self.manifest(name, version)
+        bad: dict[str, str] = {}
+        for i, (rel, _, digest) in enumerate(files):
+            if task is not None:
+                task.report(i, len(files), "verifying")
+                task.check()
+            problem = verify_object(self.store, digest)
+            if problem:
+                bad[rel] = problem
+        return bad
+
+    # Housekeeping ------------------------------------------------------------------
+
+    def remove(self, name: str, version: int | None = None) -> int:
+        with self.db.write() as s:
+            n = q.remove(s, name, version)
+        self._sync_refs(name)
+        return n
+
+    def gc(self, *, dry_run: bool = False, task: Task | None = None) -> GcResult:
+        """Remove objects and manifests no version references (dry run: only report them)."""
+        with self.store.lock(exclusive=True):
+            with self.db.read() as s:
+                keep = q.referenced_objects(s)
+                keep_manifests = q.referenced_manifests(s)
+                names = set(q.all_version_refs(s))
+            # Other index files may share this store (--index): their versions count too.
+            other_objects, other_manifests, alive = self._references_elsewhere()
+            keep |= other_objects
+            keep_manifests |= other_manifests
+            doomed: list[str] = []
+            size = 0
+            for i, (digest, path) in enumerate(self.store.iter_objects()):
+                if task is not None and i % 1000 == 0:
+                    task.report(i, None, "collecting garbage")
+                    task.check()
+                if digest not in keep:
+                    doomed.append(digest)
+                    size += path.stat().st_size
+            manifests = [d for d in self.store.manifest_digests() if d not in keep_manifests]
+            if not dry_run:
+                with self.db.write() as s:
+                    q.purge_hash_cache(s)  # first: a cache entry must never name a missing object
+                for digest in doomed:
+                    self.store.remove_object(digest)
+                for digest in manifests:
+                    self.store.remove_manifest(digest)
+                self.store.clean_tmp()
+                self.store.set_indexes(alive)
+                if not other_objects and not other_manifests and len(alive) <= 1:
+                    # refs files are shared by name; only drop them when no other index may own them
+                    for stale in set(self.store.ref_names()) - names:
+                        self.store.write_refs(stale, [])
+        return GcResult(len(doomed), size, len(manifests), dry_run, tuple(doomed))
+
+
+def load_rules_file(path: str | os.PathLike) -> dict:
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise StoreError(f"no such rules file: {path}") from None
+    except ValueError as exc:
+        raise StoreError(f"{path} is not valid JSON: {exc}") from None
+    try:
+        return rules_mod.check_rules(data)
+    except rules_mod.RulesError as exc:
+        raise StoreError(f"{path}: {exc}") from None

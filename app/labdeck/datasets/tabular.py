@@ -1,0 +1,146 @@
+"""Tabular files (CSV, Parquet, JSON lines, Arrow): loading, a preview and per-column statistics.
+
+Files are parsed with pyarrow (never unpickled or imported). Statistics are plain JSON
+values (NaN becomes null) so they can be printed, diffed and stored.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+FORMATS = {
+    ".csv": "csv",
+    ".tsv": "tsv",
+    ".parquet": "parquet",
+    ".pq": "parquet",
+    ".jsonl": "jsonl",
+    ".ndjson": "jsonl",
+    ".arrow": "arrow",
+    ".feather": "arrow",
+    ".ipc": "arrow",
+}
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".gif", ".bmp", ".webp"}
+HIST_BINS = 10
+
+
+class TabularError(Exception):
+    pass
+
+
+def tabular_format(rel: str) -> str | None:
+    return FORMATS.get(Path(rel).suffix.lower())
+
+
+def is_image(rel: str) -> bool:
+    return Path(rel).suffix.lower() in IMAGE_SUFFIXES
+
+
+def load(path: str | Path, rel: str) -> pd.DataFrame:
+    """Read ``path`` (a store object or a file) as the format ``rel``'s suffix names."""
+    fmt = tabular_format(rel)
+    try:
+        if fmt in ("csv", "tsv"):
+            from pyarrow import csv as pacsv
+
+            opts = pacsv.ParseOptions(delimiter="\t" if fmt == "tsv" else ",")
+            return pacsv.read_csv(path, parse_options=opts).to_pandas()
+        if fmt == "parquet":
+            import pyarrow.parquet as pq
+
+            return pq.read_table(path).to_pandas()
+        if fmt == "jsonl":
+            from pyarrow import json as pajson
+
+            return pajson.read_json(path).to_pandas()
+        if fmt == "arrow":
+            import pyarrow as pa
+            from pyarrow import feather
+
+            try:
+                return feather.read_table(path).to_pandas()
+            except pa.ArrowInvalid:
+                with pa.memory_map(str(path)) as src:
+                    return pa.ipc.open_stream(src).read_all().to_pandas()
+    except Exception as exc:  # noqa: BLE001 - any parse failure is reported, not raised further
+        raise TabularError(f"{rel}: cannot read as {fmt}: {str(exc).splitlines()[0] if str(exc) else exc}") from None
+    raise TabularError(f"{rel}: not a tabular file (CSV, TSV, Parquet, JSON lines, Arrow)")
+
+
+def kind(series: pd.Series) -> str:
+    """A short type name used in schemas and validation rules."""
+    dt = series.dtype
+    if pd.api.types.is_bool_dtype(dt):
+        return "bool"
+    if pd.api.types.is_integer_dtype(dt):
+        return "int"
+    if pd.api.types.is_float_dtype(dt):
+        return "float"
+    if pd.api.types.is_datetime64_any_dtype(dt):
+        return "datetime"
+    if pd.api.types.is_string_dtype(dt) or dt == object:
+        non_null = series.dropna()
+        if len(non_null) == 0 or all(isinstance(v, str) for v in non_null.head(1000)):
+            return "string"
+    return "other"
+
+
+def _json_value(v):
+    if v is None:
+        return None
+    if isinstance(v, (np.integer,)):
+        return int(v)
+    if isinstance(v, (np.floating, float)):
+        f = float(v)
+        return None if math.isnan(f) or math.isinf(f) else f
+    if isinstance(v, (np.bool_,)):
+        return bool(v)
+    if isinstance(v, pd.Timestamp):
+        return v.isoformat()
+    return v if isinstance(v, (int, str, bool)) else str(v)
+
+
+def column_stats(series: pd.Series) -> dict:
+    k = kind(series)
+    n = len(series)
+    nulls = int(series.isna().sum())
+    stats: dict = {"type": k, "nulls": nulls, "null_fraction": (nulls / n) if n else 0.0}
+    non_null = series.dropna()
+    try:
+        stats["distinct"] = int(non_null.nunique())
+    except TypeError:  # unhashable values (lists from JSON lines)
+        stats["distinct"] = None
+    if k in ("int", "float") and len(non_null):
+        values = non_null.to_numpy(dtype=float)
+        finite = values[np.isfinite(values)]
+        stats["min"] = _json_value(values.min())
+        stats["max"] = _json_value(values.max())
+        stats["mean"] = _json_value(finite.mean()) if len(finite) else None
+        if len(finite):
+            counts, edges = np.histogram(finite, bins=HIST_BINS)
+            stats["histogram"] = {"edges": [float(e) for e in edges], "counts": [int(c) for c in counts]}
+    elif k in ("string", "datetime", "bool") and len(non_null):
+        try:
+            stats["min"] = _json_value(non_null.min())
+            stats["max"] = _json_value(non_null.max())
+        except TypeError:
+            pass
+        if k == "string":
+            top = non_null.value_counts().head(HIST_BINS)
+            stats["top"] = {str(key): int(c) for key, c in top.items()}
+    return stats
+
+
+def profile_frame(frame: pd.DataFrame) -> dict:
+    return {
+        "rows": len(frame),
+        "schema": {str(c): kind(frame[c]) for c in frame.columns},
+        "columns": {str(c): column_stats(frame[c]) for c in frame.columns},
+    }
+
+
+def profile(path: str | Path, rel: str) -> dict:
+    return profile_frame(load(path, rel))

@@ -1,0 +1,198 @@
+"""Helpers of the Datasets view: background jobs, a DataFrame table model, thumbnails, the add dialog."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from PySide6.QtCore import (
+    QAbstractTableModel,
+    QCoreApplication,
+    QModelIndex,
+    QObject,
+    Qt,
+    QThread,
+    Signal,
+)
+from PySide6.QtGui import QImage
+from PySide6.QtWidgets import (
+    QComboBox,
+    QDialog,
+    QDialogButtonBox,
+    QFormLayout,
+    QLabel,
+    QLineEdit,
+    QTreeWidget,
+)
+
+from labdeck.tasks import Progress, Task
+
+THUMB = 96
+
+
+class _JobThread(QThread):
+    progressed = Signal(int, int, str)
+    finished_with = Signal(object)  # the result, or the Exception raised
+
+    def __init__(self, fn: Callable[[Task], Any], parent=None) -> None:
+        super().__init__(parent)
+        self.fn = fn
+        self.task = Task(self._relay)
+
+    def _relay(self, p: Progress) -> None:
+        self.progressed.emit(p.done, p.total or 0, p.message)
+
+    def run(self) -> None:
+        try:
+            self.finished_with.emit(self.fn(self.task))
+        except BaseException as exc:  # noqa: BLE001 - shown to the user, never lost in the thread
+            self.finished_with.emit(exc)
+
+
+class Jobs(QObject):
+    """Runs callables off the GUI thread; ``on_done`` is called on the GUI thread."""
+
+    busy_changed = Signal(bool)
+    progressed = Signal(int, int, str)
+
+    def __init__(self, parent=None) -> None:
+        super().__init__(parent)
+        self._threads: set[_JobThread] = set()
+        app = QCoreApplication.instance()
+        if app is not None:
+            app.aboutToQuit.connect(self.shutdown)  # no thread may outlive the application
+
+    @property
+    def busy(self) -> bool:
+        return bool(self._threads)
+
+    def start(self, fn: Callable[[Task], Any], on_done: Callable[[Any], None]) -> _JobThread:
+        thread = _JobThread(fn, self)
+        thread.progressed.connect(self.progressed)
+        thread.finished_with.connect(lambda result, t=thread: self._done(t, result, on_done))
+        self._threads.add(thread)
+        self.busy_changed.emit(True)
+        thread.start()
+        return thread
+
+    def _done(self, thread: _JobThread, result: Any, on_done: Callable[[Any], None]) -> None:
+        thread.wait()
+        self._threads.discard(thread)
+        thread.deleteLater()
+        if not self._threads:
+            self.busy_changed.emit(False)
+        on_done(result)
+
+    def cancel_all(self) -> None:
+        for t in self._threads:
+            t.task.cancel()
+
+    def shutdown(self) -> None:
+        self.cancel_all()
+        for t in list(self._threads):
+            t.wait(10_000)
+
+
+class FrameModel(QAbstractTableModel):
+    """The first rows of a DataFrame, read-only."""
+
+    def __init__(self, parent=None) -> None:
+        super().__init__(parent)
+        self.frame = pd.DataFrame()
+
+    def set_frame(self, frame: pd.DataFrame) -> None:
+        self.beginResetModel()
+        self.frame = frame
+        self.endResetModel()
+
+    def rowCount(self, parent=QModelIndex()) -> int:  # noqa: N802 - Qt's name
+        return 0 if parent.isValid() else len(self.frame)
+
+    def columnCount(self, parent=QModelIndex()) -> int:  # noqa: N802
+        return 0 if parent.isValid() else len(self.frame.columns)
+
+    def data(self, index: QModelIndex, role: int = Qt.ItemDataRole.DisplayRole):
+        if role != Qt.ItemDataRole.DisplayRole or not index.isValid():
+            return None
+        v = self.frame.iat[index.row(), index.column()]
+        return "" if v is None or (isinstance(v, float) and math.isnan(v)) else str(v)
+
+    def headerData(self, section: int, orientation, role: int = Qt.ItemDataRole.DisplayRole):  # noqa: N802
+        if role != Qt.ItemDataRole.DisplayRole:
+            return None
+        if orientation == Qt.Orientation.Horizontal:
+            return str(self.frame.columns[section]) if section < len(self.frame.columns) else None
+        return str(section + 1)
+
+
+def sparkline(counts: list[int]) -> str:
+    bars = "▁▂▃▄▅▆▇█"
+    top = max(counts) if counts else 0
+    return "".join(bars[min(7, int(c / top * 7))] if top else bars[0] for c in counts)
+
+
+def load_thumbnails(items: list[tuple[str, str]], task: Task) -> list[tuple[str, QImage]]:
+    """(name, image scaled to THUMB px) for each (name, file path); QImage is safe off the GUI thread."""
+    out = []
+    for i, (rel, path) in enumerate(items):
+        task.check()
+        task.report(i, len(items), "thumbnails")
+        img = QImage(path)
+        if not img.isNull():
+            out.append((rel, img.scaled(THUMB, THUMB, Qt.AspectRatioMode.KeepAspectRatio,
+                                        Qt.TransformationMode.SmoothTransformation)))
+    return out
+
+
+class AddDialog(QDialog):
+    """Asks for the dataset name of a dropped path, offering the dataset it matches."""
+
+    def __init__(self, path: str, names: list[str], suggestion: str, parent=None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Add dataset version")
+        self.path = path
+        self.name = QComboBox()
+        self.name.setEditable(True)
+        self.name.addItems(names)
+        self.name.setCurrentText(suggestion)
+        self.message = QLineEdit()
+        form = QFormLayout(self)
+        form.addRow("Path", QLabel(path))
+        form.addRow("Dataset", self.name)
+        form.addRow("Message", self.message)
+        hint = "adds a new version of it" if suggestion in names else "creates a new dataset"
+        self.hint = QLabel(hint)
+        self.name.currentTextChanged.connect(
+            lambda t: self.hint.setText("adds a new version of it" if t in names else "creates a new dataset")
+        )
+        form.addRow("", self.hint)
+        self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
+        self.buttons.accepted.connect(self.accept)
+        self.buttons.rejected.connect(self.reject)
+        form.addRow(self.buttons)
+
+
+def fit_columns(tree: QTreeWidget) -> None:
+    for c in range(tree.columnCount()):
+        tree.resizeColumnToContents(c)
+
+
+def default_name(path: str) -> str:
+    stem = Path(path).name if Path(path).is_dir() else Path(path).stem
+    cleaned = "".join(c if c.isalnum() or c in "._-" else "-" for c in stem).strip("-._")
+    return cleaned or "dataset"
+
+
+def when(ms: int) -> str:
+    from datetime import datetime
+
+    return datetime.fromtimestamp(ms / 1000).strftime("%Y-%m-%d %H:%M")
+
+
+def short(v) -> str:
+    if v is None:
+        return ""
+    return f"{v:.4g}" if isinstance(v, float) else str(v)[:24]
