@@ -218,6 +218,10 @@ class Run:
         self._event(event)
         return event
 
+    def record_outputs(self, runs: list[dict[str, str]]) -> None:
+        """Note runs other loggers wrote (``{"format", "path"}``, paths inside this run's folder)."""
+        self._event({"type": "outputs", "runs": [{"format": r["format"], "path": r["path"]} for r in runs]})
+
     def end(self, status: str = "finished", error: str | None = None) -> None:
         if self._ended:
             return

@@ -30,6 +30,7 @@ from labdeck.launch import envs, gitsnap, manifest
 from labdeck.launch.executor import kill_group
 from labdeck.launch.gpus import default_inventory
 from labdeck.launch.jobenv import job_command, job_environment
+from labdeck.launch.outputs import collect_outputs
 from labdeck.launch.scheduler import GpuRequest, Queued, decide
 from labdeck.paths import data_dir
 from labdeck.sdk import Run
@@ -241,6 +242,7 @@ class Runner:
         if self.dataset_paths:  # one variable per dataset, and all of them as JSON
             env["LABDECK_DATASETS"] = json.dumps(self.dataset_paths)
             env.update({launch_datasets.env_name(n): p for n, p in self.dataset_paths.items()})
+        started = time.time()  # files in the working folder newer than this are the job's output
         out = open(self.run.dir / STDOUT_FILE, "ab")  # noqa: SIM115
         err = open(self.run.dir / STDERR_FILE, "ab")  # noqa: SIM115
         try:
@@ -259,6 +261,7 @@ class Runner:
         self.log(f"command ended with {proc.returncode}{' (cancelled)' if cancelled else ''}")
         code = proc.returncode
         kill_group(proc.pid, signal.SIGKILL)  # leftovers of the tree (daemons, workers) go too
+        self._keep_outputs(started)
         if cancelled:
             why = "cancelled by the user" if self.job().cancel_requested else \
                 "stopped: labdeck's runner was asked to stop (SIGTERM or SIGHUP)"
@@ -272,6 +275,19 @@ class Runner:
             self.run.end("failed", error=f"the command ended with {why}")
             self.finish("failed", exit_code=code, message=f"the command ended with {why}")
         return 0
+
+    def _keep_outputs(self, started: float) -> None:
+        """Other loggers' runs in the throw-away working folder move into the job's run."""
+        if self.cwd is None:
+            return
+        try:
+            collected = collect_outputs(Path(self.cwd), self.run.dir, since=started)
+        except OSError as exc:
+            self.log(f"could not keep the job's other runs: {exc}")
+            return
+        if collected:
+            self.run.record_outputs(collected)
+            self.log("kept runs written by other loggers: " + ", ".join(c["path"] for c in collected))
 
     def _wait(self, proc: subprocess.Popen) -> bool:
         cancelled_at: float | None = None

@@ -11,6 +11,9 @@ A run is a folder ``<project>/labdeck-runs/<YYYYmmdd-HHMMSS>-<id8>/`` holding:
 - ``labdeck-run.lock``: ``host pid`` while the run is alive; removed when it ends. A lock
   whose process is gone marks a run that was killed.
 - ``artifacts/``: copies of logged artifacts.
+- ``outputs/``: for a job launched by labdeck, the runs other loggers (TensorBoard, MLflow,
+  Lightning, the HF Trainer) wrote in the job's working folder, copied here when it ends and
+  indexed as runs of their own (an ``outputs`` event lists them).
 
 Every line is written with a single ``write`` on an ``O_APPEND`` descriptor, so a run
 killed at any moment loses at most the line being written, and readers ignore a last line
@@ -28,6 +31,7 @@ METRICS_FILE = "metrics.csv"
 EVENTS_FILE = "events.jsonl"
 LOCK_FILE = "labdeck-run.lock"
 ARTIFACTS_FOLDER = "artifacts"
+OUTPUTS_FOLDER = "outputs"
 METRICS_HEADER = b"key,step,value,wall_ms\n"
 FORMAT_NAME = "labdeck-run"
 FORMAT_VERSION = 1

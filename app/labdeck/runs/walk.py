@@ -73,7 +73,9 @@ def walk_project(
             prune |= found.prune
             if found.claim_all:
                 claimed = True
-                break  # the folder is this reader's alone (a native run holds a metrics.csv too)
+                break  # the folder and everything below it are this reader's alone
+            if found.exclusive:
+                break  # the folder's own files are this reader's; sub-folders are walked
         if claimed:
             subdirs.clear()
             continue

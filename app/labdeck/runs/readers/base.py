@@ -134,12 +134,15 @@ class Detection:
     """Sources found in one directory, and which sub-directories the walk must not enter.
 
     ``prune`` names sub-directories this reader owns (an ``mlruns`` store, say);
-    ``claim_all`` stops the walk below this directory altogether.
+    ``claim_all`` stops the walk below this directory altogether; ``exclusive`` keeps the
+    other readers from looking at this directory's own files while the walk goes on below
+    it (a native run holds a metrics.csv, and may hold other tools' runs in outputs/).
     """
 
     sources: list[SourceRef] = field(default_factory=list)
     prune: frozenset[str] = frozenset()
     claim_all: bool = False
+    exclusive: bool = False
 
 
 class Reader(ABC):

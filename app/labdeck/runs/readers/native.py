@@ -40,7 +40,12 @@ class NativeReader(Reader):
     def detect(self, folder: Path, names: frozenset[str], rel: str) -> Detection | None:
         if fmt.META_FILE not in names:
             return None
-        return Detection(sources=[SourceRef(self.format, folder, rel)], claim_all=True)
+        # Artifacts are copies, not runs; outputs/ may hold other tools' runs of a launched job.
+        return Detection(
+            sources=[SourceRef(self.format, folder, rel)],
+            prune=frozenset(names - {fmt.OUTPUTS_FOLDER}),
+            exclusive=True,
+        )
 
     def fingerprint(self, source: SourceRef) -> str:
         d = source.path
@@ -156,6 +161,11 @@ class NativeReader(Reader):
                      "version": event["version"]}
             cursor["inputs"] = [i for i in cursor.get("inputs", []) if i["source"] != ref] + [entry]
             record.inputs = list(cursor["inputs"])
+        elif kind == "outputs":
+            # Runs other loggers wrote during a launched job, copied into outputs/.
+            linked = [f"{o['format']}:{o['path']}" for o in event.get("runs", [])]
+            if linked:
+                record.tags["labdeck.outputs"] = ", ".join(linked)
         elif kind == "model":
             entry = {"model_id": str(event.get("path", event["name"])), "name": str(event["name"]),
                      "artifact_path": str(d / event["path"]), "step": event.get("step"), "status": "READY",
