@@ -160,3 +160,18 @@ def test_gui_or_verb_routing(tmp_path, monkeypatch):
     assert not _is_gui_call(["runs"], bare_words_are_folders=False)  # decided once verbs are known
     assert _is_gui_call(["runs"], bare_words_are_folders=True)
     assert not _is_gui_call(["runs", "--json"], bare_words_are_folders=True)
+
+
+def test_hide_and_unhide_runs(project, tmp_path):
+    index = tmp_path / "i.sqlite"
+    runs = make_runs(project, 3, steps=2)
+    cli("add", str(project), index=index)
+    assert "1 run(s) hidden" in cli("hide", runs[0].id, index=index).stdout
+    cli("index", index=index)  # re-indexing keeps the choice
+    listed = json.loads(cli("runs", "--json", index=index).stdout)
+    assert sorted(r["source_id"] for r in listed) == sorted(r.id for r in runs[1:])
+    everything = json.loads(cli("runs", "--json", "--all", index=index).stdout)
+    assert [r["hidden"] for r in everything if r["source_id"] == runs[0].id] == [True]
+    assert runs[0].dir.is_dir()  # the files are untouched
+    cli("unhide", runs[0].id, index=index)
+    assert len(json.loads(cli("runs", "--json", index=index).stdout)) == 3

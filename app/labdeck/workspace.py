@@ -9,6 +9,7 @@ from labdeck.db import catalogue
 from labdeck.db.engine import Database
 from labdeck.db.entities import ProjectInfo, RunInfo, Series, WarningInfo
 from labdeck.db.projects import add_project, normalise, remove_project
+from labdeck.db.writer import set_runs_hidden
 from labdeck.paths import default_index_path
 from labdeck.runs.indexer import IndexStats, index_all, index_project
 from labdeck.runs.query import parse_query, parse_sort
@@ -75,6 +76,16 @@ class Workspace:
         with self.db.read() as session:
             pk = catalogue.find_run_pk(session, ref)
             return catalogue.runs_by_pk(session, [pk])[0]
+
+    def set_hidden(self, refs: list[str], hidden: bool = True) -> int:
+        """Hide runs from labdeck's lists (or show them again); the files stay as they are."""
+        with self.db.write() as session:
+            pks = [catalogue.find_run_pk(session, ref) for ref in refs]
+            return set_runs_hidden(session, pks, hidden)
+
+    def set_hidden_by_pk(self, pks: list[int], hidden: bool = True) -> int:
+        with self.db.write() as session:
+            return set_runs_hidden(session, pks, hidden)
 
     def series(self, ref: str, keys: list[str] | None = None) -> dict[str, Series]:
         with self.db.read() as session:

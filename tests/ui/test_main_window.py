@@ -335,3 +335,15 @@ def test_query_bar_completes_param_metric_and_tag_names(window, gui):
     gui.idle(window)
     words = window.runs._completion.stringList()
     assert {"params.lr", "params.idx", "metrics.loss", "metrics.acc"} <= set(words)
+
+
+def test_hide_from_index_removes_rows_and_keeps_files(window, gui, workspace):
+    gui.idle(window)
+    window.table.selectRow(0)
+    hidden_name = gui.texts(window)[0]
+    window.runs.hide_selected()
+    gui.loaded(window, 3)
+    assert hidden_name not in gui.texts(window)
+    (hidden,) = [r for r in workspace.runs("", include_deleted=True) if r.hidden]
+    assert hidden.name == hidden_name
+    assert workspace.run(hidden.id).hidden  # still in the index, just hidden

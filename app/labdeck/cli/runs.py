@@ -130,8 +130,9 @@ def cmd_runs(ws: Workspace, args) -> int:
     rows = []
     for r in runs:
         duration = "-" if not (r.start_time and r.end_time) else f"{(r.end_time - r.start_time) / 1000:.1f}s"
+        flags = (" (deleted)" if r.deleted else "") + (" (hidden)" if r.hidden else "")
         rows.append(
-            [r.id, r.name[:40], r.status + (" (deleted)" if r.deleted else ""), r.format, r.experiment[:24],
+            [r.id, r.name[:40], r.status + flags, r.format, r.experiment[:24],
              fmt_time(r.start_time), duration, str(len(r.metrics))]
         )
     print(table(rows, ["ID", "NAME", "STATUS", "FORMAT", "EXPERIMENT", "START", "DURATION", "METRICS"]))
@@ -172,6 +173,13 @@ def cmd_show(ws: Workspace, args) -> int:
         print(f"model  {m['name'] or m['model_id']} ({m['status'] or '-'}) {m['artifact_path'] or ''}")
     for w in run.warnings:
         print(f"warning [{w.code}] {w.message}")
+    return 0
+
+
+def cmd_hide(ws: Workspace, args) -> int:
+    changed = ws.set_hidden(args.runs, hidden=not args.unhide)
+    verb = "shown again" if args.unhide else "hidden (labdeck runs --all lists them; labdeck unhide brings them back)"
+    print(f"{changed} run(s) {verb}")
     return 0
 
 
@@ -236,7 +244,7 @@ def register(add_verb) -> None:
     p = add_verb("runs", "list runs", cmd_runs)
     p.add_argument("--query", "-q", help='filter, e.g. "params.lr = 0.01 and metrics.val_loss < 0.3"')
     p.add_argument("--sort", "-s", help="comma-separated keys, '-' for descending, e.g. --sort=-metrics.acc,name")
-    p.add_argument("--all", action="store_true", help="include deleted runs")
+    p.add_argument("--all", action="store_true", help="include deleted and hidden runs")
     p.add_argument("--json", action="store_true")
     p.add_argument("--series", action="store_true", help="with --json: every metric point")
     p = add_verb("show", "show one run (labdeck's id or the tool's own run id)", cmd_show)
@@ -246,6 +254,12 @@ def register(add_verb) -> None:
     p = add_verb("warnings", "problems met while indexing", cmd_warnings)
     p.add_argument("--project")
     p.add_argument("--json", action="store_true")
+    p = add_verb("hide", "hide runs from labdeck's lists (their files are untouched)", cmd_hide)
+    p.add_argument("runs", nargs="+", metavar="RUN")
+    p.set_defaults(unhide=False)
+    p = add_verb("unhide", "show hidden runs again", cmd_hide)
+    p.add_argument("runs", nargs="+", metavar="RUN")
+    p.set_defaults(unhide=True)
     p = add_verb("registered", "model registries found in projects (MLflow registered models)", cmd_registered)
     p.add_argument("--project")
     p.add_argument("--json", action="store_true")

@@ -59,10 +59,13 @@ def run_pks(
     project: str | None = None,
     experiment: str | None = None,
 ) -> list[int]:
-    """Primary keys of matching runs in display order (cheap: one indexed query)."""
+    """Primary keys of matching runs in display order (cheap: one indexed query).
+
+    Deleted runs (the tool's lifecycle) and runs hidden in labdeck come only with
+    ``include_deleted``."""
     stmt = select(Run.pk).join(Project, Project.id == Run.project_id)
     if not include_deleted:
-        stmt = stmt.where(Run.deleted.is_(False))
+        stmt = stmt.where(Run.deleted.is_(False), Run.hidden.is_(False))
     if project is not None:
         stmt = stmt.where(Project.path == project)
     if experiment is not None:
@@ -137,6 +140,7 @@ def _load_batch(session: Session, pks: list[int], with_warnings: bool) -> dict[i
             name=r.name,
             status=r.status,
             deleted=bool(r.deleted),
+            hidden=bool(r.hidden),
             parent=parents.get((r.project_id, r.format, r.parent_source_id)),
             start_time=r.start_time,
             end_time=r.end_time,

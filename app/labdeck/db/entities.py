@@ -72,3 +72,4 @@ class RunInfo:
     inputs: tuple[dict, ...] = ()
     models: tuple[dict, ...] = ()
     artifact_dir: str | None = None
+    hidden: bool = False

@@ -78,7 +78,8 @@ class Run(Base):
     experiment: Mapped[str] = mapped_column(Text, default="")
     name: Mapped[str] = mapped_column(Text, default="")
     status: Mapped[str] = mapped_column(String(16), default="unknown")
-    deleted: Mapped[bool] = mapped_column(Boolean, default=False)
+    deleted: Mapped[bool] = mapped_column(Boolean, default=False)  # the tool's own lifecycle (MLflow)
+    hidden: Mapped[bool] = mapped_column(Boolean, default=False)  # hidden in labdeck only; files untouched
     parent_source_id: Mapped[str | None] = mapped_column(Text, nullable=True)
     start_time: Mapped[int | None] = mapped_column(Integer, nullable=True, index=True)  # default order
     end_time: Mapped[int | None] = mapped_column(Integer, nullable=True)

@@ -381,3 +381,9 @@ class CatalogueWriter:
 
 def touch_project(session: Session, project_id: int) -> None:
     session.execute(update(Project).where(Project.id == project_id).values(scanned_at=now_ms()))
+
+
+def set_runs_hidden(session: Session, run_pks: list[int], hidden: bool) -> int:
+    """Hide runs from labdeck's lists, or show them again; returns how many changed."""
+    result = session.execute(update(Run).where(Run.pk.in_(run_pks), Run.hidden.is_not(hidden)).values(hidden=hidden))
+    return result.rowcount

@@ -14,7 +14,7 @@ from PySide6.QtCore import (
     QUrl,
     Signal,
 )
-from PySide6.QtGui import QAction, QDesktopServices, QGuiApplication
+from PySide6.QtGui import QDesktopServices, QGuiApplication
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QCompleter,
@@ -310,12 +310,16 @@ class RunsPanel(QWidget):
         menu.addSeparator()
         menu.addAction("Open run folder", lambda: self.open_folders(reveal=False))
         menu.addAction("Show in file manager", lambda: self.open_folders(reveal=True))
-        hide = QAction("Hide from index (not available yet)", menu)
-        hide.setEnabled(
-            False
-        )  # needs a 'hidden' column in the catalogue: a schema change
-        menu.addAction(hide)
+        menu.addSeparator()
+        menu.addAction("Hide from index", self.hide_selected)
         menu.exec(self.table.viewport().mapToGlobal(pos))
+
+    def hide_selected(self) -> None:
+        """Hide the selected runs from labdeck's lists; `labdeck unhide RUN` shows them again."""
+        pks = self.selected_pks()
+        if not pks:
+            return
+        self.background.submit("hide", lambda: self.store.hide(pks), lambda _n: self.run_query())
 
     def copy_ids(self) -> None:
         ids = [r.id for r in self.selected_runs()]

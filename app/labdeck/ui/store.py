@@ -77,6 +77,10 @@ class RunStore:
             ids = compare.pks_for_uids(session, [r.id for r in runs])
         return {ids[r.id]: r for r in runs if r.id in ids}
 
+    def hide(self, pks: list[int]) -> int:
+        """Hide runs from the lists (a write; the run folders are not touched)."""
+        return self.workspace.set_hidden_by_pk(pks, hidden=True)
+
     def known_keys(self) -> dict[str, list[str]]:
         return self.workspace.known_keys()
 
