@@ -347,3 +347,23 @@ def test_hide_from_index_removes_rows_and_keeps_files(window, gui, workspace):
     (hidden,) = [r for r in workspace.runs("", include_deleted=True) if r.hidden]
     assert hidden.name == hidden_name
     assert workspace.run(hidden.id).hidden  # still in the index, just hidden
+
+
+def test_reproduce_button_shows_the_plan_in_the_jobs_tab(window, gui, qtbot, monkeypatch):
+    from PySide6.QtWidgets import QMessageBox
+
+    shown: list[str] = []
+
+    def answer(box):  # the plan is shown modally; record it and decline to launch
+        shown.append(box.text())
+        return QMessageBox.StandardButton.Cancel
+
+    monkeypatch.setattr(QMessageBox, "exec", answer)
+    assert not window.details.reproduce_button.isEnabled()
+    gui.select(window, [0])
+    gui.until(lambda: window.details.reproduce_button.isEnabled())
+    run = window.details.detail.run
+    qtbot.mouseClick(window.details.reproduce_button, Qt.MouseButton.LeftButton)
+    gui.until(lambda: bool(shown))
+    assert window.tabs.currentWidget() is window.views["Jobs"]
+    assert run.id in shown[0] or run.name in shown[0]

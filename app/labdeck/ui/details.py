@@ -9,12 +9,13 @@ from __future__ import annotations
 import html
 import math
 
-from PySide6.QtCore import Qt, QUrl
+from PySide6.QtCore import Qt, QUrl, Signal
 from PySide6.QtGui import QDesktopServices, QFontDatabase
 from PySide6.QtWidgets import (
     QListWidget,
     QListWidgetItem,
     QPlainTextEdit,
+    QPushButton,
     QTabWidget,
     QTextBrowser,
 )
@@ -145,9 +146,17 @@ def provenance_html(p: dict) -> str:
 
 
 class RunDetails(QTabWidget):
+    reproduce_requested = Signal(str)  # a run id: plan its reproduction (the Jobs tab does it)
+
     def __init__(self, parent=None) -> None:
         super().__init__(parent)
         self.setDocumentMode(True)
+        self.reproduce_button = QPushButton("Reproduce…")
+        self.reproduce_button.setToolTip("Plan a reproduction of this run (shown before anything runs)")
+        self.reproduce_button.clicked.connect(
+            lambda: self.detail is not None and self.reproduce_requested.emit(self.detail.run.id)
+        )
+        self.setCornerWidget(self.reproduce_button, Qt.Corner.TopRightCorner)
         self.overview = QTextBrowser()
         self.overview.setOpenExternalLinks(False)
         self.artifacts = QListWidget()
@@ -172,12 +181,14 @@ class RunDetails(QTabWidget):
         self.log.setPlainText("")
         self.setTabText(1, "Artifacts")
         self.setTabText(2, "Log")
+        self.reproduce_button.setEnabled(False)
 
     def show_detail(self, detail: RunDetail | None) -> None:
         if detail is None:
             self.show_message("Select a run to see its details.")
             return
         self.detail = detail
+        self.reproduce_button.setEnabled(True)
         self.overview.setHtml(run_html(detail.run, detail.provenance, detail.folder))
         self.artifacts.clear()
         for a in detail.artifacts:

@@ -103,6 +103,7 @@ class MainWindow(QMainWindow):
             self.views[module.TITLE] = view
             self.tabs.addTab(view, module.TITLE)
         self.setCentralWidget(self.tabs)
+        self.details.reproduce_requested.connect(self.reproduce_run)
 
         self.progress = QProgressBar()
         self.progress.setMaximumWidth(220)
@@ -169,6 +170,15 @@ class MainWindow(QMainWindow):
 
     def selected_runs(self) -> list[RunInfo]:
         return self.runs.selected_runs()
+
+    def reproduce_run(self, run_id: str) -> None:
+        """Hand the run to the Jobs tab, which shows the reproduction plan before launching."""
+        jobs = self.views.get("Jobs")
+        if jobs is None or not hasattr(jobs, "start_reproduce"):
+            self.statusBar().showMessage("Reproduction needs the Jobs view", 5000)
+            return
+        self.tabs.setCurrentWidget(jobs)
+        jobs.start_reproduce(run_id)
 
     def run_query(self) -> None:
         self.runs.run_query()
