@@ -60,6 +60,7 @@ def main() -> int:
     ap.add_argument("--metrics", type=int, default=10)
     ap.add_argument("--steps", type=int, default=1000)
     ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--only", choices=("mlflow", "tensorboard"), help="benchmark one tool only")
     ap.add_argument("--peer-python", default=str(ROOT / ".venv-bench" / "bin" / "python"))
     args = ap.parse_args()
     if not Path(args.peer_python).exists():
@@ -71,7 +72,7 @@ def main() -> int:
     size = [str(args.runs), str(args.metrics), str(args.steps)]
     expected = args.runs * args.metrics * args.steps
     try:
-        for tool in ("mlflow", "tensorboard"):
+        for tool in [args.only] if args.only else ("mlflow", "tensorboard"):
             folder = root / tool
             print(f"{tool}: writing {args.runs} runs x {args.metrics} metrics x {args.steps} steps ...", flush=True)
             t = time.perf_counter()
