@@ -13,7 +13,7 @@ import pkgutil
 import sys
 from functools import cache
 
-from labdeck.cli.common import CliError, USER_ERRORS
+from labdeck.cli.common import USER_ERRORS, CliError
 from labdeck.db.engine import IndexOpenError
 from labdeck.runs.query import QueryError
 from labdeck.workspace import Workspace

@@ -15,7 +15,7 @@ from labdeck.cards.sections import HUMAN_SECTIONS, KEYS, UnknownSection
 from labdeck.cards.service import FORMATS, CardFormatError, CardService
 from labdeck.cards.slices import SlicePatternError
 from labdeck.cards.templates import TemplateError
-from labdeck.cli.common import CliError, fmt_time, print_json, table
+from labdeck.cli.common import CliError, fmt_time, print_json, table, verb_group
 from labdeck.db.registry import ModelNotFound
 from labdeck.workspace import Workspace
 
@@ -63,26 +63,13 @@ def _show(ws: Workspace, args) -> int:
     return 0
 
 
-def _dispatch(ws: Workspace, args) -> int:
-    if getattr(args, "handler", None) is None:
-        args.parser.print_help()
-        return 2
-    try:
-        return args.handler(ws, args)
-    except _USER as exc:
-        raise CliError(str(exc.args[0]) if exc.args else str(exc)) from exc
-
-
 def register(add_verb) -> None:
-    card = add_verb("card", "model cards of model versions (md, html, json, pdf)", _dispatch)
-    card.set_defaults(parser=card, handler=None)
-    sub = card.add_subparsers(metavar="ACTION")
+    card_action = verb_group(add_verb, "card", "model cards of model versions (md, html, json, pdf)",
+                             user_errors=_USER)
 
     def action(name: str, help_: str, handler) -> argparse.ArgumentParser:
-        p = sub.add_parser(name, help=help_, description=help_)
-        p.add_argument("--index", metavar="PATH", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+        p = card_action(name, help_, handler)
         p.add_argument("ref", metavar="NAME:VERSION")
-        p.set_defaults(handler=handler)
         return p
 
     p = action("export", "write a version's model card", _export)

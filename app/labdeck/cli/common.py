@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import math
 import signal
@@ -12,7 +13,7 @@ from typing import Any
 
 from labdeck.db.catalogue import AmbiguousRun, RunNotFound
 from labdeck.db.projects import ProjectError
-from labdeck.tasks import Progress, Task
+from labdeck.tasks import Cancelled, Progress, Task
 
 
 class CliError(Exception):
@@ -78,3 +79,34 @@ def cancel_on_sigint(task: Task) -> None:
 
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGINT, handler)
+
+
+def verb_group(add_verb, name: str, help_: str, *, user_errors: tuple[type[BaseException], ...] = ()):
+    """A verb with actions (``labdeck model approve …``); returns ``action(name, help, handler)``
+    that adds one and gives back its parser. A handler is ``handler(workspace, args) -> int``;
+    ``user_errors`` become one-line messages (exit 2), a cancel exits 130."""
+
+    def dispatch(ws, args) -> int:
+        if getattr(args, "handler", None) is None:
+            args.parser.print_help()
+            return 2
+        try:
+            return args.handler(ws, args)
+        except Cancelled:
+            print("labdeck: cancelled", flush=True)
+            return 130
+        except user_errors as exc:
+            raise CliError(str(exc.args[0]) if exc.args else str(exc)) from exc
+
+    group = add_verb(name, help_, dispatch)
+    group.set_defaults(parser=group, handler=None)
+    sub = group.add_subparsers(metavar="ACTION")
+
+    def action(action_name: str, action_help: str, handler) -> argparse.ArgumentParser:
+        p = sub.add_parser(action_name, help=action_help, description=action_help)
+        # SUPPRESS: an absent --index here must not hide one given before the verb.
+        p.add_argument("--index", metavar="PATH", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+        p.set_defaults(handler=handler, action=action_name)
+        return p
+
+    return action

@@ -13,7 +13,6 @@
 
 from __future__ import annotations
 
-import argparse
 from typing import Any
 
 from labdeck.cli.common import (
@@ -23,6 +22,7 @@ from labdeck.cli.common import (
     fmt_time,
     print_json,
     table,
+    verb_group,
 )
 from labdeck.db.registry import (
     ApprovalEntry,
@@ -35,7 +35,7 @@ from labdeck.models.publish import Publisher
 from labdeck.models.registries.base import RegistryError
 from labdeck.models.states import USER_ACTIONS
 from labdeck.models.versions import ModelService
-from labdeck.tasks import Cancelled, Task
+from labdeck.tasks import Task
 from labdeck.workspace import Workspace
 
 # Failures whose message is for the user as it stands.
@@ -230,29 +230,8 @@ def _registry_list(ws: Workspace, args) -> int:
     return 0
 
 
-def _dispatch(ws: Workspace, args) -> int:
-    if getattr(args, "handler", None) is None:
-        args.parser.print_help()
-        return 2
-    try:
-        return args.handler(ws, args)
-    except Cancelled:
-        print("labdeck: cancelled", flush=True)
-        return 130
-    except _USER as exc:
-        raise CliError(str(exc.args[0]) if exc.args else str(exc)) from exc
-
-
 def register(add_verb) -> None:
-    model = add_verb("model", "model versions, approvals, pushes to registries", _dispatch)
-    model.set_defaults(parser=model, handler=None)
-    sub = model.add_subparsers(metavar="ACTION")
-
-    def action(name: str, help_: str, handler) -> argparse.ArgumentParser:
-        p = sub.add_parser(name, help=help_, description=help_)
-        p.add_argument("--index", metavar="PATH", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
-        p.set_defaults(handler=handler, action=name)
-        return p
+    action = verb_group(add_verb, "model", "model versions, approvals, pushes to registries", user_errors=_USER)
 
     p = action("candidates", "list model files and folders found in runs (never loaded)", _candidates)
     p.add_argument("run", nargs="?", help="one run (default: every indexed run)")
@@ -287,15 +266,11 @@ def register(add_verb) -> None:
     p.add_argument("--from", required=True, metavar="REGISTRY")
     p.add_argument("--dest", help="a new folder (default: ./NAME-VERSION)")
 
-    reg = add_verb("registry", "shared model registries (folder:///path, mlflow+http://host:port)", _dispatch)
-    reg.set_defaults(parser=reg, handler=None)
-    rsub = reg.add_subparsers(metavar="ACTION")
-    p = rsub.add_parser("add", help="add or update a registry by name")
-    p.add_argument("--index", metavar="PATH", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+    registry_action = verb_group(
+        add_verb, "registry", "shared model registries (folder:///path, mlflow+http://host:port)", user_errors=_USER
+    )
+    p = registry_action("add", "add or update a registry by name", _registry_add)
     p.add_argument("name")
     p.add_argument("uri")
-    p.set_defaults(handler=_registry_add)
-    p = rsub.add_parser("list", help="list registries")
-    p.add_argument("--index", metavar="PATH", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+    p = registry_action("list", "list registries", _registry_list)
     p.add_argument("--json", action="store_true")
-    p.set_defaults(handler=_registry_list)

@@ -20,7 +20,6 @@ from labdeck.cli.common import (
 from labdeck.tasks import Task
 from labdeck.workspace import Workspace
 
-
 # Verbs ----------------------------------------------------------------------
 
 
