@@ -175,3 +175,20 @@ def test_hide_and_unhide_runs(project, tmp_path):
     assert runs[0].dir.is_dir()  # the files are untouched
     cli("unhide", runs[0].id, index=index)
     assert len(json.loads(cli("runs", "--json", index=index).stdout)) == 3
+
+
+def test_config_user_is_who_acts_unless_labdeck_user_is_set(tmp_path, monkeypatch):
+    from labdeck.models.versions import current_user
+
+    monkeypatch.delenv("LABDECK_USER", raising=False)
+    os_user = current_user()
+    cli("config", "user", "Ada Lovelace", index=tmp_path / "i.sqlite")
+    assert cli("config", "user", index=tmp_path / "i.sqlite").stdout.strip() == "Ada Lovelace"
+    assert current_user() == "Ada Lovelace"
+    monkeypatch.setenv("LABDECK_USER", "bob")
+    assert current_user() == "bob"
+    monkeypatch.delenv("LABDECK_USER")
+    cli("config", "user", "--unset", index=tmp_path / "i.sqlite")
+    assert current_user() == os_user
+    done = cli("config", "colour", "blue", index=tmp_path / "i.sqlite", check=False)
+    assert done.returncode == 2 and "unknown setting 'colour'" in done.stderr

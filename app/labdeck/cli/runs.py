@@ -182,6 +182,27 @@ def cmd_hide(ws: Workspace, args) -> int:
     return 0
 
 
+def cmd_config(ws: Workspace, args) -> int:
+    from labdeck import settings
+
+    try:
+        if args.key is None:
+            current = settings.load()
+            for key, what in settings.KNOWN.items():
+                print(f"{key} = {current.get(key, '(not set)')}    # {what}")
+            return 0
+        if args.unset or args.value is not None:
+            settings.set_value(args.key, None if args.unset else args.value)
+            return 0
+        if args.key not in settings.KNOWN:
+            raise CliError(f"unknown setting {args.key!r}: one of {', '.join(sorted(settings.KNOWN))}")
+        value = settings.get(args.key)
+        print(value if value is not None else "(not set)")
+    except settings.SettingsError as exc:
+        raise CliError(str(exc)) from exc
+    return 0
+
+
 def cmd_registered(ws: Workspace, args) -> int:
     found = ws.registered_models(args.project)
     if args.json:
@@ -259,6 +280,10 @@ def register(add_verb) -> None:
     p = add_verb("unhide", "show hidden runs again", cmd_hide)
     p.add_argument("runs", nargs="+", metavar="RUN")
     p.set_defaults(unhide=True)
+    p = add_verb("config", "show or change labdeck's settings (e.g. config user 'Ada L.')", cmd_config)
+    p.add_argument("key", nargs="?")
+    p.add_argument("value", nargs="?")
+    p.add_argument("--unset", action="store_true", help="remove the setting")
     p = add_verb("registered", "model registries found in projects (MLflow registered models)", cmd_registered)
     p.add_argument("--project")
     p.add_argument("--json", action="store_true")

@@ -17,6 +17,7 @@ from typing import TypeVar
 
 from sqlalchemy.exc import IntegrityError, OperationalError
 
+from labdeck import settings
 from labdeck.db import cards as card_q
 from labdeck.db import registry as q
 from labdeck.db.engine import Database
@@ -37,10 +38,16 @@ from labdeck.tasks import Task
 T = TypeVar("T")
 
 def current_user() -> str:
-    """Who acts: ``LABDECK_USER``, else the OS user."""
+    """Who acts: ``LABDECK_USER``, else labdeck's ``user`` setting, else the OS user."""
     user = os.environ.get("LABDECK_USER", "").strip()
     if user:
         return user
+    try:
+        configured = (settings.get("user") or "").strip()
+    except settings.SettingsError:
+        configured = ""  # an unreadable settings file must not block approvals; the OS user stands in
+    if configured:
+        return configured
     try:
         return getpass.getuser()
     except (KeyError, OSError):
