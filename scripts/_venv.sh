@@ -4,15 +4,8 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 VENV="${LABDECK_VENV:-$ROOT/.venv}"
 EXTRAS="${1:-}"
-PY="${PYTHON:-}"
-if [ -z "$PY" ]; then
-  for candidate in python3.11 python3.12 python3.13 python3; do
-    if command -v "$candidate" >/dev/null 2>&1 && "$candidate" -c 'import sys; sys.exit(sys.version_info < (3, 11))'; then
-      PY="$candidate"; break
-    fi
-  done
-fi
-[ -n "$PY" ] || { echo "labdeck needs Python 3.11 or newer" >&2; exit 1; }
+source "$ROOT/scripts/_python.sh"
+find_python 11 || { echo "labdeck needs Python 3.11 or newer" >&2; exit 1; }
 if [ ! -x "$VENV/bin/python" ]; then
   "$PY" -m venv "$VENV"
   "$VENV/bin/python" -m pip install --quiet --upgrade pip

@@ -5,15 +5,8 @@
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 TOOLS="${LABDECK_TOOLS_VENV:-$ROOT/.venv-tools}"
-PY="${PYTHON:-}"
-if [ -z "$PY" ]; then
-  for candidate in python3.11 python3.12 python3.13 python3; do
-    if command -v "$candidate" >/dev/null 2>&1 && "$candidate" -c 'import sys; sys.exit(sys.version_info < (3, 10))'; then
-      PY="$candidate"; break
-    fi
-  done
-fi
-[ -n "$PY" ] || { echo "tools_env.sh needs Python 3.10 or newer" >&2; exit 1; }
+source "$ROOT/scripts/_python.sh"
+find_python 10 || { echo "tools_env.sh needs Python 3.10 or newer" >&2; exit 1; }
 if [ ! -x "$TOOLS/bin/python" ]; then
   "$PY" -m venv "$TOOLS"
 fi

@@ -28,3 +28,18 @@ def tree_snapshot(root: Path) -> dict[str, tuple[int, int]]:
             st = p.lstat()
             snap[str(p.relative_to(root))] = (st.st_size if p.is_file() else 0, st.st_mtime_ns)
     return snap
+
+
+def detect_walk(reader, root: Path) -> tuple[dict, set[str]]:
+    """What the indexer does with one reader: detect in every folder, skip what a detection
+    prunes. Returns the sources found (by relative path) and the folders visited."""
+    found, visited = {}, set()
+    for dirpath, dirnames, filenames in os.walk(root):
+        folder = Path(dirpath)
+        rel = "" if folder == root else folder.relative_to(root).as_posix()
+        visited.add(rel)
+        det = reader.detect(folder, frozenset(dirnames + filenames), rel)
+        if det:
+            found.update({s.rel: s for s in det.sources})
+            dirnames[:] = [d for d in dirnames if d not in det.prune]
+    return found, visited

@@ -14,9 +14,9 @@ from typing import Any
 
 import numpy as np
 import pytest
-
 from labdeck.runs.readers import mlflow_sqlite
 from labdeck.runs.readers.base import STATUSES, ReadResult, RunRecord, SourceRef
+from tests_support import detect_walk
 
 READER = mlflow_sqlite.READER
 PROJECT = "mlflow-sqlite"
@@ -52,17 +52,7 @@ def _source(root: Path) -> SourceRef:
 
 
 def _walk(root: Path) -> tuple[dict[str, SourceRef], set[str]]:
-    """What the indexer does: detect in every directory, skip what a detection prunes."""
-    found, visited = {}, set()
-    for dirpath, dirnames, filenames in os.walk(root):
-        folder = Path(dirpath)
-        rel = "" if folder == root else folder.relative_to(root).as_posix()
-        visited.add(rel)
-        det = READER.detect(folder, frozenset(dirnames + filenames), rel)
-        if det:
-            found.update({s.rel: s for s in det.sources})
-            dirnames[:] = [d for d in dirnames if d not in det.prune]
-    return found, visited
+    return detect_walk(READER, root)
 
 
 def _copy(fixtures_dir: Path, tmp_path: Path) -> Path:
