@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from labdeck.db import series as series_codec
 from labdeck.db.entities import ProjectInfo, RunInfo, Series, WarningInfo
-from labdeck.db.filters import Filter, SortKey, sort_column, to_sql
+from labdeck.db.filters import Filter, SortKey, sort_terms, to_sql
 from labdeck.db.models import (
     IndexWarning,
     MetricChunk,
@@ -74,7 +74,10 @@ def run_pks(
         stmt = stmt.where(to_sql(where))
     order = []
     for key in sort:
-        order.extend(sort_column(key))
+        joins, orders = sort_terms(key)
+        for target, onclause in joins:
+            stmt = stmt.outerjoin(target, onclause)
+        order.extend(orders)
     order.extend([Run.start_time.desc().nulls_last(), Run.pk.desc()])
     return list(session.execute(stmt.order_by(*order)).scalars())
 

@@ -6,9 +6,10 @@ The query language parser (``labdeck.runs.query``) builds these; only this modul
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Union
+from typing import Any, Union
 
-from sqlalchemy import and_, exists, false, not_, or_, select
+from sqlalchemy import and_, false, not_, or_, select
+from sqlalchemy.orm import aliased
 from sqlalchemy.sql import ColumnElement
 
 from labdeck.db.models import MetricSummary, Param, Project, Run, Tag
@@ -108,11 +109,17 @@ def to_sql(node: Filter) -> ColumnElement[bool]:
     return _compare_sql(node)
 
 
+def _runs_where(model, *conditions) -> ColumnElement[bool]:
+    # `pk IN (SELECT run_pk …)` rather than a correlated EXISTS: SQLite runs the inner query
+    # once (a range scan of the (key, value) index) instead of one probe per run.
+    return Run.pk.in_(select(model.run_pk).where(*conditions))
+
+
 def _has(field: Field) -> ColumnElement[bool]:
     model = {"params": Param, "tags": Tag, "metrics": MetricSummary}.get(field.kind)
     if model is None:
         return false()
-    return exists().where(model.run_pk == Run.pk, model.key == field.name)
+    return _runs_where(model, model.key == field.name)
 
 
 def _compare_sql(node: Compare) -> ColumnElement[bool]:
@@ -120,43 +127,39 @@ def _compare_sql(node: Compare) -> ColumnElement[bool]:
     if f.kind == "attr":
         return _compare(ATTRIBUTES[f.name], op, value)
     if f.kind == "metrics":
-        cond = _compare(MetricSummary.last, op, value)
-        return exists().where(MetricSummary.run_pk == Run.pk, MetricSummary.key == f.name, cond)
+        return _runs_where(MetricSummary, MetricSummary.key == f.name, _compare(MetricSummary.last, op, value))
     model = Param if f.kind == "params" else Tag
     if isinstance(value, float) and f.kind == "params" and op not in ("~", "!~"):
         column = Param.value_num
     else:
         column = model.value
         value = value if isinstance(value, str) else _plain(value)
-    return exists().where(model.run_pk == Run.pk, model.key == f.name, _compare(column, op, value))
+    return _runs_where(model, model.key == f.name, _compare(column, op, value))
 
 
 def _plain(number: float) -> str:
     return str(int(number)) if number.is_integer() else repr(number)
 
 
-def sort_column(key: SortKey):
-    """An ORDER BY expression for a sort key (NULLs always last)."""
+def sort_terms(key: SortKey) -> tuple[list[tuple[Any, ColumnElement[bool]]], list]:
+    """Outer joins and ORDER BY expressions for a sort key (NULLs always last).
+
+    A param, metric or tag is joined once (its (run_pk, key) primary key makes each probe
+    one index lookup) rather than read by a scalar subquery per ordering expression.
+    """
     f = key.field
+    joins: list[tuple[Any, ColumnElement[bool]]] = []
     if f.kind == "attr":
-        column = ATTRIBUTES[f.name]
-    elif f.kind == "metrics":
-        column = (
-            select(MetricSummary.last)
-            .where(MetricSummary.run_pk == Run.pk, MetricSummary.key == f.name)
-            .scalar_subquery()
-        )
-    elif f.kind == "params":
-        # Numbers sort as numbers; text values after them, alphabetically.
-        num = (
-            select(Param.value_num)
-            .where(Param.run_pk == Run.pk, Param.key == f.name)
-            .scalar_subquery()
-        )
-        text = select(Param.value).where(Param.run_pk == Run.pk, Param.key == f.name).scalar_subquery()
-        order = [num.desc() if key.descending else num.asc(), text.desc() if key.descending else text.asc()]
-        return [o.nulls_last() for o in order]
+        columns = [ATTRIBUTES[f.name]]
     else:
-        column = select(Tag.value).where(Tag.run_pk == Run.pk, Tag.key == f.name).scalar_subquery()
-    order = column.desc() if key.descending else column.asc()
-    return [order.nulls_last()]
+        model = {"params": Param, "metrics": MetricSummary, "tags": Tag}[f.kind]
+        joined = aliased(model)
+        joins.append((joined, and_(joined.run_pk == Run.pk, joined.key == f.name)))
+        if f.kind == "params":
+            columns = [joined.value_num, joined.value]  # numbers as numbers, then text
+        elif f.kind == "metrics":
+            columns = [joined.last]
+        else:
+            columns = [joined.value]
+    order = [(c.desc() if key.descending else c.asc()).nulls_last() for c in columns]
+    return joins, order
