@@ -95,6 +95,18 @@ def open_registry(uri: str) -> RegistryBackend:
     raise ValueError(f"unsupported registry URI {uri!r}: use folder:///path or mlflow+http://host:port")
 
 
+class ByteProgress:
+    """Counts the bytes a transfer moved and reports them on the task (``on_bytes`` callback)."""
+
+    def __init__(self, task: Task | None, total: int, message: str) -> None:
+        self.task, self.total, self.message, self.done = task, total, message, 0
+
+    def __call__(self, n: int) -> None:
+        self.done += n
+        if self.task:
+            self.task.report(self.done, self.total, self.message)
+
+
 def read_verified(
     path: Path, expected: str, size: int, task: Task | None, on_bytes: Callable[[int], None] | None, what: str,
 ) -> Iterator[bytes]:

@@ -28,6 +28,7 @@ from urllib.parse import unquote, urlparse
 
 from labdeck.models import hashing
 from labdeck.models.registries.base import (
+    ByteProgress,
     IntegrityError,
     PullResult,
     PushRequest,
@@ -147,19 +148,12 @@ class FolderRegistry(RegistryBackend):
     def push(self, request: PushRequest, task: Task | None = None) -> PushResult:
         self._check_root()
         digest = request.digest
-        total = digest.size
-        done = 0
-
-        def on_bytes(n: int) -> None:
-            nonlocal done
-            done += n
-            if task:
-                task.report(done, total, f"pushing {request.name}")
+        on_bytes = ByteProgress(task, digest.size, f"pushing {request.name}")
 
         for i, (rel, size, file_hash) in enumerate(digest.manifest):
             self._put_blob(request, rel, size, file_hash, task, on_bytes)
             if task:
-                task.report(done, total, f"stored {i + 1}/{len(digest.manifest)} files", force=True)
+                task.report(on_bytes.done, on_bytes.total, f"stored {i + 1}/{len(digest.manifest)} files", force=True)
         if task:
             task.check()
         folder = self._model_dir(request.name)
@@ -211,14 +205,7 @@ class FolderRegistry(RegistryBackend):
         dest.parent.mkdir(parents=True, exist_ok=True)
         staging = dest.parent / f".{dest.name}.partial-{uuid.uuid4().hex[:8]}"
         staging.mkdir()
-        total = sum(s for _, s, _ in files)
-        done = 0
-
-        def on_bytes(n: int) -> None:
-            nonlocal done
-            done += n
-            if task:
-                task.report(done, total, f"pulling {name}")
+        on_bytes = ByteProgress(task, sum(s for _, s, _ in files), f"pulling {name}")
 
         try:
             for rel, size, file_hash in files:
@@ -238,4 +225,4 @@ class FolderRegistry(RegistryBackend):
         finally:
             if staging.exists():
                 shutil.rmtree(staging, ignore_errors=True)
-        return PullResult(dest, m["artifact_hash"], len(files), total)
+        return PullResult(dest, m["artifact_hash"], len(files), on_bytes.total)

@@ -27,6 +27,7 @@ from typing import Any
 
 from labdeck.models import hashing
 from labdeck.models.registries.base import (
+    ByteProgress,
     IntegrityError,
     PullResult,
     PushRequest,
@@ -205,13 +206,7 @@ class MlflowRegistry(RegistryBackend):
         })["run"]["info"]
         run_id = run["run_id"]
         root = self._artifact_path(run["artifact_uri"])
-        total, done = digest.size, 0
-
-        def on_bytes(n: int) -> None:
-            nonlocal done
-            done += n
-            if task:
-                task.report(done, total, f"uploading {request.name}")
+        on_bytes = ByteProgress(task, digest.size, f"uploading {request.name}")
 
         try:
             for rel, size, file_hash in digest.manifest:
