@@ -12,7 +12,6 @@ import shutil
 import socket
 import subprocess
 import sys
-from pathlib import Path
 
 PROBE_TIMEOUT_S = 5
 
@@ -98,6 +97,3 @@ def collect(cwd: str | None = None) -> dict:
         "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES"),
     }
 
-
-def script_path() -> str | None:
-    return str(Path(sys.argv[0]).resolve()) if sys.argv and sys.argv[0] else None

@@ -92,10 +92,6 @@ class Workspace:
             pk = catalogue.find_run_pk(session, ref)
             return catalogue.series_for(session, pk, keys)
 
-    def series_by_pk(self, pk: int, keys: list[str] | None = None) -> dict[str, Series]:
-        with self.db.read() as session:
-            return catalogue.series_for(session, pk, keys)
-
     def warnings(self, project: str | None = None) -> list[WarningInfo]:
         with self.db.read() as session:
             return catalogue.list_warnings(session, project=normalise(project) if project else None)

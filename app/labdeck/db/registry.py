@@ -332,10 +332,6 @@ def list_versions(session: Session, name: str | None = None) -> list[ModelVersio
     return [_info(session, mv) for mv in session.execute(stmt).scalars()]
 
 
-def model_names(session: Session) -> list[str]:
-    return list(session.execute(select(ModelVersion.name).distinct().order_by(ModelVersion.name)).scalars())
-
-
 # Registries and pushes ------------------------------------------------------------
 
 

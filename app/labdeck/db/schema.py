@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
-from labdeck.db import cards_models, datasets_models, jobs_models, models, registry_models  # noqa: F401
+from labdeck.db import (  # noqa: F401
+    cards_models,
+    datasets_models,
+    jobs_models,
+    models,
+    registry_models,
+)
 from labdeck.db.models import Base
 
 metadata = Base.metadata

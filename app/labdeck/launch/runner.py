@@ -31,6 +31,7 @@ from labdeck.launch.executor import kill_group
 from labdeck.launch.gpus import default_inventory
 from labdeck.launch.jobenv import job_command, job_environment
 from labdeck.launch.outputs import collect_outputs
+from labdeck.launch.reproduce import REPRODUCES_TAG
 from labdeck.launch.scheduler import GpuRequest, Queued, decide
 from labdeck.paths import data_dir
 from labdeck.sdk import Run
@@ -220,7 +221,7 @@ class Runner:
         for d in spec.get("datasets", []):  # lineage: which runs used which version
             tags[f"labdeck.dataset.{d['name']}"] = str(d["version"])
         if spec.get("reproduces"):
-            tags["labdeck.reproduces"] = spec["reproduces"]
+            tags[REPRODUCES_TAG] = spec["reproduces"]
         run = Run(job.project, run_id=job.run_id, name=spec.get("name") or f"job-{job.id}",
                   experiment=spec.get("experiment") or "launch", params={}, tags=tags,
                   record_provenance=False, extra_provenance=prov)

@@ -16,7 +16,7 @@ from labdeck.db.engine import Database
 from labdeck.db.projects import project_rows
 from labdeck.db.writer import CatalogueWriter, StoredSource, touch_project
 from labdeck.runs.readers import all_readers, reader_for
-from labdeck.runs.readers.base import ReadResult, Reader, ReadWarning, SourceRef
+from labdeck.runs.readers.base import Reader, ReadResult, ReadWarning, SourceRef
 from labdeck.runs.walk import walk_project
 from labdeck.tasks import Task
 

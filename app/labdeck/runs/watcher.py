@@ -17,7 +17,6 @@ from pathlib import Path
 
 from watchdog.events import FileSystemEvent, FileSystemEventHandler
 from watchdog.observers import Observer
-from watchdog.observers.polling import PollingObserver
 
 from labdeck.db.engine import Database
 from labdeck.db.projects import project_rows

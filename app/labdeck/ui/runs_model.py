@@ -122,9 +122,6 @@ class RunsTableModel(QAbstractTableModel):
     def is_loaded(self, row: int) -> bool:
         return 0 <= row < len(self._pks) and self._pks[row] in self._cache
 
-    def all_loaded(self) -> bool:
-        return all(pk in self._cache for pk in self._pks)
-
     def run_at(self, row: int) -> RunInfo | None:
         """The row's run if its page has arrived (else None, and the page is asked for)."""
         if not 0 <= row < len(self._pks):
@@ -238,12 +235,3 @@ class RunsTableModel(QAbstractTableModel):
             m = run.metrics.get(name)
             return "" if m is None else _fmt_number(m.last)
         return ""
-
-    def sort_key_for(self, column: int) -> str:
-        """The query-language sort field for a column (sorting happens in SQL)."""
-        key = self.column_key(column)
-        return {
-            "start": "start_time",
-            "duration": "end_time",
-            "project": "project",
-        }.get(key, key)

@@ -38,8 +38,8 @@ import numpy as np
 from labdeck.runs.readers.base import (
     Detection,
     Points,
-    ReadResult,
     Reader,
+    ReadResult,
     ReadWarning,
     RunRecord,
     SourceRef,

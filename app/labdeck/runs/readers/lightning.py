@@ -32,8 +32,8 @@ from labdeck.runs.readers._io import os_warning as _os_warning
 from labdeck.runs.readers.base import (
     Detection,
     Points,
-    ReadResult,
     Reader,
+    ReadResult,
     ReadWarning,
     RunRecord,
     SourceRef,

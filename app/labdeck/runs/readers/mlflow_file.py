@@ -26,7 +26,10 @@ from urllib.parse import unquote, urlparse
 
 import yaml
 
-from labdeck.runs.readers._mlflow_metric_files import parse_metric_bytes, parse_model_metric_bytes
+from labdeck.runs.readers._mlflow_metric_files import (
+    parse_metric_bytes,
+    parse_model_metric_bytes,
+)
 from labdeck.runs.readers.base import (
     Detection,
     Points,

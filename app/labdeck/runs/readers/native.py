@@ -17,8 +17,8 @@ from labdeck.runs import native_format as fmt
 from labdeck.runs.readers.base import (
     Detection,
     Points,
-    ReadResult,
     Reader,
+    ReadResult,
     ReadWarning,
     RunRecord,
     SourceRef,
