@@ -17,7 +17,7 @@ from labdeck.db.projects import project_rows
 from labdeck.db.writer import CatalogueWriter, StoredSource, touch_project
 from labdeck.runs.readers import all_readers, reader_for
 from labdeck.runs.readers.base import Reader, ReadResult, ReadWarning, SourceRef
-from labdeck.runs.walk import walk_project
+from labdeck.runs.walk import WalkResult, walk_project
 from labdeck.tasks import Task
 
 # A batch is written when it holds this many sources or this many points.
@@ -67,9 +67,10 @@ def index_all(db: Database, task: Task | None = None) -> IndexStats:
 
 
 def index_project(
-    db: Database, project_path: str, *, task: Task | None = None, start: Path | None = None
+    db: Database, project_path: str, *, task: Task | None = None, starts: list[Path] | None = None
 ) -> IndexStats:
-    """Bring the index of one project up to date; ``start`` limits the walk to a sub-folder."""
+    """Bring the index of one project up to date; ``starts`` limits the walk to sub-folders
+    (what the watcher saw change), all in one pass over the stored sources."""
     task = task or Task()
     began = time.perf_counter()
     stats = IndexStats(projects=1)
@@ -87,11 +88,9 @@ def index_project(
         stats.seconds = time.perf_counter() - began
         return stats
 
-    walk_root = start if start is not None and start.is_dir() else None
+    roots = [s for s in starts or [] if s.is_dir()] or None
     task.report(0, None, f"scanning {project.name}", force=True)
-    walk = walk_project(project, all_readers(), start=walk_root, cancelled=lambda: task.cancelled)
-    if walk_root is not None:
-        walk.sources.extend(_sources_around(stored, project, walk_root))
+    walk = _walk(project, roots, stored, task)
     stats.sources = len(walk.sources)
     seen: set[tuple[str, str]] = set()
     batch: list[_Parsed] = []
@@ -115,12 +114,12 @@ def index_project(
     _write_batch(db, project_id, project_path, batch, stats)
 
     if not stats.cancelled:
-        gone = _vanished(stored, seen, walk_root, project, walk.warnings)
+        gone = _vanished(stored, seen, roots, project, walk.warnings)
         with db.write() as session:
             writer = CatalogueWriter(session, project_id, project_path)
             for source in gone:
                 writer.forget_source(source.pk)
-            if walk_root is None:
+            if roots is None:
                 writer.replace_project_warnings(walk.warnings)
                 touch_project(session, project_id)
             else:
@@ -130,6 +129,27 @@ def index_project(
     stats.seconds = time.perf_counter() - began
     task.report(stats.sources, stats.sources, f"indexed {project.name}", force=True)
     return stats
+
+
+def _walk(
+    project: Path, roots: list[Path] | None, stored: dict[tuple[str, str], StoredSource], task: Task
+) -> WalkResult:
+    """The whole project, or each of ``roots`` plus the known sources that hold them."""
+    cancelled = lambda: task.cancelled  # noqa: E731
+    if roots is None:
+        return walk_project(project, all_readers(), cancelled=cancelled)
+    merged = WalkResult()
+    found: set[tuple[str, str]] = set()
+    for root in roots:
+        part = walk_project(project, all_readers(), start=root, cancelled=cancelled)
+        part.sources.extend(_sources_around(stored, project, root))
+        for reader, source in part.sources:
+            if (reader.key, source.rel) not in found:  # a source above two roots is read once
+                found.add((reader.key, source.rel))
+                merged.sources.append((reader, source))
+        merged.warnings.extend(part.warnings)
+        merged.folders += part.folders
+    return merged
 
 
 def _sources_around(
@@ -210,7 +230,7 @@ def _write_project_warnings(db: Database, project_id: int, project_path: str, wa
 def _vanished(
     stored: dict[tuple[str, str], StoredSource],
     seen: set[tuple[str, str]],
-    walk_root: Path | None,
+    roots: list[Path] | None,
     project: Path,
     walk_warnings: list[ReadWarning],
 ) -> list[StoredSource]:
@@ -218,16 +238,14 @@ def _vanished(
 
     Sources under a folder the walk could not read are kept: unreadable is not deleted.
     """
-    scope = ""
-    if walk_root is not None:
-        scope = walk_root.relative_to(project).as_posix()
-        scope = "" if scope == "." else scope
+    scopes = [""] if roots is None else [r.relative_to(project).as_posix() for r in roots]
+    scopes = ["" if s == "." else s for s in scopes]
     blocked = [w.path for w in walk_warnings if w.path]
     gone = []
     for (fmt, rel), source in stored.items():
         if (fmt, rel) in seen:
             continue
-        if scope and not (rel == scope or rel.startswith(scope + "/")):
+        if not any(not s or rel == s or rel.startswith(s + "/") for s in scopes):
             continue
         if any(rel == b or rel.startswith(b + "/") for b in blocked):
             continue

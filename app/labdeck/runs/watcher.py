@@ -170,10 +170,10 @@ class Watcher:
         for project, starts in self._targets(paths).items():
             if self._stop.is_set():
                 return
-            for start in starts:
-                stats = index_project(self.db, project, start=start)
-                if self.on_indexed is not None and (stats.read or stats.forgotten):
-                    self.on_indexed(stats)
+            whole = None in starts
+            stats = index_project(self.db, project, starts=None if whole else [s for s in starts if s])
+            if self.on_indexed is not None and (stats.read or stats.forgotten):
+                self.on_indexed(stats)
 
     def _targets(self, paths: set[str]) -> dict[str, list[Path | None]]:
         """For each project, the folders to walk again (None = the whole project)."""
