@@ -367,3 +367,14 @@ def test_reproduce_button_shows_the_plan_in_the_jobs_tab(window, gui, qtbot, mon
     gui.until(lambda: bool(shown))
     assert window.tabs.currentWidget() is window.views["Jobs"]
     assert run.id in shown[0] or run.name in shown[0]
+
+
+def test_first_start_trains_the_demo_without_blocking_the_window(open_window, gui, workspace):
+    from labdeck.ui.app import _make_demo_in_background
+
+    window = open_window(rows=0)
+    _make_demo_in_background(window)
+    assert window.isVisible() and not window.background.idle  # the training runs on a worker
+    gui.until(lambda: len(workspace.projects()) == 1)
+    gui.loaded(window, 6)
+    assert sorted(gui.texts(window))[0].startswith("mlp-")

@@ -29,25 +29,36 @@ def run_app(index: str | None = None, project_dirs: list[str] | None = None) -> 
     except IndexOpenError as exc:
         QMessageBox.critical(None, "labdeck", str(exc))
         return 2
-    if project_dirs:
-        for folder in project_dirs:
-            workspace.add_project(folder)
-    elif not workspace.projects():
-        from labdeck.demo import make_demo
-
-        workspace.add_project(make_demo())
+    for folder in project_dirs or []:
+        workspace.add_project(folder)
+    first_start = not project_dirs and not workspace.projects()
 
     from labdeck.ui.main_window import MainWindow
 
     window = MainWindow(workspace)
     window.resize(1400, 850)
     window.show()
+    if first_start:
+        _make_demo_in_background(window)
     if os.environ.get("LABDECK_QUIT_AFTER_PAINT"):
         _quit_after_first_paint(app, window)
     window.indexing.index(None)
     code = app.exec()
     workspace.close()
     return code
+
+
+def _make_demo_in_background(window) -> None:
+    """First start: train the demo workspace off the GUI thread, then add it as a project."""
+    from labdeck.demo import make_demo
+
+    window.statusBar().showMessage("Creating the demo workspace (a small real training)…")
+    window.background.submit(
+        "demo",
+        make_demo,
+        lambda folder: window.add_project(str(folder)),
+        on_error=lambda exc: QMessageBox.warning(window, "labdeck", f"Could not create the demo: {exc}"),
+    )
 
 
 def _icon_path() -> Path | None:
