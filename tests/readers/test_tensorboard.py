@@ -14,6 +14,7 @@ import google_crc32c
 import numpy as np
 import pytest
 
+from labdeck.runs.readers import _tb_records
 from labdeck.runs.readers import tensorboard as tb
 from labdeck.runs.readers.base import Points, ReadResult, RunRecord, SourceRef
 
@@ -289,7 +290,7 @@ def test_an_unreadable_file_is_a_warning(project: Path, tmp_path: Path, monkeypa
             raise PermissionError(13, "Permission denied", str(path))
         return open(path, *args, **kwargs)
 
-    monkeypatch.setattr(tb, "open", deny, raising=False)
+    monkeypatch.setattr(_tb_records, "open", deny, raising=False)
     result = READER.read_on(ref, None)
     run = only_run(result)
     assert [w.code for w in run.warnings] == ["unreadable-file"] and first in run.warnings[0].message
