@@ -6,13 +6,15 @@ import os
 import stat
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
 from labdeck.datasets.store import StoreError
 from labdeck.tasks import Task
 
 
-@dataclass(frozen=True)
-class SourceFile:
+class SourceFile(NamedTuple):
+    """One file to add (a tuple: made 10,000 times a scan, a frozen dataclass cost 3x more)."""
+
     rel: str  # the path in the manifest: relative, '/'-separated
     path: str  # where to read it
     dev: int

@@ -151,12 +151,11 @@ class Datasets:
                 task.check()
             self.store.write_manifest(digest, manifest)
             self.store.make_durable(got.new_digests)  # on disk before a version row names them
-            files = [q.FileEntry(p, s_, h) for p, s_, h in got.files]
             for attempt in range(3):
                 try:
                     with self.db.write() as s:
                         version = q.add_version(s, name, digest=digest, now_ms=_now_ms(), message=message,
-                                                source_path=str(found.root), files=files)
+                                                source_path=str(found.root), files=got.files)
                         q.save_hash_cache(s, got.new_cache)
                     break
                 except q.VersionConflict:

@@ -14,6 +14,7 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from labdeck.db import dataset_version_files as vfiles
 from labdeck.db.datasets_models import (
     Dataset,
     DatasetFile,
@@ -134,12 +135,8 @@ def get_version(session: Session, name: str, version: int | None = None) -> Vers
 
 def version_files(session: Session, name: str, version: int) -> list[FileEntry]:
     v = _version_row(session, name, version)
-    rows = session.execute(
-        select(DatasetFile.path, DatasetFile.size, DatasetFile.digest)
-        .where(DatasetFile.version_id == v.id)
-        .order_by(DatasetFile.path)
-    )
-    return [FileEntry(p, s, d) for p, s, d in rows]
+    files = vfiles.load(session.connection(), v.id).files
+    return [FileEntry(p, *files[p]) for p in sorted(files)]
 
 
 def versions_with_digest(session: Session, name: str, digest: str) -> list[int]:
@@ -154,7 +151,8 @@ def versions_with_digest(session: Session, name: str, digest: str) -> list[int]:
 
 
 def referenced_objects(session: Session) -> set[str]:
-    return set(session.scalars(select(DatasetFile.digest).distinct()))
+    # A removed row's digest is in its base's rows too: only the present ones count.
+    return set(session.scalars(select(DatasetFile.digest).where(DatasetFile.removed.is_(False)).distinct()))
 
 
 def referenced_manifests(session: Session) -> set[str]:
@@ -210,9 +208,12 @@ def add_version(
     now_ms: int,
     message: str,
     source_path: str,
-    files: list[FileEntry],
+    files: list[tuple[str, int, str]],
 ) -> VersionInfo:
-    """Insert the next version of ``name`` with all its file rows (caller's transaction)."""
+    """Insert the next version of ``name`` with its (path, size, digest) files, sorted by path.
+
+    Stored as changes against the latest version where that is smaller (caller's transaction).
+    """
     try:
         return _add_version(session, name, digest=digest, now_ms=now_ms, message=message,
                             source_path=source_path, files=files)
@@ -222,7 +223,7 @@ def add_version(
 
 def _add_version(
     session: Session, name: str, *, digest: str, now_ms: int, message: str, source_path: str,
-    files: list[FileEntry],
+    files: list[tuple[str, int, str]],
 ) -> VersionInfo:
     dataset_id = ensure_dataset(session, name, now_ms)
     last = session.scalar(select(func.max(DatasetVersion.version)).where(DatasetVersion.dataset_id == dataset_id))
@@ -234,14 +235,19 @@ def _add_version(
         message=message,
         source_path=source_path,
         file_count=len(files),
-        total_bytes=sum(f.size for f in files),
+        total_bytes=sum(f[1] for f in files),
     )
     session.add(v)
     session.flush()
-    session.connection().exec_driver_sql(
-        "INSERT INTO dataset_files (version_id, path, size, digest) VALUES (?, ?, ?, ?)",
-        [(v.id, f.path, f.size, f.digest) for f in files],
-    )
+    conn = session.connection()
+    base = None
+    if last is not None:
+        base_id = session.scalar(
+            select(DatasetVersion.id).where(DatasetVersion.dataset_id == dataset_id, DatasetVersion.version == last)
+        )
+        base = (base_id, vfiles.load(conn, base_id))
+    vfiles.write(conn, v.id, files, base)
+    session.expire(v, ["base_id"])  # written by plain SQL
     return _version_info(name, v)
 
 
@@ -249,6 +255,7 @@ def remove(session: Session, name: str, version: int | None = None) -> int:
     """Delete a dataset (all versions) or one version; returns how many versions went."""
     if version is not None:
         row = _version_row(session, name, version)
+        vfiles.detach(session.connection(), row.id)  # versions stored as changes against it
         session.execute(delete(DatasetFile).where(DatasetFile.version_id == row.id))
         session.delete(row)
         return 1
@@ -267,10 +274,11 @@ def remove(session: Session, name: str, version: int | None = None) -> int:
 def load_hash_cache(session: Session) -> dict[tuple[int, int], tuple[int, int, str]]:
     """{(dev, ino): (size, mtime_ns, digest)}: the whole cache (tens of bytes per file).
 
-    Raw rows: building ORM rows for 10,000 entries cost a quarter of a second (measured).
+    The driver's own tuples: ORM rows for 10,000 entries cost a quarter of a second, and even
+    SQLAlchemy's plain rows several times these (measured).
     """
-    sql = "SELECT dev, ino, size, mtime_ns, digest FROM dataset_hash_cache"
-    rows = session.connection().exec_driver_sql(sql).all()
+    raw = session.connection().connection.driver_connection
+    rows = raw.execute("SELECT dev, ino, size, mtime_ns, digest FROM dataset_hash_cache")
     return {(dev, ino): (size, mtime, digest) for dev, ino, size, mtime, digest in rows}
 
 
@@ -292,7 +300,7 @@ def save_hash_cache(session: Session, entries: list[tuple[int, int, int, int, st
 def purge_hash_cache(session: Session) -> int:
     """Forget cached hashes whose content no version holds (gc is about to remove those objects)."""
     result = session.connection().exec_driver_sql(
-        "DELETE FROM dataset_hash_cache WHERE digest NOT IN (SELECT digest FROM dataset_files)"
+        "DELETE FROM dataset_hash_cache WHERE digest NOT IN (SELECT digest FROM dataset_files WHERE NOT removed)"
     )
     return result.rowcount
 

@@ -44,6 +44,9 @@ class DatasetVersion(Base):
     source_path: Mapped[str] = mapped_column(Text, default="")
     file_count: Mapped[int] = mapped_column(Integer)
     total_bytes: Mapped[int] = mapped_column(BigInteger)
+    # Set: this version's file rows are only its changes against that version (see
+    # ``labdeck.db.dataset_version_files``). Not set: its rows are its whole file list.
+    base_id: Mapped[int | None] = mapped_column(ForeignKey("dataset_versions.id"), nullable=True)
 
 
 class DatasetFile(Base):
@@ -53,6 +56,8 @@ class DatasetFile(Base):
     path: Mapped[str] = mapped_column(Text)  # relative, '/'-separated
     size: Mapped[int] = mapped_column(BigInteger)
     digest: Mapped[str] = mapped_column(String(64), index=True)
+    # In a delta version: this path, present in the base, is gone (digest is the base's).
+    removed: Mapped[bool] = mapped_column(Boolean, default=False)
 
 
 class DatasetHashCache(Base):
