@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import yaml
 
-from labdeck.runs.readers import _mlflow_metric_files, mlflow_file
+from labdeck.runs.readers import _mlflow_file_io, _mlflow_metric_files, mlflow_file
 from labdeck.runs.readers.base import RUN_FIELDS, STATUSES, ReadResult, RunRecord, SourceRef
 
 READER = mlflow_file.READER
@@ -431,7 +431,7 @@ def test_unreadable_or_vanishing_files(copy: Path, expected: dict[str, Any],
             raise error
         return builtins.open(path, *args, **kwargs)
 
-    monkeypatch.setattr(mlflow_file, "open", fake_open, raising=False)
+    monkeypatch.setattr(_mlflow_file_io, "open", fake_open, raising=False)
     rec = _by_id(READER.read(_src(copy)))[run["run_id"]]
     assert _codes(rec.warnings) == [code] and rec.warnings[0].path.endswith(
         "params/" + next(iter(run["params"])))

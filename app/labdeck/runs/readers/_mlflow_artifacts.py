@@ -1,0 +1,37 @@
+"""What MLflow's two stores (file store and SQLite) record alike about artifacts: where a
+recorded artifact location is on this machine, and the status of a logged model (MLflow 3's
+tracked artifact folders) as the proto enum number both keep."""
+
+from __future__ import annotations
+
+import os
+import urllib.parse
+from pathlib import Path
+from typing import Any
+
+MODEL_STATUSES = {0: "UNSPECIFIED", 1: "PENDING", 2: "READY", 3: "FAILED"}  # proto enum ints
+
+
+def local_path(uri: str | None) -> str | None:
+    """The filesystem path of a local artifact URI (None for s3:, mlflow-artifacts:, ...)."""
+    if not uri:
+        return None
+    parsed = urllib.parse.urlparse(uri)
+    if parsed.scheme == "file":
+        return urllib.parse.unquote(parsed.path)
+    if parsed.scheme == "" or len(parsed.scheme) == 1:  # a plain path, or a Windows drive
+        return uri
+    return None
+
+
+def resolve_file_store_artifacts(recorded: Any, local: Path) -> str | None:
+    """The recorded artifact folder when it exists here, else the store's own copy (a store
+    copied from another machine keeps artifacts next to the runs). None for remote ones."""
+    uri = recorded if isinstance(recorded, str) else ""
+    path = local_path(uri)
+    remote = bool(uri) and path is None
+    if path and os.path.isabs(path) and os.path.isdir(path):
+        return path
+    if remote and not local.is_dir():
+        return None
+    return str(local)
