@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from labdeck.runs.readers import mlflow_sqlite
+from labdeck.runs.readers import _mlflow_sqlite_store, mlflow_sqlite
 from labdeck.runs.readers.base import STATUSES, ReadResult, RunRecord, SourceRef
 from tests_support import detect_walk
 
@@ -525,7 +525,7 @@ def test_a_locked_store_is_a_transient_warning_and_keeps_the_cursor(
     root = _copy(fixtures_dir, tmp_path)
     src = _source(root)
     cursor = _roundtrip(READER.read_on(src, None).cursor)
-    monkeypatch.setattr(mlflow_sqlite, "BUSY_TIMEOUT_S", 0.05)
+    monkeypatch.setattr(_mlflow_sqlite_store, "BUSY_TIMEOUT_S", 0.05)
     writer = sqlite3.connect(root / "mlflow.db", isolation_level=None)
     try:
         writer.execute("BEGIN EXCLUSIVE")  # a rollback-journal writer mid-commit

@@ -6,9 +6,10 @@ from __future__ import annotations
 
 import os
 import urllib.parse
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
+ARTIFACT_ROOT = "mlruns"  # MLflow's default artifact root, next to mlflow.db
 MODEL_STATUSES = {0: "UNSPECIFIED", 1: "PENDING", 2: "READY", 3: "FAILED"}  # proto enum ints
 
 
@@ -35,3 +36,22 @@ def resolve_file_store_artifacts(recorded: Any, local: Path) -> str | None:
     if remote and not local.is_dir():
         return None
     return str(local)
+
+
+def resolve_db_store_artifacts(uri: str | None, base: Path) -> str | None:
+    """Where an artifact URI of the SQLite store is on this machine.
+
+    MLflow records absolute paths of the machine that wrote them; when the project was
+    moved or copied, the part from the last ``mlruns`` component on is mapped under the
+    folder holding mlflow.db (MLflow's default artifact root is ``./mlruns``). A run that
+    logged no artifacts has no folder yet: it maps all the same."""
+    recorded = local_path(uri)
+    if recorded is None:
+        return None
+    parts = PurePosixPath(recorded.replace("\\", "/")).parts
+    if ARTIFACT_ROOT in parts:
+        at = len(parts) - 1 - parts[::-1].index(ARTIFACT_ROOT)
+        local = base.joinpath(*parts[at:])
+        if local.exists() or not os.path.exists(recorded):
+            return str(local)
+    return recorded
