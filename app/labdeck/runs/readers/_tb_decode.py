@@ -180,7 +180,6 @@ class RunState:
                 steps[:] = array("q", [steps[i] for i in keep])
 
 
-
 def _hparam_text(value: Any) -> str | None:
     """A google.protobuf.Value as a param string that reads back exactly (None: no value)."""
     kind = value.WhichOneof("kind")
