@@ -10,6 +10,11 @@ runs through MLflow (SQLite store) and TensorBoard's event writer, then times
 `search_runs` + `get_metric_history` for every series, and `EventAccumulator` with no
 sampling. labdeck's cold index of the same folders is timed here (a fresh index each
 time, median of --repeat). Prints the ratios.
+
+labdeck serves MLflow SQLite series from the store on demand (the index keeps summaries
+only), so for MLflow the time to read every point back through labdeck is printed too:
+the cold index plus that is what a user who then plots every series waits for in all.
+Use --data DIR to keep the written runs (and reuse them on the next call).
 """
 
 from __future__ import annotations
@@ -40,18 +45,35 @@ def peer(python: str, *args: str) -> str:
     return done.stdout
 
 
-def labdeck_cold_index(folder: Path, scratch: Path, repeat: int) -> tuple[float, int]:
-    times, points = [], 0
+def labdeck_cold_index(folder: Path, scratch: Path, repeat: int) -> tuple[float, int, float, int]:
+    """(median cold index s, points indexed, median s to read every point back, points read)."""
+    times, reads, points, read_back = [], [], 0, 0
     for i in range(repeat):
         index = scratch / f"index-{folder.name}-{i}.sqlite"
+        index.unlink(missing_ok=True)
         ws = Workspace(index)
         ws.add_project(folder)
         t = time.perf_counter()
         stats = ws.index(str(folder))
         times.append(time.perf_counter() - t)
         points = stats.points
+        t = time.perf_counter()
+        read_back = every_point(ws)
+        reads.append(time.perf_counter() - t)
         ws.close()
-    return statistics.median(times), points
+    return statistics.median(times), points, statistics.median(reads), read_back
+
+
+def every_point(ws: Workspace) -> int:
+    """Read every series of every run back through the index, as the compare view does."""
+    from labdeck.db import compare
+    from labdeck.db.catalogue import known_keys
+
+    with ws.db.read() as session:
+        pks = ws.run_pks(include_deleted=True)
+        keys = known_keys(session)["metrics"]
+        got = compare.series_many(session, pks, keys)
+    return sum(len(s) for per in got.values() for s in per.values())
 
 
 def main() -> int:
@@ -62,29 +84,34 @@ def main() -> int:
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--only", choices=("mlflow", "tensorboard"), help="benchmark one tool only")
     ap.add_argument("--peer-python", default=str(ROOT / ".venv-bench" / "bin" / "python"))
+    ap.add_argument("--data", type=Path, help="keep the written runs here (reused when present)")
     args = ap.parse_args()
     if not Path(args.peer_python).exists():
         print(f"no peer environment at {args.peer_python}; see --help", file=sys.stderr)
         return 2
 
     root = Path(tempfile.mkdtemp(prefix="labdeck-bench-readers-"))
+    data = args.data or root
     os.environ["LABDECK_HOME"] = str(root / "home")
     size = [str(args.runs), str(args.metrics), str(args.steps)]
     expected = args.runs * args.metrics * args.steps
     try:
         for tool in [args.only] if args.only else ("mlflow", "tensorboard"):
-            folder = root / tool
-            print(f"{tool}: writing {args.runs} runs x {args.metrics} metrics x {args.steps} steps ...", flush=True)
-            t = time.perf_counter()
-            peer(args.peer_python, "write", tool, str(folder), *size)
-            print(f"  written in {time.perf_counter() - t:.1f} s")
+            folder = data / f"{tool}-{'x'.join(size)}"
+            if not folder.exists():
+                print(f"{tool}: writing {args.runs} runs x {args.metrics} metrics x {args.steps} steps ...", flush=True)
+                t = time.perf_counter()
+                peer(args.peer_python, "write", tool, str(folder), *size)
+                print(f"  written in {time.perf_counter() - t:.1f} s")
             theirs = json.loads(peer(args.peer_python, "read", tool, str(folder)))
-            ours, points = labdeck_cold_index(folder, root, args.repeat)
+            ours, points, back, read_back = labdeck_cold_index(folder, root, args.repeat)
             api = "search_runs + get_metric_history" if tool == "mlflow" else "EventAccumulator (no sampling)"
             print(f"  {api}: {theirs['seconds']:.2f} s for {theirs['points']:,} points")
             print(f"  labdeck cold index:  {ours:.2f} s for {points:,} points (median of {args.repeat})")
             print(f"  labdeck is {theirs['seconds'] / ours:.1f}x faster")
-            if points != expected or theirs["points"] != expected:
+            print(f"  labdeck reading every point back: {back:.2f} s for {read_back:,} points; "
+                  f"index + read back {theirs['seconds'] / (ours + back):.1f}x faster")
+            if points != expected or read_back != expected or theirs["points"] != expected:
                 print(f"  POINT COUNT MISMATCH: expected {expected:,}", file=sys.stderr)
                 return 1
     finally:

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import pytest
 from labdeck.runs.readers import _mlflow_sqlite_store, mlflow_sqlite
+from labdeck.runs.readers._mlflow_sqlite_series import load_points
 from labdeck.runs.readers.base import STATUSES, ReadResult, RunRecord, SourceRef
 from tests_support import detect_walk
 
@@ -78,6 +79,11 @@ def _by_id(result: ReadResult) -> dict[str, RunRecord]:
     runs = {r.source_id: r for r in result.runs}
     assert len(runs) == len(result.runs)
     return runs
+
+
+def _points(root: Path, run_id: str, keys: list[str] | None = None) -> dict:
+    """A run's points as labdeck serves them on demand from the store."""
+    return load_points(root / "mlflow.db", [run_id], keys)[run_id]
 
 
 def _roundtrip(cursor: dict) -> dict:
@@ -150,6 +156,7 @@ def test_every_run_matches_expected(fixtures_dir: Path, full: ReadResult) -> Non
             "start_time": e["start_time"],
             "end_time": e["end_time"],
             "path": "mlflow.db",
+            "series_source": "mlflow_sqlite",
         }, e["run_name"]
         assert got.meta["status"] in STATUSES
         assert got.params == e["params"] and got.tags == e["tags"], e["run_name"]
@@ -164,12 +171,14 @@ def test_every_run_matches_expected(fixtures_dir: Path, full: ReadResult) -> Non
 def test_every_metric_point_matches_expected(fixtures_dir: Path, full: ReadResult) -> None:
     exp = _expected(fixtures_dir)
     runs = _by_id(full)
+    root = fixtures_dir / PROJECT
     clamped = nans = 0
     for e in exp["runs"]:
-        got = runs[e["run_id"]]
-        assert set(got.points) == set(e["metric_history"]), e["run_name"]
+        got = _points(root, e["run_id"])
+        assert set(got) == set(e["metric_history"]) == set(runs[e["run_id"]].summaries), e["run_name"]
+        assert runs[e["run_id"]].points == {}  # nothing copied: the store serves them
         for key, history in e["metric_history"].items():
-            p = got.points[key]
+            p = got[key]
             assert p.steps.dtype == np.int64 and p.values.dtype == np.float64
             want = Counter(
                 (h["step"], float(h["timestamp"]), _token(_shown(h["value"]))) for h in history
@@ -180,15 +189,37 @@ def test_every_metric_point_matches_expected(fixtures_dir: Path, full: ReadResul
             nans += sum(h["value"] == "NaN" for h in history)
     assert clamped >= 2 and nans >= 2  # the ±DBL_MAX -> ±inf and is_nan mappings were exercised
     inf_run = next(r for r in exp["runs"] if "pos_inf_only" in r["metric_history"])
-    assert runs[inf_run["run_id"]].points["pos_inf_only"].values.tolist() == [math.inf]
-    assert runs[inf_run["run_id"]].points["neg_inf_only"].values.tolist() == [-math.inf]
+    assert _points(root, inf_run["run_id"])["pos_inf_only"].values.tolist() == [math.inf]
+    assert _points(root, inf_run["run_id"], ["neg_inf_only"])["neg_inf_only"].values.tolist() == [-math.inf]
+
+
+def test_summaries_match_the_history_and_mlflows_latest_value(fixtures_dir: Path, full: ReadResult) -> None:
+    runs = _by_id(full)
+    checked = 0
+    for e in _expected(fixtures_dir)["runs"]:
+        for key, history in e["metric_history"].items():
+            s = runs[e["run_id"]].summaries[key]
+            values = [_shown(h["value"]) for h in history]
+            numbers = [v for v in values if not math.isnan(v)]
+            assert s["count"] == len(history), (e["run_name"], key)
+            assert s["min"] == (min(numbers) if numbers else None)
+            assert s["max"] == (max(numbers) if numbers else None)
+            top = max(history, key=lambda h: (h["step"], h["timestamp"]))
+            assert (s["last_step"], s["last_wall"]) == (top["step"], float(top["timestamp"]))
+            latest = _shown(e["latest_metrics"][key])
+            assert s["last"] == (None if math.isnan(latest) else latest), (e["run_name"], key)
+            checked += 1
+    assert checked >= 20
+    assert full.points_in_source == sum(
+        len(h) for e in _expected(fixtures_dir)["runs"] for h in e["metric_history"].values())
 
 
 def test_points_keep_the_order_mlflow_stored_them(fixtures_dir: Path, full: ReadResult) -> None:
-    con = sqlite3.connect(f"file:{fixtures_dir / PROJECT / 'mlflow.db'}?mode=ro", uri=True)
+    root = fixtures_dir / PROJECT
+    con = sqlite3.connect(f"file:{root / 'mlflow.db'}?mode=ro", uri=True)
     try:
         for run in full.runs:
-            for key, p in run.points.items():
+            for key, p in _points(root, run.source_id).items():
                 rows = con.execute(
                     "SELECT step, timestamp FROM metrics WHERE run_uuid = ? AND key = ?"
                     " ORDER BY rowid",
@@ -369,19 +400,25 @@ def test_read_on_returns_exactly_the_new_data(fixtures_dir: Path, tmp_path: Path
     assert set(runs) == {running, new_id}
     old = runs[running]
     assert old.meta["status"] == "finished" and old.meta["end_time"] == t0 + 3
-    assert not old.replace_series and list(old.points) == ["loss"]
-    loss = old.points["loss"]
-    assert loss.steps.tolist() == [3, 4, 5] and loss.walls.tolist() == [t0, t0 + 1.0, t0 + 2.0]
-    assert loss.values[0] == 0.25 and math.isnan(loss.values[1]) and loss.values[2] == math.inf
+    assert not old.replace_series and old.points == {}
+    assert old.meta["series_source"] == "mlflow_sqlite" and second.points_in_source == 6
+    before = _by_id(first)[running].summaries["loss"]
+    assert old.summaries["loss"] == {  # recomputed whole, over the old and the new rows
+        "last": math.inf, "min": min(before["min"], 0.25), "max": math.inf, "count": before["count"] + 3,
+        "last_step": 5, "last_wall": t0 + 2.0}
+    loss = _points(root, running)["loss"]
+    assert loss.steps.tolist()[-3:] == [3, 4, 5] and loss.walls.tolist()[-3:] == [t0, t0 + 1.0, t0 + 2.0]
+    assert loss.values[-3] == 0.25 and math.isnan(loss.values[-2]) and loss.values[-1] == math.inf
     new = runs[new_id]
     assert new.meta == {"experiment": "mnist-baseline", "name": "late trial", "status": "running",
                         "deleted": False, "parent_source_id": parent, "start_time": t0,
-                        "end_time": None, "path": "mlflow.db"}
+                        "end_time": None, "path": "mlflow.db", "series_source": "mlflow_sqlite"}
     assert new.params == {"lr": "0.1"} and new.tags == {"mlflow.runName": "late trial",
                                                         "mlflow.parentRunId": parent}
-    acc = new.points["acc"]
+    assert new.summaries["acc"]["count"] == 2 and new.summaries["acc"]["last"] == 0.6
+    acc = _points(root, new_id)["acc"]
     assert acc.steps.tolist() == [0, 1] and acc.values.tolist() == [0.5, 0.6]
-    assert new.points["val loss ü"].values.tolist() == [-math.inf]
+    assert _points(root, new_id)["val loss ü"].values.tolist() == [-math.inf]
     assert new.artifact_dir == str(root / "mlruns" / "1" / new_id / "artifacts")
 
     third = READER.read_on(src, _roundtrip(second.cursor))
@@ -419,7 +456,7 @@ def test_read_on_picks_up_tag_experiment_model_and_registry_changes(
     runs = _by_id(second)
     assert set(runs) == {target.source_id, producer.source_id} | sweep
     got = runs[target.source_id]
-    assert got.tags == {**target.tags, "reviewed": "yes"} and got.replace_tags and got.points == {}
+    assert got.tags == {**target.tags, "reviewed": "yes"} and got.replace_tags and got.summaries is None
     assert all(runs[rid].meta["deleted"] for rid in sweep)
     assert runs[producer.source_id].models == []  # MLflow hides deleted logged models
     assert second.registered_models[0]["aliases"] == {"champion": "1", "next": "2"}
@@ -470,7 +507,9 @@ def test_a_metric_row_without_a_number_is_a_warning(fixtures_dir: Path, tmp_path
     got = runs[running]
     assert [w.code for w in got.warnings] == ["bad-metric-value"]
     assert running in got.warnings[0].message and "mlflow.db" in got.warnings[0].message
-    assert got.points["loss"].steps.tolist() == [0, 1, 2]  # the good rows are kept
+    assert _points(root, running)["loss"].steps.tolist() == [0, 1, 2]  # the good rows are kept
+    assert _points(root, running, ["loss"])["loss"].steps.tolist() == [0, 1, 2]
+    assert got.summaries["loss"]["count"] == 3
 
 
 def test_a_truncated_database_is_a_warning_and_keeps_the_cursor(
@@ -512,10 +551,10 @@ def test_a_damaged_metrics_page_costs_only_the_runs_it_holds(
     assert hurt and all([w.code for w in r.warnings] == ["unreadable-metrics"] for r in hurt)
     for r in result.runs:
         if r in hurt:
-            assert r.points == {} and not r.replace_series  # what was indexed stays
+            assert r.summaries is None and not r.replace_series  # what was indexed stays
         else:
             assert r.replace_series
-            assert {k: len(p) for k, p in r.points.items()} == {
+            assert {k: s["count"] for k, s in r.summaries.items()} == {
                 k: len(h) for k, h in exp[r.source_id]["metric_history"].items()}
 
 

@@ -10,6 +10,7 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from labdeck.db import series as series_codec
+from labdeck.db import series_sources
 from labdeck.db.entities import ProjectInfo, RunInfo, Series, WarningInfo
 from labdeck.db.filters import Filter, SortKey, sort_terms, to_sql
 from labdeck.db.models import (
@@ -191,13 +192,17 @@ def find_run_pk(session: Session, ref: str) -> int:
 
 def series_for(session: Session, run_pk: int, keys: Iterable[str] | None = None) -> dict[str, Series]:
     """Every point of the run's metrics (all, or ``keys``), in the order logged."""
+    wanted = None if keys is None else list(keys)
+    in_source = series_sources.load(session, [run_pk], wanted)
+    if run_pk in in_source:
+        return in_source[run_pk]
     stmt = (
         select(MetricChunk.key, MetricChunk.steps, MetricChunk.values, MetricChunk.walls)
         .where(MetricChunk.run_pk == run_pk)
         .order_by(MetricChunk.key, MetricChunk.seq)
     )
-    if keys is not None:
-        stmt = stmt.where(MetricChunk.key.in_(list(keys)))
+    if wanted is not None:
+        stmt = stmt.where(MetricChunk.key.in_(wanted))
     grouped: dict[str, list[tuple[bytes, bytes, bytes]]] = defaultdict(list)
     for key, s, v, w in session.execute(stmt):
         grouped[key].append((s, v, w))

@@ -13,6 +13,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from labdeck.db import series as series_codec
+from labdeck.db import series_sources
 from labdeck.db.entities import Series
 from labdeck.db.models import MetricChunk, Project, Run
 
@@ -71,6 +72,8 @@ def series_many(
 ) -> dict[int, dict[str, Series]]:
     """Every point of metrics ``keys`` for many runs in one query per batch."""
     wanted = list(keys)
+    in_source = series_sources.load(session, pks, wanted)
+    pks = [pk for pk in pks if pk not in in_source]
     grouped: dict[int, dict[str, list[tuple[bytes, bytes, bytes]]]] = defaultdict(
         lambda: defaultdict(list)
     )
@@ -88,10 +91,9 @@ def series_many(
         )
         for pk, key, s, v, w in session.execute(stmt):
             grouped[pk][key].append((s, v, w))
-    return {
-        pk: {k: series_codec.unpack(c) for k, c in per.items()}
-        for pk, per in grouped.items()
-    }
+    out = {pk: {k: series_codec.unpack(c) for k, c in per.items()} for pk, per in grouped.items()}
+    out.update({pk: per for pk, per in in_source.items() if per})
+    return out
 
 
 def experiments(session: Session) -> list[tuple[str, str, int]]:

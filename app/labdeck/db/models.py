@@ -86,6 +86,9 @@ class Run(Base):
     path: Mapped[str] = mapped_column(Text, default="")  # run folder relative to the project
     artifact_dir: Mapped[str | None] = mapped_column(Text, nullable=True)  # absolute, on this machine
     provenance: Mapped[str] = mapped_column(Text, default="{}")  # JSON: command, code, environment
+    # The reader (source format) that serves this run's points from the tool's own store on
+    # demand; NULL: they are copied into metric_chunks. Summaries are in ``metrics`` either way.
+    series_source: Mapped[str | None] = mapped_column(String(32), nullable=True)
     updated_at: Mapped[int] = mapped_column(Integer, default=0)
 
 

@@ -39,6 +39,7 @@ _RUN_DEFAULTS = {
     "path": "",
     "artifact_dir": None,
     "provenance": "{}",
+    "series_source": None,
 }
 _RUN_COLUMNS = set(_RUN_DEFAULTS) | {"source_pk", "updated_at"}
 
@@ -108,6 +109,7 @@ class RunChanges(Protocol):
     artifact_dir: str | None
     inputs: list[dict[str, Any]] | None
     models: list[dict[str, Any]] | None
+    summaries: dict[str, dict[str, Any]] | None
 
 
 @dataclass(frozen=True)
@@ -221,6 +223,8 @@ class CatalogueWriter:
             self._raw.execute("DELETE FROM metrics WHERE run_pk = ?", (run_pk,))
         if update_.points:
             self._append_points(run_pk, update_.points, fresh=update_.replace_series)
+        if update_.summaries:
+            self._write_summaries(run_pk, update_.summaries)
         if update_.inputs is not None:
             self._replace_inputs(run_pk, update_.inputs)
         if update_.models is not None:
@@ -350,16 +354,26 @@ class CatalogueWriter:
                 "VALUES (?, ?, ?, ?, ?, ?, ?)",
                 chunk_rows,
             )
-        if summary_rows:
+        self._upsert_summaries(summary_rows)
+        for key in to_compact:
+            self._compact(run_pk, key)
+
+    def _upsert_summaries(self, rows: list[tuple]) -> None:
+        if rows:
             self._raw.executemany(
                 "INSERT INTO metrics (run_pk, key, last, min, max, count, last_step, last_wall) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (run_pk, key) DO UPDATE SET "
                 "last = excluded.last, min = excluded.min, max = excluded.max, count = excluded.count, "
                 "last_step = excluded.last_step, last_wall = excluded.last_wall",
-                summary_rows,
+                rows,
             )
-        for key in to_compact:
-            self._compact(run_pk, key)
+
+    def _write_summaries(self, run_pk: int, summaries: dict[str, dict[str, Any]]) -> None:
+        """Summaries of series whose points stay in the source (the reader computed them)."""
+        self._upsert_summaries([
+            (run_pk, key, s["last"], s["min"], s["max"], s["count"], s["last_step"], s["last_wall"])
+            for key, s in summaries.items()
+        ])
 
     def _compact(self, run_pk: int, key: str) -> None:
         chunks = self.session.execute(

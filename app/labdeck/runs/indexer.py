@@ -15,6 +15,7 @@ from pathlib import Path
 from labdeck.db.engine import Database
 from labdeck.db.projects import project_rows
 from labdeck.db.writer import CatalogueWriter, StoredSource, touch_project
+from labdeck.runs import series_loaders  # noqa: F401 - registers on-demand point loaders
 from labdeck.runs.readers import all_readers, reader_for
 from labdeck.runs.readers.base import Reader, ReadResult, ReadWarning, SourceRef
 from labdeck.runs.walk import WalkResult, walk_project
@@ -135,7 +136,7 @@ def _walk(
     project: Path, roots: list[Path] | None, stored: dict[tuple[str, str], StoredSource], task: Task
 ) -> WalkResult:
     """The whole project, or each of ``roots`` plus the known sources that hold them."""
-    cancelled = lambda: task.cancelled  # noqa: E731
+    cancelled = lambda: task.cancelled
     if roots is None:
         return walk_project(project, all_readers(), cancelled=cancelled)
     merged = WalkResult()
@@ -218,7 +219,7 @@ def _write_batch(db: Database, project_id: int, project_path: str, batch: list[_
             writer.save_source_state(source_pk, parsed.fingerprint, result.cursor)
             stats.read += 1
             stats.runs += len(result.runs)
-            stats.points += parsed.points
+            stats.points += parsed.points + result.points_in_source
             stats.warnings += len(result.warnings) + sum(len(r.warnings) for r in result.runs)
 
 

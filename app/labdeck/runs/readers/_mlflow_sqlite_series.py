@@ -1,63 +1,53 @@
-"""Reading runs' metric rows from MLflow's SQLite store: rowid ranges in bounded chunks (so
-each read lock stays short), turned into one ``Points`` series per key."""
+"""Reading runs' metric points from MLflow's SQLite store, one series per key, on demand.
+
+The index keeps only summaries of these runs (``labdeck.db.series_sources``); plots, the
+CLI and reproduction ask ``load_points``, which reads one run per statement (each read lock
+stays short) and keeps only rows that hold numbers (``GOOD_ROW``), the rows the summaries
+count."""
 
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterable
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from labdeck.runs.readers._mlflow_sqlite_store import DBL_MAX, as_text
-from labdeck.runs.readers.base import Points, ReadWarning
+from labdeck.db.entities import Series
+from labdeck.db.series_sources import SeriesUnavailable
+from labdeck.runs.readers._mlflow_sqlite_store import (
+    DBL_MAX,
+    StoreError,
+    as_text,
+    connect,
+)
+from labdeck.runs.readers.base import Points
 
-CHUNK_ROWS = 200_000  # metric rows per statement: each read lock stays well under a second
 _ROW = np.dtype([("k", "O"), ("s", "i8"), ("v", "f8"), ("t", "f8")])
-_SERIES_SQL = (
-    "SELECT key, step, CASE WHEN is_nan THEN NULL ELSE value END, timestamp FROM metrics"
-    " WHERE run_uuid = ? AND rowid > ? AND rowid <= ? ORDER BY rowid"
-)
-# The rowid CHUNK_ROWS rows further on (index-only): where the next chunk starts.
-_BOUNDARY_SQL = (
-    "SELECT rowid FROM metrics WHERE run_uuid = ? AND rowid > ? AND rowid <= ?"
-    " ORDER BY rowid LIMIT 1 OFFSET ?"
-)
+_KEY_ROW = np.dtype([("s", "i8"), ("v", "f8"), ("t", "f8")])
+# A row MLflow could have written: a number (or the NaN flag), an integer step and time.
+# (The summaries filter with it in SQL; point reads check the same in Python, which measured
+# cheaper than asking SQLite for every row's types.)
+GOOD_ROW = ("(is_nan OR typeof(value) IN ('integer', 'real'))"
+            " AND typeof(step) = 'integer' AND typeof(timestamp) = 'integer'")
+_VALUE = "CASE WHEN is_nan THEN NULL ELSE value END"
+_RUN_SQL = f"SELECT key, step, {_VALUE}, timestamp FROM metrics WHERE run_uuid = ? ORDER BY rowid"
+_KEY_SQL = f"SELECT step, {_VALUE}, timestamp FROM metrics WHERE run_uuid = ? AND key = ? ORDER BY rowid"
+FEW_KEYS = 3  # up to this many keys are read one by one; more, with the whole run
 
 
-def _to_array(rows: list[tuple], bad: list[int]) -> np.ndarray:
-    """Rows as one structured array; rows that are not numbers are dropped and counted."""
-    try:
-        return np.array(rows, dtype=_ROW)
-    except (TypeError, ValueError, OverflowError):
-        good = []
-        for row in rows:
-            try:
-                np.array([row], dtype=_ROW)
-            except (TypeError, ValueError, OverflowError):
-                continue
-            good.append(row)
-        bad.append(len(rows) - len(good))
-        return np.array(good, dtype=_ROW)
-
-
-def _run_rows(con: sqlite3.Connection, run_id: str, lo: int, hi: int, bad: list[int]) -> np.ndarray:
-    """The run's metric rows with rowid in (lo, hi], in logging order, in bounded chunks."""
-    parts = []
-    start = lo
-    while True:
-        nxt = con.execute(_BOUNDARY_SQL, (run_id, start, hi, CHUNK_ROWS)).fetchone()
-        end = hi if nxt is None else nxt[0] - 1
-        parts.append(_to_array(con.execute(_SERIES_SQL, (run_id, start, end)).fetchall(), bad))
-        if nxt is None:
-            return parts[0] if len(parts) == 1 else np.concatenate(parts)
-        start = end
+def _good(rows: list[tuple]) -> list[tuple]:
+    """The rows ``GOOD_ROW`` keeps (the value is None exactly when MLflow's NaN flag is set)."""
+    s, v, t = (0, 1, 2) if len(rows[0]) == 3 else (1, 2, 3)
+    numbers = {int, float, type(None)}
+    if ({type(r[v]) for r in rows} <= numbers and {type(r[s]) for r in rows} == {int}
+            and {type(r[t]) for r in rows} == {int}):
+        return rows
+    return [r for r in rows if type(r[v]) in numbers and type(r[s]) is int and type(r[t]) is int]
 
 
 def _group(rows: np.ndarray) -> dict[str, Points]:
-    values = rows["v"]
-    values[values == DBL_MAX] = np.inf
-    values[values == -DBL_MAX] = -np.inf
+    values = _clamped(rows["v"])
     codes, keys = pd.factorize(rows["k"], use_na_sentinel=False)
     if len(keys) == 1:  # copies: views would keep every row's key string alive
         return {as_text(keys[0]): Points(rows["s"].copy(), values.copy(), rows["t"].copy())}
@@ -69,26 +59,44 @@ def _group(rows: np.ndarray) -> dict[str, Points]:
     }
 
 
-def read_series(
-    con: sqlite3.Connection, run_ids: Iterable[str], lo: int, hi: int, rel: str
-) -> tuple[dict[str, dict[str, Points]], dict[str, list[ReadWarning]]]:
-    points: dict[str, dict[str, Points]] = {}
-    warnings: dict[str, list[ReadWarning]] = {}
-    for run_id in run_ids:
-        bad: list[int] = []
-        try:
-            rows = _run_rows(con, run_id, lo, hi, bad)
-        except sqlite3.DatabaseError as exc:
-            if isinstance(exc, sqlite3.OperationalError) and "lock" in str(exc).lower():
-                raise  # a busy store: the whole read is retried later
-            warnings.setdefault(run_id, []).append(ReadWarning(
-                "unreadable-metrics",
-                f"metrics of run {run_id} in {rel} cannot be read: {exc}", rel))
-            continue
-        if sum(bad):
-            warnings.setdefault(run_id, []).append(ReadWarning(
-                "bad-metric-value",
-                f"{sum(bad)} metric row(s) of run {run_id} in {rel} hold no number; skipped", rel))
-        if len(rows):
-            points[run_id] = _group(rows)
-    return points, warnings
+def _clamped(values: np.ndarray) -> np.ndarray:
+    values[values == DBL_MAX] = np.inf
+    values[values == -DBL_MAX] = -np.inf
+    return values
+
+
+def _run_points(con: sqlite3.Connection, run_id: str, keys: list[str] | None) -> dict[str, Series]:
+    out: dict[str, Series] = {}
+    if keys is not None and len(keys) <= FEW_KEYS:
+        for key in keys:  # through MLflow's run index: only this key's rows come back
+            rows = con.execute(_KEY_SQL, (run_id, key)).fetchall()
+            rows = _good(rows) if rows else rows
+            if rows:
+                a = np.array(rows, dtype=_KEY_ROW)
+                out[key] = Series(a["s"], _clamped(a["v"]), a["t"])
+        return out
+    rows = con.execute(_RUN_SQL, (run_id,)).fetchall()
+    rows = _good(rows) if rows else rows
+    if not rows:
+        return out
+    wanted = None if keys is None else set(keys)
+    for key, p in _group(np.array(rows, dtype=_ROW)).items():
+        if wanted is None or key in wanted:
+            out[key] = Series(p.steps, p.values, p.walls)
+    return out
+
+
+def load_points(db: Path, run_ids: list[str], keys: list[str] | None) -> dict[str, dict[str, Series]]:
+    """Every point of ``keys`` (or all) of those runs, read from the store now."""
+    if keys is not None and not keys:
+        return {}
+    try:
+        con, _immutable = connect(db)
+    except StoreError as exc:
+        raise SeriesUnavailable(f"cannot read points from {db}: {exc}") from None
+    try:
+        return {run_id: _run_points(con, run_id, keys) for run_id in run_ids}
+    except sqlite3.Error as exc:
+        raise SeriesUnavailable(f"cannot read points from {db}: {exc}") from None
+    finally:
+        con.close()

@@ -75,6 +75,7 @@ RUN_FIELDS = (
     "end_time",
     "path",
     "provenance",  # a JSON-able dict: argv, cwd, git, python, packages, host, GPUs
+    "series_source",  # the reader key that serves the points on demand (see ``summaries``)
 )
 
 
@@ -107,6 +108,10 @@ class RunRecord:
     # metrics (list of {key, value, step, timestamp, dataset_name, dataset_digest}).
     # Replaces what was stored when not None.
     models: list[dict[str, Any]] | None = None
+    # Series whose points stay in the source (``meta["series_source"]`` names the reader
+    # that loads them on demand): {key: {last, min, max, count, last_step, last_wall}},
+    # replacing the stored summaries of those keys. ``points`` is then left empty.
+    summaries: dict[str, dict[str, Any]] | None = None
 
 
 @dataclass
@@ -127,6 +132,8 @@ class ReadResult:
     # run_source_id, model_id, status, stage, aliases, tags, description, created}).
     # Replaces the source's registry when not None.
     registered_models: list[dict[str, Any]] | None = None
+    # New points this read made available without copying them (``RunRecord.summaries``).
+    points_in_source: int = 0
 
 
 @dataclass
