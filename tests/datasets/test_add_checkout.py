@@ -21,10 +21,13 @@ def test_round_trip_is_byte_identical(ds, folder, tmp_path, h):
     out = ds.checkout("pets", 1, tmp_path / "out")
     assert out.files == 9
     assert h.snapshot(tmp_path / "out") == h.snapshot(folder)
-    # Objects are read-only copies named by their BLAKE3; the manifest lists every file.
+    # Objects are read-only copies named by their BLAKE3 (small ones inside a read-only pack);
+    # the manifest lists every file.
     digest = next(x for p, _, x in ds.manifest("pets", 1) if p == "tables/train.csv")
     src = folder / "tables" / "train.csv"
-    obj = ds.store.object_path(digest).stat()
+    with ds.store.open_object(digest) as o:
+        assert o.packed and o.size == src.stat().st_size
+        obj = os.stat(o.path)
     assert obj.st_ino != src.stat().st_ino and obj.st_mode & 0o222 == 0
     assert blake3.blake3(src.read_bytes()).hexdigest() == digest
     assert [f.path for f in ds.files("pets", 1)] == sorted(h.snapshot(folder))
@@ -177,18 +180,38 @@ def test_checkout_refuses_paths_escaping_the_folder(tmp_path):
     assert safe_target(tmp_path, "a/b.csv") == tmp_path / "a" / "b.csv"
 
 
-def test_corrupt_object_fails_verification_and_checkout(ds, folder, tmp_path):
+def _damage(ds, digest: str, packed: bool) -> None:
+    """Flip one byte of the stored object, in its pack or its own file."""
+    with ds.store.open_object(digest) as o:
+        assert o.packed == packed
+        path, offset = o.path, o.offset + o.size // 2
+    os.chmod(path, 0o644)
+    with open(path, "r+b") as f:
+        f.seek(offset)
+        byte = f.read(1)
+        f.seek(offset)
+        f.write(bytes([byte[0] ^ 0x01]))
+
+
+@pytest.mark.parametrize("packed", [True, False])
+def test_corrupt_object_fails_verification_and_checkout(ds, folder, tmp_path, packed):
+    if not packed:
+        ds.store.pack_limit = 0  # every object its own file, as in stores from before packs
     ds.add("pets", folder)
-    digest = next(h for p, _, h in ds.manifest("pets", 1) if p == "tables/train.csv")
-    obj = ds.store.object_path(digest)
-    obj.chmod(0o644)
-    obj.write_text("tampered")
+    files = {p: h for p, _, h in ds.manifest("pets", 1)}
+    digest = files["tables/train.csv"]
+    _damage(ds, digest, packed)
     assert ds.verify("pets", 1) == {"tables/train.csv": "corrupt (its content no longer matches its hash)"}
-    with pytest.raises(StoreError, match="corrupt"):
+    with pytest.raises(StoreError, match="object for tables/train.csv is corrupt"):
         ds.checkout("pets", 1, tmp_path / "out")
     assert not (tmp_path / "out" / "tables" / "train.csv").exists()
-    obj.unlink()
-    assert ds.verify("pets", 1) == {"tables/train.csv": "missing"}
+    assert ds.store.read_object(files["ünïcode name.txt"]) == "héllo\n".encode()  # its neighbours are intact
+    with ds.store.open_object(digest) as o:
+        path = o.path
+    os.unlink(path if not packed else path[:-len(".pack")] + ".idx")  # a lost index loses the pack's objects
+    assert ds.verify("pets", 1)["tables/train.csv"] == "missing"
+    with pytest.raises(StoreError, match="object for .* is missing from the store"):
+        ds.checkout("pets", 1, tmp_path / "out2")
 
 
 @pytest.mark.parametrize("link", [False, True])

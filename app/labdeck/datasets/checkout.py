@@ -10,7 +10,7 @@ from pathlib import Path, PurePosixPath
 
 import blake3
 
-from labdeck.datasets.store import Store, StoreError
+from labdeck.datasets.store import ObjectMissing, Store, StoreError
 from labdeck.tasks import Task
 
 CHUNK = 8 << 20
@@ -36,13 +36,12 @@ def safe_target(dest: Path, rel: str) -> Path:
 
 def verify_object(store: Store, digest: str) -> str | None:
     """None if the object is present and hashes to its name, else what is wrong."""
-    path = store.object_path(digest)
     h = blake3.blake3()
     try:
-        with open(path, "rb") as f:
-            while chunk := f.read(CHUNK):
+        with store.open_object(digest) as obj:
+            for chunk in obj.chunks(CHUNK):
                 h.update(chunk)
-    except FileNotFoundError:
+    except ObjectMissing:
         return "missing"
     except OSError as exc:
         return f"unreadable ({exc.strerror})"
@@ -50,15 +49,15 @@ def verify_object(store: Store, digest: str) -> str | None:
 
 
 def _copy_verified(store: Store, rel: str, digest: str, target: Path) -> int:
-    src = store.object_path(digest)
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.with_name(f".{target.name}.{uuid.uuid4().hex[:8]}.labdeck-tmp")
     h = blake3.blake3()
     n = 0
     try:
-        with open(src, "rb") as fin, open(tmp, "wb") as fout:
-            if not store.try_reflink(fin.fileno(), fout.fileno()):
-                while chunk := fin.read(CHUNK):
+        with store.open_object(digest) as obj, open(tmp, "wb") as fout:
+            # A packed object is a byte range: copied. A loose one may be cloned where the file system can.
+            if obj.packed or not store.try_reflink(obj.fd, fout.fileno()):
+                for chunk in obj.chunks(CHUNK):
                     h.update(chunk)
                     fout.write(chunk)
                     n += len(chunk)
@@ -71,11 +70,8 @@ def _copy_verified(store: Store, rel: str, digest: str, target: Path) -> int:
             raise StoreError(f"object for {rel} is corrupt in the store (hash mismatch); that version fails verification")
         os.chmod(tmp, 0o644)
         os.replace(tmp, target)
-    except FileNotFoundError as exc:
-        tmp.unlink(missing_ok=True)
-        if exc.filename == str(src):
-            raise StoreError(f"object for {rel} is missing from the store; that version fails verification") from None
-        raise
+    except ObjectMissing:
+        raise StoreError(f"object for {rel} is missing from the store; that version fails verification") from None
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise

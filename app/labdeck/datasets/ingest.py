@@ -1,8 +1,9 @@
 """Hashing source files into the store, in parallel, re-hashing only what changed.
 
 Each file is read once: its bytes are hashed (BLAKE3) and written to a temp file in the
-store at the same time, so the stored object is exactly what was hashed even if the source
-changes later. The file is stat'ed before and after; if it changed while being read, it is
+store (or, if small, appended to this add's pack) at the same time, so the stored object is
+exactly what was hashed even if the source changes later. The pack is sealed (durable, then
+indexed) once every file is in; a failed or cancelled add removes it unsealed. The file is stat'ed before and after; if it changed while being read, it is
 read again once, then refused. A file whose (device, inode, size, mtime) match the hash cache
 and whose object is present is not read at all.
 """
@@ -17,6 +18,7 @@ from dataclasses import dataclass, field
 
 import blake3
 
+from labdeck.datasets.packs import PackWriter
 from labdeck.datasets.scan import SourceFile
 from labdeck.datasets.store import Store, StoreError
 from labdeck.tasks import Task
@@ -48,7 +50,7 @@ class IngestResult:
     new_bytes: int = 0
     # Files edited in place after being stored as a hard link: their old object is damaged.
     damaged: list[str] = field(default_factory=list)
-    new_digests: list[str] = field(default_factory=list)
+    new_digests: list[str] = field(default_factory=list)  # new loose objects (packs are durable already)
 
 
 def _same(a: os.stat_result, b: os.stat_result) -> bool:
@@ -97,13 +99,14 @@ def _copy_hashing(store: Store, fd: int, tmp) -> tuple[str, int]:
     return h.hexdigest(), total
 
 
-def _read_once(store: Store, sf: SourceFile, link: bool) -> tuple[str, os.stat_result, int, bool] | None:
+def _read_once(store: Store, sf: SourceFile, link: bool,
+               pack: PackWriter | None) -> tuple[str, os.stat_result, int, bool] | None:
     """(digest, stat before, bytes read, new object) or None if the file changed meanwhile.
 
-    A small file is read into memory and hashed; only content the store lacks is written. A
-    large one is copied while hashed. With ``link`` the file is hashed and, if new, hard-linked
-    (no bytes copied) where the file system allows. Either way the stored object holds
-    exactly the bytes that were hashed.
+    A small file is read into memory and hashed; only content the store lacks is written
+    (into ``pack`` up to its limit). A large one is copied while hashed. With ``link`` the
+    file is hashed and, if new, hard-linked (no bytes copied) where the file system allows.
+    Either way the stored object holds exactly the bytes that were hashed.
     """
     fd = os.open(sf.path, os.O_RDONLY)
     tmp = None
@@ -128,6 +131,8 @@ def _read_once(store: Store, sf: SourceFile, link: bool) -> tuple[str, os.stat_r
             return None
         if store.has_object(digest):
             return digest, before, total, False
+        if pack is not None and data is not None and total <= pack.limit:
+            return digest, before, total, pack.append(digest, data)  # False: another thread packed it
         tmp = store.temp_path()
         if link and store.try_hardlink(sf.path, tmp):
             # Same inode, unchanged since it was hashed: the link holds exactly the hashed bytes.
@@ -169,10 +174,11 @@ def _is_same_inode(store: Store, digest: str, sf: SourceFile) -> bool:
     return (st.st_dev, st.st_ino) == (sf.dev, sf.ino)
 
 
-def ingest_file(store: Store, sf: SourceFile, *, link: bool = False) -> tuple[str, os.stat_result, int, bool]:
+def ingest_file(store: Store, sf: SourceFile, *, link: bool = False,
+                pack: PackWriter | None = None) -> tuple[str, os.stat_result, int, bool]:
     try:
         for _attempt in range(2):
-            done = _read_once(store, sf, link)
+            done = _read_once(store, sf, link, pack)
             if done is not None:
                 return done
     except PermissionError:
@@ -194,6 +200,9 @@ def ingest(
     workers: int | None = None,
 ) -> IngestResult:
     result = IngestResult()
+    # The add holds the store's shared lock, so gc cannot run until it ends; what gc did
+    # before must be seen now, or an object it removed could pass for present.
+    store.packs.refresh()
     digests: dict[str, tuple[int, str]] = {}
     todo: list[SourceFile] = []
     for sf in files:
@@ -219,7 +228,7 @@ def ingest(
         for sf in batch:
             if stop.is_set() or (task is not None and task.cancelled):
                 return out
-            out.append((sf, ingest_file(store, sf, link=link)))
+            out.append((sf, ingest_file(store, sf, link=link, pack=pack)))
         return out
 
     batches: list[list[SourceFile]] = []
@@ -234,6 +243,7 @@ def ingest(
     if cur:
         batches.append(cur)
 
+    pack = store.pack_writer(todo[0].path) if todo and not link else None
     workers = workers or min(16, (os.cpu_count() or 2) * 2)
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="labdeck-hash") as pool:
         pending = {pool.submit(job, b) for b in batches}
@@ -246,7 +256,8 @@ def ingest(
                         result.hashed += 1
                         result.hashed_bytes += nbytes
                         if new:
-                            result.new_digests.append(digest)
+                            if pack is None or not pack.has(digest):
+                                result.new_digests.append(digest)
                             result.new_objects += 1
                             result.new_bytes += nbytes
                         if st.st_mtime_ns < started_ns - RACY_NS:
@@ -258,6 +269,19 @@ def ingest(
             stop.set()  # the other jobs stop at their next file
             for fut in pending:
                 fut.cancel()
+            if pack is not None:
+                pool.shutdown(wait=True)  # no job may still be appending to the pack
+                pack.abort()
+            raise
+    if pack is not None:
+        if task is not None:
+            task.report(total, total, "writing to disk")
+        try:
+            if task is not None:
+                task.check()  # a cancel now still leaves nothing behind
+            pack.seal()
+        except BaseException:
+            pack.abort()
             raise
     # Scan order is path order already: no sort needed (the manifest sorts canonically anyway).
     result.files = [(sf.rel, *digests[sf.rel]) for sf in files]

@@ -1,6 +1,7 @@
 """Dataset operations shared by the CLI and the GUI, over one index and the store.
 
-An add writes, in order: objects (temp file + rename), the manifest (same), an fsync of both,
+An add writes, in order: objects (small ones into a pack, made durable and then indexed; the
+others to temp files renamed into place), the manifest (same), an fsync of the loose objects,
 then the version row with all its file rows in one transaction, then the refs file for
 the SDK. A crash or cancel at any point leaves either no version or a whole one; objects
 written by an add that did not finish are unreferenced and ``gc`` removes them.
@@ -17,8 +18,8 @@ from pathlib import Path
 import blake3
 import pandas as pd
 
+from labdeck.datasets import garbage, tabular
 from labdeck.datasets import rules as rules_mod
-from labdeck.datasets import tabular
 from labdeck.datasets.checkout import CheckoutResult, checkout, verify_object
 from labdeck.datasets.diff import diff_versions
 from labdeck.datasets.ingest import ingest
@@ -173,8 +174,8 @@ class Datasets:
                 continue
             checked += 1
             try:
-                frame = tabular.load(self.store.object_path(digest), rel)
-            except tabular.TabularError as exc:
+                frame = tabular.load(self.store.object_source(digest), rel)
+            except (tabular.TabularError, StoreError) as exc:
                 problems.append(rules_mod.Problem(rel, None, "readable", str(exc)))
                 continue
             problems += rules_mod.validate_frame(rules, rel, frame)
@@ -253,11 +254,11 @@ class Datasets:
     def profile(self, digest: str, rel: str) -> dict:
         key = (digest, tabular.tabular_format(rel) or "")
         if key not in self._profiles:
-            self._profiles[key] = tabular.profile(self.store.object_path(digest), rel)
+            self._profiles[key] = tabular.profile(self.store.object_source(digest), rel)
         return self._profiles[key]
 
     def frame(self, digest: str, rel: str) -> pd.DataFrame:
-        return tabular.load(self.store.object_path(digest), rel)
+        return tabular.load(self.store.object_source(digest), rel)
 
     def diff(self, name: str, a: int, b: int) -> dict:
         fa, fb = self.manifest(name, a), self.manifest(name, b)
@@ -296,6 +297,7 @@ class Datasets:
     def verify(self, name: str, version: int | None = None, task: Task | None = None) -> dict[str, str]:
         """{path: what is wrong} for each file whose object is missing or corrupt (empty: all good)."""
         files = self.manifest(name, version)
+        self.store.packs.refresh()  # what the disk holds now, not what this process last listed
         bad: dict[str, str] = {}
         for i, (rel, _, digest) in enumerate(files):
             if task is not None:
@@ -325,21 +327,12 @@ class Datasets:
             other_objects, other_manifests, alive = self._references_elsewhere()
             keep |= other_objects
             keep_manifests |= other_manifests
-            doomed: list[str] = []
-            size = 0
-            for i, (digest, path) in enumerate(self.store.iter_objects()):
-                if task is not None and i % 1000 == 0:
-                    task.report(i, None, "collecting garbage")
-                    task.check()
-                if digest not in keep:
-                    doomed.append(digest)
-                    size += path.stat().st_size
+            doomed = garbage.plan(self.store, keep, task)
             manifests = [d for d in self.store.manifest_digests() if d not in keep_manifests]
             if not dry_run:
                 with self.db.write() as s:
                     q.purge_hash_cache(s)  # first: a cache entry must never name a missing object
-                for digest in doomed:
-                    self.store.remove_object(digest)
+                garbage.apply(self.store, doomed, task)
                 for digest in manifests:
                     self.store.remove_manifest(digest)
                 self.store.clean_tmp()
@@ -348,7 +341,7 @@ class Datasets:
                     # refs files are shared by name; only drop them when no other index may own them
                     for stale in set(self.store.ref_names()) - names:
                         self.store.write_refs(stale, [])
-        return GcResult(len(doomed), size, len(manifests), dry_run, tuple(doomed))
+        return GcResult(len(doomed.digests), doomed.bytes, len(manifests), dry_run, tuple(sorted(doomed.digests)))
 
 
 def load_rules_file(path: str | os.PathLike) -> dict:

@@ -1,13 +1,21 @@
 """The content-addressed dataset store in labdeck's data directory.
 
     datasets/objects/ab/cdef…      file contents, named by their BLAKE3, read-only, never rewritten
+    datasets/packs/<id>.pack, .idx small objects of one add in one file, and where each lies
+                                   (format and crash safety: ``labdeck.datasets.packs``)
     datasets/manifests/<hash>.json a version's manifest: sorted [path, size, hash]; named by its hash
     datasets/refs/<name>.json      {version: manifest hash} so the stdlib-only SDK can resolve NAME:VERSION
     datasets/tmp/                  temp files, renamed into place (same file system, so atomic)
 
-Everything is written to a temp file and renamed; an object or manifest either exists whole
-or not at all. Adds hold a shared lock and ``gc`` an exclusive one, so gc never removes the
-objects of an add in progress.
+Everything is written to a temp file and renamed (a pack: made durable, then indexed); an
+object or manifest either exists whole or not at all. Adds hold a shared lock and ``gc`` an
+exclusive one, so gc never removes the objects of an add in progress.
+
+An object is loose (its own file) or packed; ``has_object``, ``open_object`` and
+``iter_objects`` cover both, so callers never need to know which. Objects up to
+``pack_limit`` bytes are packed when copied (not hard-linked, nor reflinked: a reflink
+shares the source's blocks, a pack would copy them). A store of loose objects only, as
+written before packs existed, reads the same.
 """
 
 from __future__ import annotations
@@ -26,14 +34,23 @@ from pathlib import Path
 
 import blake3
 
+from labdeck.datasets.packs import PackIndex, PackWriter, fsync_path, pread_exact
 from labdeck.paths import data_dir
 
 NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 FICLONE = 0x40049409  # linux/fs.h: share the source's blocks (btrfs, XFS, bcachefs)
+# Objects up to this size are packed. Adding 300 MB on ext4, packed vs loose: files of 250 KB
+# 0.4 vs 0.8 s, of 2 MB 0.37 vs 0.5 s, of 4 MB even; bigger ones stay loose, as gc never
+# needs to rewrite them.
+PACK_LIMIT = 2 << 20
 
 
 class StoreError(Exception):
     """A problem with the store or a request to it; the message is for the user."""
+
+
+class ObjectMissing(StoreError):
+    pass
 
 
 def check_name(name: str) -> str:
@@ -54,12 +71,23 @@ def manifest_digest(files: list[tuple[str, int, str]]) -> str:
     return blake3.blake3(manifest_bytes(files)).hexdigest()
 
 
-def _fsync_path(path: str) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+class ObjectReader:
+    """An open object: a whole loose file, or a byte range of a pack."""
+
+    def __init__(self, fd: int, offset: int, size: int, path: str, packed: bool) -> None:
+        self.fd, self.offset, self.size, self.path, self.packed = fd, offset, size, path, packed
+
+    def chunks(self, chunk: int) -> Iterator[bytes]:
+        """Its bytes in order; a truncated pack ends the range early (the hash will not match)."""
+        for start in range(0, self.size, chunk):
+            data = pread_exact(self.fd, min(chunk, self.size - start), self.offset + start)
+            if data:
+                yield data
+            if len(data) < min(chunk, self.size - start):
+                return
+
+    def read(self) -> bytes:
+        return b"".join(self.chunks(max(self.size, 1)))
 
 
 def store_root() -> Path:
@@ -73,7 +101,8 @@ class Store:
         self.manifests = self.root / "manifests"
         self.refs = self.root / "refs"
         self.tmp = self.root / "tmp"
-        for d in (self.objects, self.manifests, self.refs, self.tmp):
+        self.packs_dir = self.root / "packs"
+        for d in (self.objects, self.manifests, self.refs, self.tmp, self.packs_dir):
             d.mkdir(parents=True, exist_ok=True)
         for i in range(256):  # every fan-out folder up front: no mkdir per object
             (self.objects / f"{i:02x}").mkdir(exist_ok=True)
@@ -82,6 +111,8 @@ class Store:
         self._tmp_seq = itertools.count()
         self._tag = uuid.uuid4().hex[:8]
         self._objects_s = str(self.objects)
+        self.packs = PackIndex(self.packs_dir)
+        self.pack_limit = PACK_LIMIT  # 0: every object is loose
 
     # Locking ---------------------------------------------------------------
 
@@ -100,8 +131,70 @@ class Store:
         return self.objects / digest[:2] / digest[2:]
 
     def has_object(self, digest: str) -> bool:
+        """Whether the object is loose, or in a pack as of the last ``packs.refresh``.
+
+        An add refreshes once at its start, under the shared lock (so gc cannot remove anything
+        until it ends); a pack another add writes meanwhile is missed, costing only a second
+        copy, which gc drops. Called once per file: no further stat of the packs folder.
+        """
         # Plain strings: called once per file on every add, where pathlib's cost showed up.
-        return os.path.exists(f"{self._objects_s}/{digest[:2]}/{digest[2:]}")
+        return digest in self.packs or os.path.exists(f"{self._objects_s}/{digest[:2]}/{digest[2:]}")
+
+    @contextlib.contextmanager
+    def open_object(self, digest: str) -> Iterator[ObjectReader]:
+        """The object, loose or packed; ObjectMissing if the store lacks it."""
+        reader = self._open(digest)
+        if reader is None and self.packs.refresh():
+            reader = self._open(digest)  # packed by another process since, or its pack rewritten by gc
+        if reader is None:
+            raise ObjectMissing(f"object {digest[:12]} is missing from the store {self.root}")
+        try:
+            yield reader
+        finally:
+            os.close(reader.fd)
+
+    def _open(self, digest: str) -> ObjectReader | None:
+        hit = self.packs.get(digest)
+        try:
+            if hit is not None:
+                path = f"{self.packs_dir}/{hit[0]}.pack"
+                return ObjectReader(os.open(path, os.O_RDONLY), hit[1], hit[2], path, True)
+            path = f"{self._objects_s}/{digest[:2]}/{digest[2:]}"
+            fd = os.open(path, os.O_RDONLY)
+            return ObjectReader(fd, 0, os.fstat(fd).st_size, path, False)
+        except FileNotFoundError:
+            return None
+
+    def read_object(self, digest: str) -> bytes:
+        with self.open_object(digest) as obj:
+            return obj.read()
+
+    def object_source(self, digest: str) -> str | bytes:
+        """A loose object's path (readers may stream or map it), else a packed object's bytes."""
+        with self.open_object(digest) as obj:
+            return obj.read() if obj.packed else obj.path
+
+    def pack_writer(self, sample: str) -> PackWriter | None:
+        """A writer for the small objects of an add from where ``sample`` lies, or None if they stay loose.
+
+        Loose where reflinks work: a reflinked object shares the source's blocks, where a pack
+        would copy them.
+        """
+        if self.pack_limit <= 0 or self._reflinks_from(sample):
+            return None
+        return PackWriter(self.packs_dir, self.packs, self.temp_path, self.pack_limit)
+
+    def _reflinks_from(self, path: str) -> bool:
+        if self._reflink_ok is not None:
+            return self._reflink_ok
+        tmp = self.temp_path()
+        try:
+            with open(path, "rb") as src, open(tmp, "wb") as dst:
+                return self.try_reflink(src.fileno(), dst.fileno())
+        except OSError:
+            return False  # unreadable: the add itself will say so
+        finally:
+            tmp.unlink(missing_ok=True)
 
     def temp_path(self) -> Path:
         # pid + a per-process counter: unique without an os.urandom call per file
@@ -131,7 +224,7 @@ class Store:
         folders = {self._objects_s + "/" + d[:2] for d in digests} | {str(self.manifests)}
         paths = [f"{self._objects_s}/{d[:2]}/{d[2:]}" for d in digests] + sorted(folders)
         with ThreadPoolExecutor(max_workers=min(16, len(paths))) as pool:
-            list(pool.map(_fsync_path, paths))
+            list(pool.map(fsync_path, paths))
 
     def try_hardlink(self, src: str, tmp: Path) -> bool:
         """Link ``src`` as ``tmp`` when on the same file system (and the kernel permits it)."""
@@ -161,12 +254,20 @@ class Store:
         self._reflink_ok = True
         return True
 
-    def iter_objects(self) -> Iterator[tuple[str, Path]]:
+    def iter_loose(self) -> Iterator[tuple[str, Path]]:
         for sub in sorted(self.objects.iterdir()):
             if not sub.is_dir():
                 continue
             for p in sub.iterdir():
                 yield sub.name + p.name, p
+
+    def iter_objects(self) -> Iterator[tuple[str, int]]:
+        """(digest, size) of every object, loose or packed (one in two packs: twice)."""
+        for digest, path in self.iter_loose():
+            yield digest, path.stat().st_size
+        for entries in self.packs.packs().values():
+            for e in entries:
+                yield e.digest, e.size
 
     def remove_object(self, digest: str) -> int:
         p = self.object_path(digest)

@@ -39,32 +39,37 @@ def is_image(rel: str) -> bool:
     return Path(rel).suffix.lower() in IMAGE_SUFFIXES
 
 
-def load(path: str | Path, rel: str) -> pd.DataFrame:
-    """Read ``path`` (a store object or a file) as the format ``rel``'s suffix names."""
+def load(source: str | Path | bytes, rel: str) -> pd.DataFrame:
+    """Read ``source`` (a file's path, or the bytes of a packed store object) as the format ``rel``'s suffix names."""
+    import pyarrow as pa
+
     fmt = tabular_format(rel)
+
+    def src():  # a fresh reader each time: a failed first attempt may have consumed one
+        return pa.BufferReader(source) if isinstance(source, bytes) else source
+
     try:
         if fmt in ("csv", "tsv"):
             from pyarrow import csv as pacsv
 
             opts = pacsv.ParseOptions(delimiter="\t" if fmt == "tsv" else ",")
-            return pacsv.read_csv(path, parse_options=opts).to_pandas()
+            return pacsv.read_csv(src(), parse_options=opts).to_pandas()
         if fmt == "parquet":
             import pyarrow.parquet as pq
 
-            return pq.read_table(path).to_pandas()
+            return pq.read_table(src()).to_pandas()
         if fmt == "jsonl":
             from pyarrow import json as pajson
 
-            return pajson.read_json(path).to_pandas()
+            return pajson.read_json(src()).to_pandas()
         if fmt == "arrow":
-            import pyarrow as pa
             from pyarrow import feather
 
             try:
-                return feather.read_table(path).to_pandas()
+                return feather.read_table(src()).to_pandas()
             except pa.ArrowInvalid:
-                with pa.memory_map(str(path)) as src:
-                    return pa.ipc.open_stream(src).read_all().to_pandas()
+                with (pa.BufferReader(source) if isinstance(source, bytes) else pa.memory_map(str(source))) as f:
+                    return pa.ipc.open_stream(f).read_all().to_pandas()
     except Exception as exc:  # noqa: BLE001 - any parse failure is reported, not raised further
         raise TabularError(f"{rel}: cannot read as {fmt}: {str(exc).splitlines()[0] if str(exc) else exc}") from None
     raise TabularError(f"{rel}: not a tabular file (CSV, TSV, Parquet, JSON lines, Arrow)")
@@ -142,5 +147,5 @@ def profile_frame(frame: pd.DataFrame) -> dict:
     }
 
 
-def profile(path: str | Path, rel: str) -> dict:
-    return profile_frame(load(path, rel))
+def profile(source: str | Path | bytes, rel: str) -> dict:
+    return profile_frame(load(source, rel))

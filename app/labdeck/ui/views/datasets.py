@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from PySide6.QtCore import Qt
-from PySide6.QtGui import QPixmap
+from PySide6.QtGui import QImage, QPixmap
 from PySide6.QtWidgets import (
     QFileDialog,
     QHBoxLayout,
@@ -33,6 +33,8 @@ from labdeck.datasets import tabular
 from labdeck.datasets.dvc import find_dvc
 from labdeck.datasets.report import size_text
 from labdeck.datasets.service import Datasets
+from labdeck.datasets.store import Store, StoreError
+from labdeck.tasks import Task
 from labdeck.ui.views._datasets_actions import RulesDialog, VersionActions
 from labdeck.ui.views._datasets_support import (
     THUMB,
@@ -41,7 +43,6 @@ from labdeck.ui.views._datasets_support import (
     Jobs,
     default_name,
     fit_columns,
-    load_thumbnails,
     short,
     sparkline,
     when,
@@ -57,6 +58,22 @@ ROLE = Qt.ItemDataRole.UserRole
 
 def create(workspace: Workspace, parent=None) -> QWidget:
     return DatasetsView(workspace, parent)
+
+
+def store_thumbnails(store: Store, items: list[tuple[str, str]], task: Task) -> list[tuple[str, QImage]]:
+    """(name, image scaled to THUMB px) for each (name, digest); read as bytes, since an object may be packed."""
+    out = []
+    for i, (rel, digest) in enumerate(items):
+        task.check()
+        task.report(i, len(items), "thumbnails")
+        try:
+            img = QImage.fromData(store.read_object(digest))
+        except StoreError:
+            continue  # a missing object shows no thumbnail; verify names it
+        if not img.isNull():
+            out.append((rel, img.scaled(THUMB, THUMB, Qt.AspectRatioMode.KeepAspectRatio,
+                                        Qt.TransformationMode.SmoothTransformation)))
+    return out
 
 
 class DatasetsView(VersionActions, QWidget):
@@ -240,10 +257,11 @@ class DatasetsView(VersionActions, QWidget):
         self.lineage.clear()
         for u in uses:
             self.lineage.addTopLevelItem(QTreeWidgetItem([u.run_id, u.run_name, f"{u.dataset}:{u.version}", u.context]))
-        images = [(f.path, str(self.datasets.store.object_path(f.digest))) for f in files if tabular.is_image(f.path)]
+        images = [(f.path, f.digest) for f in files if tabular.is_image(f.path)][:MAX_THUMBS]
         self.thumbs.clear()
         if images:
-            self.jobs.start(lambda task: load_thumbnails(images[:MAX_THUMBS], task), self._show_thumbs)
+            store = self.datasets.store
+            self.jobs.start(lambda task: store_thumbnails(store, images, task), self._show_thumbs)
         self.status.setText(f"{name} version {version}: {len(files)} file(s), used by {len(uses)} run(s)")
 
     def _show_thumbs(self, result) -> None:
@@ -265,8 +283,7 @@ class DatasetsView(VersionActions, QWidget):
             self.jobs.start(lambda _t: (ds.frame(digest, rel).head(PREVIEW_ROWS), ds.profile(digest, rel)),
                             lambda r: self._show_table(rel, r))
         elif tabular.is_image(rel):
-            path = str(ds.store.object_path(digest))
-            self.jobs.start(lambda t: load_thumbnails([(rel, path)], t), lambda r: self._show_image(rel, r))
+            self.jobs.start(lambda t: store_thumbnails(ds.store, [(rel, digest)], t), lambda r: self._show_image(rel, r))
         else:
             self.preview_label.setText(f"{rel}: no preview for this kind of file")
 
