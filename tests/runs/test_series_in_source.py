@@ -100,6 +100,16 @@ def test_new_points_are_summarised_and_served_after_a_re_index(workspace, projec
     loss = workspace.series(run.id, ["loss"])["loss"]
     assert loss.steps.tolist()[-2:] == [100, 101] and math.isnan(loss.values[-1])
 
+    # A late row at an earlier step: counted, and it moves the max, but the last stays.
+    with sqlite3.connect(project / "mlflow.db") as con:
+        con.execute("INSERT INTO metrics (key, value, timestamp, run_uuid, step, is_nan) VALUES (?,?,?,?,?,?)",
+                    ("loss", 7.5, t0 + 2, run.source_id, 3, 0))
+    con.close()
+    workspace.index()
+    late = _runs(workspace)[run.source_id].metrics["loss"]
+    assert (late.count, late.max, late.last_step) == (after.count + 1, max(after.max, 7.5), 101)
+    assert math.isnan(late.last)
+
 
 def test_a_store_gone_since_indexing_says_so_when_its_points_are_asked_for(workspace, project):
     workspace.add_project(project)

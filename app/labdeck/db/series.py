@@ -51,34 +51,38 @@ def summarise(
     point winning a tie. Min/max ignore NaN; they are NaN (stored NULL) only when every
     point is NaN.
     """
-    n = len(steps)
     # Position of the greatest (step, wall) pair; lexsort is stable, so ties go to the later point.
     order = np.lexsort((walls, steps))
     i = int(order[-1])
-    cand_step, cand_wall, cand_value = int(steps[i]), float(walls[i]), float(values[i])
     finite = values[~np.isnan(values)]
-    new_min = float(finite.min()) if len(finite) else math.nan
-    new_max = float(finite.max()) if len(finite) else math.nan
-    if previous is None or previous["count"] == 0:
-        return {
-            "last": _nan_to_none(cand_value),
-            "min": _nan_to_none(new_min),
-            "max": _nan_to_none(new_max),
-            "count": n,
-            "last_step": cand_step,
-            "last_wall": cand_wall,
-        }
-    old_min = math.nan if previous["min"] is None else previous["min"]
-    old_max = math.nan if previous["max"] is None else previous["max"]
-    prev_key = (previous["last_step"], previous["last_wall"])
-    take_new = (cand_step, cand_wall) >= prev_key
+    new = {
+        "last": _nan_to_none(float(values[i])),
+        "min": float(finite.min()) if len(finite) else None,
+        "max": float(finite.max()) if len(finite) else None,
+        "count": len(steps),
+        "last_step": int(steps[i]),
+        "last_wall": float(walls[i]),
+    }
+    return new if previous is None else merge(previous, new)
+
+
+def merge(previous: dict, new: dict) -> dict:
+    """A summary of old points folded with a summary of points logged after them."""
+    if previous["count"] == 0:
+        return new
+    take_new = (new["last_step"], new["last_wall"]) >= (previous["last_step"], previous["last_wall"])
+    newer = new if take_new else previous
+
+    def pick(f, a, b):
+        return b if a is None else a if b is None else f(a, b)
+
     return {
-        "last": _nan_to_none(cand_value) if take_new else previous["last"],
-        "min": _nan_to_none(float(np.fmin(old_min, new_min))),
-        "max": _nan_to_none(float(np.fmax(old_max, new_max))),
-        "count": previous["count"] + n,
-        "last_step": cand_step if take_new else previous["last_step"],
-        "last_wall": cand_wall if take_new else previous["last_wall"],
+        "last": newer["last"],
+        "min": pick(min, previous["min"], new["min"]),
+        "max": pick(max, previous["max"], new["max"]),
+        "count": previous["count"] + new["count"],
+        "last_step": newer["last_step"],
+        "last_wall": newer["last_wall"],
     }
 
 

@@ -110,6 +110,7 @@ class RunChanges(Protocol):
     inputs: list[dict[str, Any]] | None
     models: list[dict[str, Any]] | None
     summaries: dict[str, dict[str, Any]] | None
+    fold_summaries: bool
 
 
 @dataclass(frozen=True)
@@ -224,7 +225,7 @@ class CatalogueWriter:
         if update_.points:
             self._append_points(run_pk, update_.points, fresh=update_.replace_series)
         if update_.summaries:
-            self._write_summaries(run_pk, update_.summaries)
+            self._write_summaries(run_pk, update_.summaries, fold=update_.fold_summaries)
         if update_.inputs is not None:
             self._replace_inputs(run_pk, update_.inputs)
         if update_.models is not None:
@@ -326,11 +327,7 @@ class CatalogueWriter:
         previous: dict[str, dict] = {}
         next_seq: dict[str, tuple[int, int]] = {}
         if not fresh:
-            for key, last, min_, max_, count, last_step, last_wall in self._raw.execute(
-                "SELECT key, last, min, max, count, last_step, last_wall FROM metrics WHERE run_pk = ?", (run_pk,)
-            ):
-                previous[key] = {"last": last, "min": min_, "max": max_, "count": count,
-                                 "last_step": last_step, "last_wall": last_wall}
+            previous = self._summaries(run_pk)
             for key, max_seq, n in self._raw.execute(
                 "SELECT key, max(seq), count(*) FROM metric_chunks WHERE run_pk = ? GROUP BY key", (run_pk,)
             ):
@@ -368,12 +365,25 @@ class CatalogueWriter:
                 rows,
             )
 
-    def _write_summaries(self, run_pk: int, summaries: dict[str, dict[str, Any]]) -> None:
-        """Summaries of series whose points stay in the source (the reader computed them)."""
-        self._upsert_summaries([
-            (run_pk, key, s["last"], s["min"], s["max"], s["count"], s["last_step"], s["last_wall"])
-            for key, s in summaries.items()
-        ])
+    def _write_summaries(self, run_pk: int, summaries: dict[str, dict[str, Any]], *, fold: bool) -> None:
+        """Summaries of series whose points stay in the source (the reader computed them);
+        with ``fold`` they cover only new points and are merged into the stored ones."""
+        previous = self._summaries(run_pk) if fold else {}
+        rows = []
+        for key, s in summaries.items():
+            if key in previous:
+                s = series_codec.merge(previous[key], s)
+            rows.append((run_pk, key, s["last"], s["min"], s["max"], s["count"], s["last_step"], s["last_wall"]))
+        self._upsert_summaries(rows)
+
+    def _summaries(self, run_pk: int) -> dict[str, dict]:
+        return {
+            key: {"last": last, "min": min_, "max": max_, "count": count, "last_step": last_step,
+                  "last_wall": last_wall}
+            for key, last, min_, max_, count, last_step, last_wall in self._raw.execute(
+                "SELECT key, last, min, max, count, last_step, last_wall FROM metrics WHERE run_pk = ?", (run_pk,)
+            )
+        }
 
     def _compact(self, run_pk: int, key: str) -> None:
         chunks = self.session.execute(

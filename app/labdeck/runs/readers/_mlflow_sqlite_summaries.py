@@ -4,7 +4,9 @@ Handing 2 million metric rows to Python cost about 1 µs each, most of a cold in
 (``scripts/bench_readers.py``); SQLite aggregates the same rows in its own loop in about
 half that, and the points are read on demand (``load_points``) when plotted.
 
-count, min and max come from one ``GROUP BY`` over the rows up to the snapshot's last rowid.
+count, min and max come from one ``GROUP BY`` over a rowid range: every row up to the
+snapshot's last rowid on a full read, only the rows past the cursor on a read on (the index
+then folds them into what it holds, so a live run costs its new rows, not all of them).
 Checking each row's types there doubled its cost (measured), so rows that hold no number are
 caught by their effect instead: SQLite orders text and blobs after every number, so such a
 row makes a series' raw ``max`` non-numeric, and only that series is summarised again row by
@@ -26,17 +28,17 @@ from labdeck.runs.readers.base import ReadWarning
 _VALUE = "CASE WHEN is_nan THEN NULL ELSE value END"
 _AGGREGATE = (
     f"SELECT run_uuid, key, count(*), min({_VALUE}), max({_VALUE}), max(value), max(step), max(timestamp)"
-    " FROM metrics WHERE rowid <= ? {where} GROUP BY run_uuid, key"
+    " FROM metrics WHERE rowid > ? AND rowid <= ? {where} GROUP BY run_uuid, key"
 )
 _NUMBER = f"CASE WHEN {GOOD_ROW} AND NOT is_nan THEN value END"
 # One series, row by row (``+key``: through MLflow's run index, never the key-first primary key).
 _CHECKED = (
     f"SELECT count(*), sum({GOOD_ROW}), min({_NUMBER}), max({_NUMBER}) FROM metrics"
-    " WHERE run_uuid = ? AND +key = ? AND rowid <= ?"
+    " WHERE run_uuid = ? AND +key = ? AND rowid > ? AND rowid <= ?"
 )
 _LAST_BY_ROWS = (
     f"SELECT {_VALUE}, step, timestamp FROM metrics"
-    f" WHERE run_uuid = ? AND +key = ? AND rowid <= ? AND {GOOD_ROW}"
+    f" WHERE run_uuid = ? AND +key = ? AND rowid > ? AND rowid <= ? AND {GOOD_ROW}"
     " ORDER BY step DESC, timestamp DESC, rowid DESC LIMIT 1"
 )
 
@@ -74,7 +76,7 @@ def _latest(con: sqlite3.Connection, run_ids: list[str] | None) -> dict[tuple[st
 
 
 def _fold(
-    con: sqlite3.Connection, rows: Iterable[tuple], latest: dict, hi: int, rel: str
+    con: sqlite3.Connection, rows: Iterable[tuple], latest: dict, lo: int, hi: int, rel: str
 ) -> tuple[Summaries, dict[str, list[ReadWarning]], int]:
     out: Summaries = {}
     bad: dict[str, int] = {}
@@ -82,15 +84,17 @@ def _fold(
     for rid, key, n, lo_v, hi_v, raw_max, max_step, max_ts in rows:
         good = n
         if not _numeric(raw_max, max_step, max_ts):  # a row that holds no number
-            n, good, lo_v, hi_v = con.execute(_CHECKED, (rid, key, hi)).fetchone()
+            n, good, lo_v, hi_v = con.execute(_CHECKED, (rid, key, lo, hi)).fetchone()
             good = good or 0
             if n != good:
                 bad[rid] = bad.get(rid, 0) + n - good
             if not good:
                 continue
         last = latest.get((rid, key))
+        # MLflow's latest value holds for these rows if it is at their greatest step (on a read
+        # on it may be an older row's at that step: the index keeps the later of the two anyway).
         if last is None or last[1] != max_step or not _numeric(last[1], last[2]):
-            last = con.execute(_LAST_BY_ROWS, (rid, key, hi)).fetchone()
+            last = con.execute(_LAST_BY_ROWS, (rid, key, lo, hi)).fetchone()
         value, step, ts = last
         points += good
         out.setdefault(rid, {})[as_text(key)] = {
@@ -103,36 +107,35 @@ def _fold(
     return out, warnings, points
 
 
-def summarise_all(
-    con: sqlite3.Connection, hi: int, run_ids: list[str], rel: str
+def summarise(
+    con: sqlite3.Connection, lo: int, hi: int, run_ids: list[str], rel: str
 ) -> tuple[Summaries, dict[str, list[ReadWarning]], int]:
-    """Summaries of every series with rows up to rowid ``hi``: (summaries, warnings, points).
+    """Summaries of the rows with rowid in (``lo``, ``hi``]: (summaries, warnings, points).
 
-    One statement for the whole table. If it fails (a damaged page), each run is tried on
-    its own, so the damage costs only the runs whose rows it holds (an ``unreadable-metrics``
-    warning, and no summaries, for those).
+    One statement for the range. If it fails (a damaged page), each of ``run_ids`` is tried
+    on its own, so the damage costs only the runs whose rows it holds (an
+    ``unreadable-metrics`` warning, and no summaries, for those).
     """
     try:
-        rows = con.execute(_AGGREGATE.format(where=""), (hi,)).fetchall()
+        rows = con.execute(_AGGREGATE.format(where=""), (lo, hi)).fetchall()
     except sqlite3.DatabaseError as exc:
         if isinstance(exc, sqlite3.OperationalError) and "lock" in str(exc).lower():
             raise  # a busy store: the whole read is retried later
-        return summarise_runs(con, hi, run_ids, rel)
-    return _fold(con, rows, _latest(con, None), hi, rel)
+        return _summarise_runs(con, lo, hi, run_ids, rel)
+    return _fold(con, rows, _latest(con, None if lo == 0 else sorted({r[0] for r in rows})), lo, hi, rel)
 
 
-def summarise_runs(
-    con: sqlite3.Connection, hi: int, run_ids: list[str], rel: str
+def _summarise_runs(
+    con: sqlite3.Connection, lo: int, hi: int, run_ids: list[str], rel: str
 ) -> tuple[Summaries, dict[str, list[ReadWarning]], int]:
-    """Like ``summarise_all`` for some runs, one statement each (through MLflow's run index)."""
     out: Summaries = {}
     warnings: dict[str, list[ReadWarning]] = {}
     points = 0
     latest = _latest(con, run_ids)
     for rid in run_ids:
         try:
-            rows = con.execute(_AGGREGATE.format(where="AND run_uuid = ?"), (hi, rid)).fetchall()
-            got, warned, n = _fold(con, rows, latest, hi, rel)
+            rows = con.execute(_AGGREGATE.format(where="AND run_uuid = ?"), (lo, hi, rid)).fetchall()
+            got, warned, n = _fold(con, rows, latest, lo, hi, rel)
         except sqlite3.DatabaseError as exc:
             if isinstance(exc, sqlite3.OperationalError) and "lock" in str(exc).lower():
                 raise

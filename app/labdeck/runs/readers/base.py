@@ -112,6 +112,8 @@ class RunRecord:
     # that loads them on demand): {key: {last, min, max, count, last_step, last_wall}},
     # replacing the stored summaries of those keys. ``points`` is then left empty.
     summaries: dict[str, dict[str, Any]] | None = None
+    # The summaries cover only points new since the cursor: fold them into the stored ones.
+    fold_summaries: bool = False
 
 
 @dataclass

@@ -22,7 +22,6 @@ from labdeck.runs.readers._mlflow_artifacts import (
     ARTIFACT_ROOT,
     resolve_db_store_artifacts,
 )
-from labdeck.runs.readers._mlflow_sqlite_series import GOOD_ROW
 from labdeck.runs.readers._mlflow_sqlite_snapshot import Snapshot, take_snapshot
 from labdeck.runs.readers._mlflow_sqlite_store import (
     DB_NAME,
@@ -33,7 +32,7 @@ from labdeck.runs.readers._mlflow_sqlite_store import (
     is_mlflow_db,
     ms,
 )
-from labdeck.runs.readers._mlflow_sqlite_summaries import summarise_all, summarise_runs
+from labdeck.runs.readers._mlflow_sqlite_summaries import summarise
 from labdeck.runs.readers.base import (
     Detection,
     Reader,
@@ -183,11 +182,8 @@ class MlflowSqliteReader(Reader):
         new_runs = [rid for (rid,) in con.execute(
             "SELECT DISTINCT run_uuid FROM metrics NOT INDEXED WHERE rowid > ? AND rowid <= ?",
             (lo, snap.max_rowid))]
-        # A touched run's summaries are recomputed whole (through MLflow's run index).
-        summaries, warnings, _ = summarise_runs(con, snap.max_rowid, new_runs, source.rel)
-        new_points = con.execute(
-            f"SELECT count(*) FROM metrics WHERE rowid > ? AND rowid <= ? AND {GOOD_ROW}",
-            (lo, snap.max_rowid)).fetchone()[0]
+        # Summaries of the new rows only; the index folds them into what it holds.
+        summaries, warnings, new_points = summarise(con, lo, snap.max_rowid, new_runs, source.rel)
         known = cursor["runs"]
         records = []
         for run in snap.runs:
@@ -199,6 +195,7 @@ class MlflowSqliteReader(Reader):
             else:
                 continue
             record.summaries = summaries.get(rid)
+            record.fold_summaries = True
             record.warnings += warnings.get(rid, [])
             records.append(record)
         changed = cursor.get("registry") != registry_digest
@@ -209,7 +206,7 @@ class MlflowSqliteReader(Reader):
         self, con: sqlite3.Connection, source: SourceRef, snap: Snapshot, cursor: dict
     ) -> ReadResult:
         ids = [r["run_uuid"] for r in snap.runs]
-        summaries, warnings, points = summarise_all(con, snap.max_rowid, ids, source.rel)
+        summaries, warnings, points = summarise(con, 0, snap.max_rowid, ids, source.rel)
         records = []
         for run in snap.runs:
             record = run_record(run, snap, source)
