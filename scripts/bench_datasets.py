@@ -4,16 +4,19 @@
     .venv/bin/python scripts/bench_datasets.py                       # 1,000 files / 30 MB
     .venv/bin/python scripts/bench_datasets.py --files 10000 --mb 300
     .venv/bin/python scripts/bench_datasets.py --files 10000 --mb 300 --dvc /tmp/dvc-venv/bin/dvc
+    .venv/bin/python scripts/bench_datasets.py --files 10000 --mb 300 --pack-limit 0 --breakdown
 
 Files (random bytes, 100 per folder) are generated in a temp dir; each repetition uses a
 fresh store and index. With ``--dvc``, ``dvc add`` runs on an identical copy of the folder
 (in a fresh ``dvc init --no-scm`` repository), with the same 10 edits, and the ratios are
-printed. Both read from a warm page cache. Reports medians.
+printed. Both read from a warm page cache. Reports medians. ``--pack-limit 0`` stores every
+object as its own file (as before packs); ``--breakdown`` splits the first add into stages.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import shutil
 import statistics
@@ -27,12 +30,24 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "app"))
 
+from labdeck.datasets import service  # noqa: E402
+from labdeck.datasets.packs import PackWriter  # noqa: E402
 from labdeck.datasets.service import Datasets  # noqa: E402
 from labdeck.datasets.store import Store  # noqa: E402
+from labdeck.db import datasets as queries  # noqa: E402
 from labdeck.db.engine import Database  # noqa: E402
 
 PER_FOLDER = 100
 EDITS = 10
+# The stages of an add, timed with --breakdown: (label, owner, attribute).
+STAGES = [
+    ("scan", service, "scan"),
+    ("ingest: read, hash, store", service, "ingest"),
+    ("  of which sealing packs", PackWriter, "seal"),
+    ("fsync loose objects", Store, "make_durable"),
+    ("version and file rows", queries, "add_version"),
+    ("hash cache rows", queries, "save_hash_cache"),
+]
 
 
 def generate(root: Path, n_files: int, total_mb: float, seed: int = 0) -> None:
@@ -69,12 +84,36 @@ def timed(fn) -> float:
     return time.perf_counter() - t
 
 
-def bench_labdeck(src: Path, n_files: int, tmp: Path, rep: int, link: bool) -> dict[str, float]:
+@contextlib.contextmanager
+def stage_timer(into: dict[str, float]):
+    """Time each STAGES function while inside (summed over calls)."""
+    saved = [(owner, attr, getattr(owner, attr)) for _, owner, attr in STAGES]
+    for (label, owner, attr), (_, _, fn) in zip(STAGES, saved, strict=True):
+        def timed_fn(*a, _fn=fn, _label=label, **k):
+            t = time.perf_counter()
+            try:
+                return _fn(*a, **k)
+            finally:
+                into[_label] = into.get(_label, 0.0) + time.perf_counter() - t
+        setattr(owner, attr, timed_fn)
+    try:
+        yield
+    finally:
+        for owner, attr, fn in saved:
+            setattr(owner, attr, fn)
+
+
+def bench_labdeck(src: Path, n_files: int, tmp: Path, rep: int, link: bool, pack_limit: int | None,
+                  stages: dict[str, float] | None) -> dict[str, float]:
     home = tmp / f"labdeck-{rep}"
     db = Database(home / "index.sqlite")
-    ds = Datasets(db, Store(home / "datasets"))
+    store = Store(home / "datasets")
+    if pack_limit is not None:
+        store.pack_limit = pack_limit
+    ds = Datasets(db, store)
     out = {}
-    out["first add"] = timed(lambda: ds.add("bench", src, link=link))
+    with stage_timer(stages) if stages is not None else contextlib.nullcontext():
+        out["first add"] = timed(lambda: ds.add("bench", src, link=link))
     out["re-add, unchanged"] = timed(lambda: ds.add("bench", src, link=link))
     edit(src, n_files, rep + 1)
     out[f"re-add, {EDITS} edited"] = timed(lambda: ds.add("bench", src, link=link))
@@ -107,22 +146,30 @@ def main() -> int:
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--link", action="store_true", help="hard-link into the store instead of copying")
     ap.add_argument("--dvc", metavar="PATH", help="a dvc executable: also time `dvc add` on the same data")
+    ap.add_argument("--pack-limit", type=int, metavar="BYTES", help="pack objects up to this size (0: none)")
+    ap.add_argument("--breakdown", action="store_true", help="time the stages of the first add")
     args = ap.parse_args()
 
     with tempfile.TemporaryDirectory(prefix="labdeck-bench-datasets-") as tmp_s:
         tmp = Path(tmp_s)
         results: dict[str, list[float]] = {}
         dvc_results: dict[str, list[float]] = {}
+        stage_results: dict[str, list[float]] = {}
         for rep in range(args.repeat):
             src = tmp / f"data-{rep}"
             generate(src, args.files, args.mb)
-            for k, v in bench_labdeck(src, args.files, tmp, rep, args.link).items():
+            stages: dict[str, float] | None = {} if args.breakdown else None
+            for k, v in bench_labdeck(src, args.files, tmp, rep, args.link, args.pack_limit, stages).items():
                 results.setdefault(k, []).append(v)
+            for k, v in (stages or {}).items():
+                stage_results.setdefault(k, []).append(v)
             shutil.rmtree(src)
             if args.dvc:
                 for k, v in bench_dvc(args.dvc, args.files, args.mb, tmp, rep).items():
                     dvc_results.setdefault(k, []).append(v)
         mode = "hard links" if args.link else "copies"
+        if args.pack_limit is not None and not args.link:
+            mode += f", packing objects up to {args.pack_limit} bytes"
         print(f"{args.files} files, {args.mb:g} MB, {os.cpu_count()} CPUs, labdeck storing {mode}, "
               f"medians of {args.repeat}")
         for k, vs in results.items():
@@ -131,6 +178,11 @@ def main() -> int:
                 d = statistics.median(dvc_results[k])
                 line += f"   dvc {d:8.3f} s   dvc/labdeck {d / statistics.median(vs):5.1f}x"
             print(line)
+        if stage_results:
+            print("  first add by stage:")
+            for label, _, _ in STAGES:
+                if label in stage_results:
+                    print(f"    {label:<28} {statistics.median(stage_results[label]):8.3f} s")
     return 0
 
 
