@@ -16,17 +16,15 @@ from typing import Any, Protocol
 
 import numpy as np
 from sqlalchemy import delete, select, update
-from sqlalchemy.dialects.sqlite import insert
 from sqlalchemy.orm import Session
 
-from labdeck.db import series as series_codec
 from labdeck.db.models import (
     IndexWarning,
-    MetricChunk,
     Project,
     Run,
     Source,
 )
+from labdeck.db.series_writer import SeriesWriter
 
 _RUN_DEFAULTS = {
     "experiment": "",
@@ -42,9 +40,6 @@ _RUN_DEFAULTS = {
     "series_source": None,
 }
 _RUN_COLUMNS = set(_RUN_DEFAULTS) | {"source_pk", "updated_at"}
-
-# A series whose chunk count passes this is merged into one chunk (live runs append often).
-COMPACT_AFTER = 32
 
 
 def _json(data: Any) -> str:
@@ -130,6 +125,7 @@ class CatalogueWriter:
         # The hot per-run statements go straight to sqlite3 inside the session's transaction:
         # SQLAlchemy's statement machinery measured ~0.3 ms per call, 20x the SQL itself.
         self._raw = session.connection().connection.driver_connection
+        self._series = SeriesWriter(session, self._raw)
 
     # Sources -------------------------------------------------------------
 
@@ -220,12 +216,11 @@ class CatalogueWriter:
         if update_.tags or update_.replace_tags:
             self._write_kv("tags", run_pk, update_.tags, update_.replace_tags)
         if update_.replace_series:
-            self._raw.execute("DELETE FROM metric_chunks WHERE run_pk = ?", (run_pk,))
-            self._raw.execute("DELETE FROM metrics WHERE run_pk = ?", (run_pk,))
+            self._series.clear(run_pk)
         if update_.points:
-            self._append_points(run_pk, update_.points, fresh=update_.replace_series)
+            self._series.append_points(run_pk, update_.points, fresh=update_.replace_series)
         if update_.summaries:
-            self._write_summaries(run_pk, update_.summaries, fold=update_.fold_summaries)
+            self._series.write_summaries(run_pk, update_.summaries, fold=update_.fold_summaries)
         if update_.inputs is not None:
             self._replace_inputs(run_pk, update_.inputs)
         if update_.models is not None:
@@ -322,85 +317,6 @@ class CatalogueWriter:
                 "ON CONFLICT (run_pk, key) DO UPDATE SET value = excluded.value",
                 [(run_pk, k, v) for k, v in values.items()],
             )
-
-    def _append_points(self, run_pk: int, points: dict, *, fresh: bool) -> None:
-        previous: dict[str, dict] = {}
-        next_seq: dict[str, tuple[int, int]] = {}
-        if not fresh:
-            previous = self._summaries(run_pk)
-            for key, max_seq, n in self._raw.execute(
-                "SELECT key, max(seq), count(*) FROM metric_chunks WHERE run_pk = ? GROUP BY key", (run_pk,)
-            ):
-                next_seq[key] = (max_seq + 1, n)
-        chunk_rows, summary_rows, to_compact = [], [], []
-        for key, p in points.items():
-            steps, values, walls = p.steps, p.values, p.walls
-            if len(steps) == 0:
-                continue
-            seq, n_chunks = next_seq.get(key, (0, 0))
-            chunk_rows.append((run_pk, key, seq, len(steps), *series_codec.pack(steps, values, walls)))
-            sm = series_codec.summarise(steps, values, walls, previous.get(key))
-            summary_rows.append(
-                (run_pk, key, sm["last"], sm["min"], sm["max"], sm["count"], sm["last_step"], sm["last_wall"])
-            )
-            if n_chunks + 1 > COMPACT_AFTER:
-                to_compact.append(key)
-        if chunk_rows:
-            self._raw.executemany(
-                'INSERT INTO metric_chunks (run_pk, key, seq, count, steps, "values", walls) '
-                "VALUES (?, ?, ?, ?, ?, ?, ?)",
-                chunk_rows,
-            )
-        self._upsert_summaries(summary_rows)
-        for key in to_compact:
-            self._compact(run_pk, key)
-
-    def _upsert_summaries(self, rows: list[tuple]) -> None:
-        if rows:
-            self._raw.executemany(
-                "INSERT INTO metrics (run_pk, key, last, min, max, count, last_step, last_wall) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (run_pk, key) DO UPDATE SET "
-                "last = excluded.last, min = excluded.min, max = excluded.max, count = excluded.count, "
-                "last_step = excluded.last_step, last_wall = excluded.last_wall",
-                rows,
-            )
-
-    def _write_summaries(self, run_pk: int, summaries: dict[str, dict[str, Any]], *, fold: bool) -> None:
-        """Summaries of series whose points stay in the source (the reader computed them);
-        with ``fold`` they cover only new points and are merged into the stored ones."""
-        previous = self._summaries(run_pk) if fold else {}
-        rows = []
-        for key, s in summaries.items():
-            if key in previous:
-                s = series_codec.merge(previous[key], s)
-            rows.append((run_pk, key, s["last"], s["min"], s["max"], s["count"], s["last_step"], s["last_wall"]))
-        self._upsert_summaries(rows)
-
-    def _summaries(self, run_pk: int) -> dict[str, dict]:
-        return {
-            key: {"last": last, "min": min_, "max": max_, "count": count, "last_step": last_step,
-                  "last_wall": last_wall}
-            for key, last, min_, max_, count, last_step, last_wall in self._raw.execute(
-                "SELECT key, last, min, max, count, last_step, last_wall FROM metrics WHERE run_pk = ?", (run_pk,)
-            )
-        }
-
-    def _compact(self, run_pk: int, key: str) -> None:
-        chunks = self.session.execute(
-            select(MetricChunk.steps, MetricChunk.values, MetricChunk.walls)
-            .where(MetricChunk.run_pk == run_pk, MetricChunk.key == key)
-            .order_by(MetricChunk.seq)
-        ).all()
-        merged = series_codec.unpack([tuple(c) for c in chunks])
-        self.session.execute(
-            delete(MetricChunk).where(MetricChunk.run_pk == run_pk, MetricChunk.key == key)
-        )
-        s, v, w = series_codec.pack(merged.steps, merged.values, merged.walls)
-        self.session.execute(
-            insert(MetricChunk).values(
-                run_pk=run_pk, key=key, seq=0, count=len(merged), steps=s, values=v, walls=w
-            )
-        )
 
 
 def touch_project(session: Session, project_id: int) -> None:
