@@ -233,3 +233,66 @@ def test_an_object_packed_by_two_adds_at_once_is_kept_once(ds, tmp_path, h):
     assert ds.gc().objects == 0
     assert sorted(d for d, _ in store.iter_objects()) == sorted(d for _, _, d in ds.manifest("d", 1))
     assert ds.verify("d", 1) == {}
+
+
+def test_a_store_of_loose_objects_takes_packed_versions_alongside(ds, folder, tmp_path, h):
+    from labdeck.datasets.store import PACK_LIMIT
+
+    ds.store.pack_limit = 0  # version 1 as a store from before packs wrote it
+    ds.add("pets", folder)
+    loose = {d for d, _ in ds.store.iter_loose()}
+    assert len(loose) == 9 and _pack_files(ds) == {}
+    ds.store.pack_limit = PACK_LIMIT
+    h.write(folder / "tables" / "train.csv", "id,label,score\n7,owl,1\n", old=False)
+    r = ds.add("pets", folder)
+    assert (r.hashed, r.new_objects) == (1, 1)  # the unchanged files are found loose, not stored again
+    new = {p: d for p, _, d in ds.manifest("pets", 2)}["tables/train.csv"]
+    assert _packed(ds, new) and {d for d, _ in ds.store.iter_loose()} == loose
+    for v in (1, 2):
+        assert ds.verify("pets", v) == {}
+    ds.remove("pets", 1)
+    r = ds.gc()
+    assert r.objects == 1 and len({d for d, _ in ds.store.iter_loose()}) == 8  # the old CSV, loose, went
+    ds.checkout("pets", 2, tmp_path / "out")
+    assert h.snapshot(tmp_path / "out") == h.snapshot(folder)
+
+
+def test_nothing_is_packed_where_reflinks_work_or_files_are_linked(ds, folder, tmp_path, h, monkeypatch):
+    # This machine's file system has no reflinks: pretend the probe's clone worked.
+    monkeypatch.setattr(Store, "try_reflink", lambda self, src, dst: True)
+    ds.add("pets", folder)
+    assert len({d for d, _ in ds.store.iter_loose()}) == 9 and _pack_files(ds) == {}
+    monkeypatch.undo()
+    other = tmp_path / "other"
+    h.write(other / "x.txt", "linked, not packed")
+    ds.add("linked", other, link=True)
+    assert _pack_files(ds) == {} and len({d for d, _ in ds.store.iter_loose()}) == 10
+
+
+def test_tabular_previews_and_validation_read_packed_files(ds, tmp_path, h):
+    import pandas as pd
+    import pyarrow as pa
+    from labdeck.datasets import tabular
+
+    root = tmp_path / "t"
+    frame = pd.DataFrame({"age": [31, 42, 200], "label": ["cat", "dog", "cat"]})
+    root.mkdir()
+    frame.to_csv(root / "people.csv", index=False)
+    frame.to_parquet(root / "people.parquet")
+    table = pa.Table.from_pandas(frame, preserve_index=False)
+    with pa.OSFile(str(root / "people.arrow"), "wb") as f, pa.ipc.new_stream(f, table.schema) as w:
+        w.write_table(table)  # the IPC stream format: read by the fallback after feather refuses it
+    big = pd.DataFrame({"age": range(30_000), "label": ["cat"] * 30_000})
+    big.to_csv(root / "big.csv", index=False)
+    ds.store.pack_limit = 100_000  # big.csv (~300 KB) stays loose: read from its path
+    ds.add("people", root)
+    files = {f.path: f.digest for f in ds.files("people", 1)}
+    assert [_packed(ds, files[p]) for p in sorted(files)] == [False, True, True, True]
+    for rel in ("people.csv", "people.parquet", "people.arrow"):
+        assert ds.frame(files[rel], rel).equals(tabular.load(root / rel, rel)), rel
+        assert ds.profile(files[rel], rel)["columns"]["age"]["max"] == 200
+    assert ds.profile(files["big.csv"], "big.csv")["rows"] == 30_000
+    ds.set_rules("people", {"files": "people.*", "columns": {"age": {"max": 120}}})
+    problems = ds.validate("people")["problems"]
+    assert sorted(p["file"] for p in problems) == ["people.arrow", "people.csv", "people.parquet"]
+    assert all("1 value(s) above 120" in p["message"] for p in problems)
