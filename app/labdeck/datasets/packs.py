@@ -9,8 +9,9 @@ reflinks, not the bytes, so objects up to ``Store.pack_limit`` are appended to p
                         count x (32-byte BLAKE3 digest, u64 offset, u64 size), sorted by digest,
                         then the BLAKE3 of all the bytes before it
 
-An object exists once an index names it. A pack is written and fdatasync'ed first; only then
-is its index written (temp file, fsync, rename into ``packs/``, fsync of the folder). So a
+An object exists once an index names it. A pack is written and fdatasync'ed first (and the
+folder fsync'ed for its name); only then is its index written (temp file, fsync, rename into
+``packs/``, fsync of the folder). So a
 pack without an index, left by an interrupted add, holds nothing anyone can see, and gc
 deletes it. A pack never changes once indexed: gc copies a pack's live entries into a new
 pack (new pack and index durable first) and then removes the old pair.
@@ -131,7 +132,8 @@ class PackIndex:
 
     def packs(self) -> dict[str, list[Entry]]:
         self.refresh()
-        return dict(self._packs)
+        with self._lock:
+            return dict(self._packs)
 
     def refresh(self) -> bool:
         """Load new indexes and forget removed ones; True if anything changed."""
@@ -234,9 +236,10 @@ class PackWriter:
             return
         with ThreadPoolExecutor(max_workers=len(self._packs)) as pool:
             list(pool.map(lambda p: os.fdatasync(p.fd), self._packs))
+        fsync_path(self.folder)  # the packs' names too, before an index names them
         for pack in self._packs:
             write_index(self.folder, pack.id, pack.entries, self.temp_path())
-        fsync_path(self.folder)  # the packs' and indexes' names
+        fsync_path(self.folder)  # the indexes' names
         for pack in self._packs:
             os.close(pack.fd)
             self.index.add(pack.id, pack.entries)
@@ -277,6 +280,7 @@ def rewrite(folder: Path, index: PackIndex, pack_id: str, live: list[Entry], tem
         finally:
             os.close(src)
             os.close(out.fd)
+        fsync_path(folder)
         write_index(folder, out.id, out.entries, temp)
         fsync_path(folder)
         index.add(out.id, out.entries)
