@@ -184,3 +184,16 @@ def test_rules_verify_and_checkout_from_the_view(view, qtbot, tmp_path, ds, h):
     assert h.snapshot(tmp_path / "out") == h.snapshot(root)
     view.checkout_to("ages", 1, str(tmp_path / "out"))  # again: refuses to overwrite, says so
     qtbot.waitUntil(lambda: view.status.text().startswith("Checkout failed: refusing to overwrite"))
+
+
+def test_results_queued_before_shutdown_go_nowhere(qtbot):
+    # A finished job's result waits in the event queue; once the view shut its jobs down (it
+    # is closing, or gone), delivering it would call into a deleted view and crash.
+    from labdeck.ui.views._datasets_support import Jobs
+
+    jobs = Jobs()
+    called = []
+    jobs.start(lambda _task: 1, called.append)
+    jobs.shutdown()  # waits for the thread: its result is queued now
+    QApplication.processEvents()
+    assert called == [] and not jobs.busy

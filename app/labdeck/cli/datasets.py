@@ -214,8 +214,10 @@ def cmd_gc(ws: Workspace, args) -> int:
         print_json({"objects": r.objects, "bytes": r.bytes, "manifests": r.manifests, "dry_run": r.dry_run,
                     "digests": list(r.digests)})
         return 0
-    verb = "would remove" if r.dry_run else "removed"
-    print(f"{verb} {r.objects} unreferenced object(s) ({size_text(r.bytes)}) and {r.manifests} manifest(s)")
+    verb, frees = ("would remove", "would free") if r.dry_run else ("removed", "freed")
+    # The bytes are what leaves the disk: unreferenced objects, and also left-over pack files
+    # and second copies of packed objects, which are not objects of their own.
+    print(f"{verb} {r.objects} unreferenced object(s) and {r.manifests} manifest(s); {frees} {size_text(r.bytes)}")
     return 0
 
 

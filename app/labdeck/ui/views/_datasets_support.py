@@ -17,7 +17,6 @@ from PySide6.QtCore import (
     QThread,
     Signal,
 )
-from PySide6.QtGui import QImage
 from PySide6.QtWidgets import (
     QComboBox,
     QDialog,
@@ -61,6 +60,7 @@ class Jobs(QObject):
     def __init__(self, parent=None) -> None:
         super().__init__(parent)
         self._threads: set[_JobThread] = set()
+        self._closed = False
         app = QCoreApplication.instance()
         if app is not None:
             app.aboutToQuit.connect(self.shutdown)  # no thread may outlive the application
@@ -79,6 +79,10 @@ class Jobs(QObject):
         return thread
 
     def _done(self, thread: _JobThread, result: Any, on_done: Callable[[Any], None]) -> None:
+        if self._closed:
+            # A result queued before shutdown: its view may be gone, so it goes nowhere (it
+            # used to reach a deleted view from the event loop, and crash the process).
+            return
         thread.wait()
         self._threads.discard(thread)
         thread.deleteLater()
@@ -91,9 +95,12 @@ class Jobs(QObject):
             t.task.cancel()
 
     def shutdown(self) -> None:
+        """Cancel and wait for every job; results still queued for the GUI thread are dropped."""
+        self._closed = True
         self.cancel_all()
         for t in list(self._threads):
             t.wait(10_000)
+        self._threads.clear()
 
 
 class FrameModel(QAbstractTableModel):
@@ -120,7 +127,7 @@ class FrameModel(QAbstractTableModel):
         v = self.frame.iat[index.row(), index.column()]
         return "" if v is None or (isinstance(v, float) and math.isnan(v)) else str(v)
 
-    def headerData(self, section: int, orientation, role: int = Qt.ItemDataRole.DisplayRole):  # noqa: N802
+    def headerData(self, section: int, orientation, role: int = Qt.ItemDataRole.DisplayRole):
         if role != Qt.ItemDataRole.DisplayRole:
             return None
         if orientation == Qt.Orientation.Horizontal:
@@ -132,19 +139,6 @@ def sparkline(counts: list[int]) -> str:
     bars = "▁▂▃▄▅▆▇█"
     top = max(counts) if counts else 0
     return "".join(bars[min(7, int(c / top * 7))] if top else bars[0] for c in counts)
-
-
-def load_thumbnails(items: list[tuple[str, str]], task: Task) -> list[tuple[str, QImage]]:
-    """(name, image scaled to THUMB px) for each (name, file path); QImage is safe off the GUI thread."""
-    out = []
-    for i, (rel, path) in enumerate(items):
-        task.check()
-        task.report(i, len(items), "thumbnails")
-        img = QImage(path)
-        if not img.isNull():
-            out.append((rel, img.scaled(THUMB, THUMB, Qt.AspectRatioMode.KeepAspectRatio,
-                                        Qt.TransformationMode.SmoothTransformation)))
-    return out
 
 
 class AddDialog(QDialog):
