@@ -9,8 +9,8 @@ from collections.abc import Iterable
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
+from labdeck.db import raw, series_sources
 from labdeck.db import series as series_codec
-from labdeck.db import series_sources
 from labdeck.db.entities import ProjectInfo, RunInfo, Series, WarningInfo
 from labdeck.db.filters import Filter, SortKey, sort_terms, to_sql
 from labdeck.db.models import (
@@ -79,8 +79,10 @@ def run_pks(
         for target, onclause in joins:
             stmt = stmt.outerjoin(target, onclause)
         order.extend(orders)
-    order.extend([Run.start_time.desc().nulls_last(), Run.pk.desc()])
-    return list(session.execute(stmt.order_by(*order)).scalars())
+    # "+ 0": ordering through the start_time index looks up each run's row in index order,
+    # which measured twice as slow for a whole listing as reading the table and sorting.
+    order.extend([(Run.start_time + 0).desc().nulls_last(), Run.pk.desc()])
+    return raw.scalars(session, stmt.order_by(*order))
 
 
 def runs_by_pk(session: Session, pks: list[int], *, with_warnings: bool = True) -> list[RunInfo]:
