@@ -6,6 +6,8 @@ import json
 import math
 import shutil
 import sqlite3
+import subprocess
+import sys
 from collections import Counter
 
 import pytest
@@ -116,9 +118,14 @@ def test_a_store_gone_since_indexing_says_so_when_its_points_are_asked_for(works
     workspace.index()
     run = next(iter(_runs(workspace).values()))
     (project / "mlflow.db").rename(project / "moved.db")
-    with pytest.raises(SeriesUnavailable, match="mlflow.db"):
+    with pytest.raises(SeriesUnavailable, match="mlflow.db is gone since it was indexed"):
         workspace.series(run.id)
     assert run.metrics  # the summaries stay until the next index notices the store is gone
+    # On the command line: the same message, no traceback.
+    done = subprocess.run([sys.executable, "-m", "labdeck", "show", run.id, "--series", "--index",
+                           str(workspace.index_path)], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert "mlflow.db is gone since it was indexed" in done.stderr
 
 
 def test_downgrading_forgets_the_reads_that_copied_no_points(workspace, project):

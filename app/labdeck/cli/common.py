@@ -13,6 +13,7 @@ from typing import Any
 
 from labdeck.db.catalogue import AmbiguousRun, RunNotFound
 from labdeck.db.projects import ProjectError
+from labdeck.db.series_sources import SeriesUnavailable
 from labdeck.tasks import Cancelled, Progress, Task
 
 
@@ -22,7 +23,9 @@ class CliError(Exception):
 
 # Exceptions whose message is for the user as it stands (exit status 2, no traceback).
 # A capability adds its own by subclassing CliError, or ValueError subclasses listed here.
-USER_ERRORS: tuple[type[BaseException], ...] = (CliError, ProjectError, RunNotFound, AmbiguousRun, KeyError)
+USER_ERRORS: tuple[type[BaseException], ...] = (
+    CliError, ProjectError, RunNotFound, AmbiguousRun, KeyError, SeriesUnavailable,
+)
 
 
 def print_json(data: Any) -> None:

@@ -90,6 +90,10 @@ def load_points(db: Path, run_ids: list[str], keys: list[str] | None) -> dict[st
     """Every point of ``keys`` (or all) of those runs, read from the store now."""
     if keys is not None and not keys:
         return {}
+    if not db.exists():
+        raise SeriesUnavailable(
+            f"{db} is gone since it was indexed (moved or deleted): its runs' points are read from it "
+            "when asked for; `labdeck index` brings the index up to date")
     try:
         con, _immutable = connect(db)
     except StoreError as exc:
