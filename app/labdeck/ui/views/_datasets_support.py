@@ -16,6 +16,7 @@ from PySide6.QtCore import (
     Qt,
     QThread,
     Signal,
+    Slot,
 )
 from PySide6.QtWidgets import (
     QComboBox,
@@ -34,7 +35,7 @@ THUMB = 96
 
 class _JobThread(QThread):
     progressed = Signal(int, int, str)
-    finished_with = Signal(object)  # the result, or the Exception raised
+    finished_with = Signal(object, object)  # this thread, and the result or the Exception raised
 
     def __init__(self, fn: Callable[[Task], Any], parent=None) -> None:
         super().__init__(parent)
@@ -46,20 +47,26 @@ class _JobThread(QThread):
 
     def run(self) -> None:
         try:
-            self.finished_with.emit(self.fn(self.task))
+            self.finished_with.emit(self, self.fn(self.task))
         except BaseException as exc:  # noqa: BLE001 - shown to the user, never lost in the thread
-            self.finished_with.emit(exc)
+            self.finished_with.emit(self, exc)
 
 
 class Jobs(QObject):
-    """Runs callables off the GUI thread; ``on_done`` is called on the GUI thread."""
+    """Runs callables off the GUI thread; ``on_done`` is called on the GUI thread.
+
+    Results arrive through a slot of this object, not a lambda: Qt then drops a result still
+    queued when this object is destroyed. A lambda's receiver outlived the view and, about one
+    test run in three, called into freed memory (a segfault seen under gdb in Qt's event
+    dispatch).
+    """
 
     busy_changed = Signal(bool)
     progressed = Signal(int, int, str)
 
     def __init__(self, parent=None) -> None:
         super().__init__(parent)
-        self._threads: set[_JobThread] = set()
+        self._threads: dict[_JobThread, Callable[[Any], None]] = {}  # running -> its on_done
         self._closed = False
         app = QCoreApplication.instance()
         if app is not None:
@@ -72,19 +79,18 @@ class Jobs(QObject):
     def start(self, fn: Callable[[Task], Any], on_done: Callable[[Any], None]) -> _JobThread:
         thread = _JobThread(fn, self)
         thread.progressed.connect(self.progressed)
-        thread.finished_with.connect(lambda result, t=thread: self._done(t, result, on_done))
-        self._threads.add(thread)
+        thread.finished_with.connect(self._done)
+        self._threads[thread] = on_done
         self.busy_changed.emit(True)
         thread.start()
         return thread
 
-    def _done(self, thread: _JobThread, result: Any, on_done: Callable[[Any], None]) -> None:
-        if self._closed:
-            # A result queued before shutdown: its view may be gone, so it goes nowhere (it
-            # used to reach a deleted view from the event loop, and crash the process).
-            return
+    @Slot(object, object)
+    def _done(self, thread: _JobThread, result: Any) -> None:
+        on_done = self._threads.pop(thread, None)
+        if self._closed or on_done is None:
+            return  # queued before shutdown: the view is closing or gone, the result goes nowhere
         thread.wait()
-        self._threads.discard(thread)
         thread.deleteLater()
         if not self._threads:
             self.busy_changed.emit(False)
