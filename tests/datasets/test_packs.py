@@ -296,3 +296,33 @@ def test_tabular_previews_and_validation_read_packed_files(ds, tmp_path, h):
     problems = ds.validate("people")["problems"]
     assert sorted(p["file"] for p in problems) == ["people.arrow", "people.csv", "people.parquet"]
     assert all("1 value(s) above 120" in p["message"] for p in problems)
+
+
+def test_a_fresh_store_finds_packed_objects_from_many_threads_at_once(ds, tmp_path, h):
+    # Every thread misses in the empty in-memory index at the same moment; the one that
+    # loads the indexes must not leave the others calling their objects missing.
+    import threading
+
+    root = tmp_path / "d"
+    _mixed(h, root)
+    ds.add("d", root)
+    digests = sorted({d for _, _, d in ds.manifest("d", 1)})
+    for _attempt in range(20):
+        fresh = Store(ds.store.root)
+        gate = threading.Barrier(8)
+        found: list[bytes] = []
+        errors: list[Exception] = []
+
+        def read(digest: str) -> None:
+            gate.wait()
+            try:
+                found.append(fresh.read_object(digest))
+            except ObjectMissing as exc:
+                errors.append(exc)
+
+        threads = [threading.Thread(target=read, args=(d,)) for d in digests[:8]]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert errors == [] and len(found) == 8

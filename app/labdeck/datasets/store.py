@@ -144,8 +144,12 @@ class Store:
     def open_object(self, digest: str) -> Iterator[ObjectReader]:
         """The object, loose or packed; ObjectMissing if the store lacks it."""
         reader = self._open(digest)
-        if reader is None and self.packs.refresh():
-            reader = self._open(digest)  # packed by another process since, or its pack rewritten by gc
+        if reader is None:
+            # Packed by another process since, or its pack rewritten by gc. Retried whatever
+            # refresh says: another thread of this process may have loaded the new index
+            # first (a parallel checkout then found objects "missing", about 1 run in 8).
+            self.packs.refresh()
+            reader = self._open(digest)
         if reader is None:
             raise ObjectMissing(f"object {digest[:12]} is missing from the store {self.root}")
         try:
