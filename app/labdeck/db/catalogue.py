@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from labdeck.db import raw, series_sources
 from labdeck.db import series as series_codec
+from labdeck.db.batches import batches
 from labdeck.db.entities import ProjectInfo, RunInfo, Series, WarningInfo
 from labdeck.db.filters import Filter, SortKey, sort_terms, to_sql
 from labdeck.db.models import (
@@ -26,9 +27,6 @@ from labdeck.db.models import (
     SourceRegisteredModel,
     Tag,
 )
-
-# Runs are fetched by primary key in batches of this size (SQLite's variable limit is 32766).
-BATCH = 900
 
 
 class RunNotFound(LookupError):
@@ -88,8 +86,8 @@ def run_pks(
 def runs_by_pk(session: Session, pks: list[int], *, with_warnings: bool = True) -> list[RunInfo]:
     """Full runs for ``pks``, in the same order."""
     out: dict[int, RunInfo] = {}
-    for i in range(0, len(pks), BATCH):
-        out.update(_load_batch(session, pks[i : i + BATCH], with_warnings))
+    for part in batches(pks):
+        out.update(_load_batch(session, part, with_warnings))
     return [out[pk] for pk in pks if pk in out]
 
 

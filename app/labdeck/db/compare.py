@@ -14,23 +14,16 @@ from sqlalchemy.orm import Session
 
 from labdeck.db import series as series_codec
 from labdeck.db import series_sources
+from labdeck.db.batches import batches
 from labdeck.db.entities import Series
 from labdeck.db.models import MetricChunk, Project, Run
-
-BATCH = 900  # below SQLite's variable limit
-
-
-def _batches(pks: list[int]) -> Iterable[list[int]]:
-    for i in range(0, len(pks), BATCH):
-        yield pks[i : i + BATCH]
 
 
 def pks_for_uids(session: Session, uids: Iterable[str]) -> dict[str, int]:
     """labdeck run ids to primary keys (unknown ids are left out)."""
     wanted = list(dict.fromkeys(uids))
     found: dict[str, int] = {}
-    for chunk in range(0, len(wanted), BATCH):
-        part = wanted[chunk : chunk + BATCH]
+    for part in batches(wanted):
         found.update(
             (uid, pk)
             for uid, pk in session.execute(
@@ -45,7 +38,7 @@ def run_folders(
 ) -> dict[int, tuple[str, str, str | None]]:
     """(project folder, run path relative to it, absolute artifact folder or None) per run."""
     out: dict[int, tuple[str, str, str | None]] = {}
-    for part in _batches(pks):
+    for part in batches(pks):
         stmt = (
             select(Run.pk, Project.path, Run.path, Run.artifact_dir)
             .join(Project, Project.id == Run.project_id)
@@ -59,7 +52,7 @@ def run_folders(
 def provenance_texts(session: Session, pks: list[int]) -> dict[int, str]:
     """Each run's recorded provenance as JSON text ('{}' when it has none)."""
     out: dict[int, str] = {}
-    for part in _batches(pks):
+    for part in batches(pks):
         for pk, text in session.execute(
             select(Run.pk, Run.provenance).where(Run.pk.in_(part))
         ):
@@ -77,7 +70,7 @@ def series_many(
     grouped: dict[int, dict[str, list[tuple[bytes, bytes, bytes]]]] = defaultdict(
         lambda: defaultdict(list)
     )
-    for part in _batches(pks):
+    for part in batches(pks):
         stmt = (
             select(
                 MetricChunk.run_pk,

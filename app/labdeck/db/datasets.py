@@ -15,15 +15,13 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from labdeck.db import dataset_version_files as vfiles
+from labdeck.db.batches import batches
 from labdeck.db.datasets_models import (
     Dataset,
     DatasetFile,
     DatasetVersion,
 )
 from labdeck.db.models import Run, RunInput
-
-# SQLite's bound-variable limit is 32766; insert file rows in batches well under it.
-BATCH = 2000
 
 
 class DatasetNotFound(LookupError):
@@ -261,8 +259,8 @@ def remove(session: Session, name: str, version: int | None = None) -> int:
         return 1
     ds = _dataset_row(session, name)
     ids = list(session.scalars(select(DatasetVersion.id).where(DatasetVersion.dataset_id == ds.id)))
-    for i in range(0, len(ids), BATCH):
-        session.execute(delete(DatasetFile).where(DatasetFile.version_id.in_(ids[i : i + BATCH])))
+    for part in batches(ids):
+        session.execute(delete(DatasetFile).where(DatasetFile.version_id.in_(part)))
     session.execute(delete(DatasetVersion).where(DatasetVersion.dataset_id == ds.id))
     session.delete(ds)
     return len(ids)

@@ -18,6 +18,7 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from labdeck.db.batches import batches
 from labdeck.db.entities import Series
 from labdeck.db.models import Project, Run, Source
 
@@ -26,7 +27,6 @@ from labdeck.db.models import Project, Run, Source
 Loader = Callable[[Path, list[str], list[str] | None], dict[str, dict[str, Series]]]
 
 _loaders: dict[str, Loader] = {}
-BATCH = 5000  # run pks per query, well under SQLite's bound-variable limit
 
 
 class SeriesUnavailable(RuntimeError):
@@ -45,12 +45,12 @@ def load(
     if not wanted:
         return {}
     rows = []
-    for i in range(0, len(wanted), BATCH):
+    for part in batches(wanted):
         rows += session.execute(
             select(Run.pk, Run.source_id, Run.series_source, Source.path, Project.path)
             .join(Source, Source.id == Run.source_pk)
             .join(Project, Project.id == Run.project_id)
-            .where(Run.pk.in_(wanted[i : i + BATCH]), Run.series_source.is_not(None))
+            .where(Run.pk.in_(part), Run.series_source.is_not(None))
         ).all()
     by_store: dict[tuple[str, Path], list[tuple[int, str]]] = defaultdict(list)
     for pk, source_id, fmt, source_path, project_path in rows:
