@@ -54,10 +54,16 @@ def connect(db: Path) -> tuple[sqlite3.Connection, bool]:
     return con, immutable
 
 
+def is_busy(exc: sqlite3.Error) -> bool:
+    """A writer holds the lock: worth retrying later, unlike a damaged or foreign file."""
+    low = str(exc).lower()
+    return "locked" in low or "busy" in low
+
+
 def as_warning(exc: sqlite3.Error, db: Path) -> ReadWarning:
     text = str(exc)
     low = text.lower()
-    if "locked" in low or "busy" in low:
+    if is_busy(exc):
         return ReadWarning("db-busy", f"{db.name} is locked by a writer: {text}", transient=True)
     if "malformed" in low or "not a database" in low or "corrupt" in low:
         return ReadWarning("corrupt-db", f"{db.name} is damaged: {text}")

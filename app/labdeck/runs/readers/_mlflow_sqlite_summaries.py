@@ -22,7 +22,12 @@ import sqlite3
 from collections.abc import Iterable
 
 from labdeck.runs.readers._mlflow_sqlite_series import GOOD_ROW
-from labdeck.runs.readers._mlflow_sqlite_store import DBL_MAX, as_text, table_names
+from labdeck.runs.readers._mlflow_sqlite_store import (
+    DBL_MAX,
+    as_text,
+    is_busy,
+    table_names,
+)
 from labdeck.runs.readers.base import ReadWarning
 
 _VALUE = "CASE WHEN is_nan THEN NULL ELSE value END"
@@ -119,7 +124,7 @@ def summarise(
     try:
         rows = con.execute(_AGGREGATE.format(where=""), (lo, hi)).fetchall()
     except sqlite3.DatabaseError as exc:
-        if isinstance(exc, sqlite3.OperationalError) and "lock" in str(exc).lower():
+        if is_busy(exc):
             raise  # a busy store: the whole read is retried later
         return _summarise_runs(con, lo, hi, run_ids, rel)
     return _fold(con, rows, _latest(con, None if lo == 0 else sorted({r[0] for r in rows})), lo, hi, rel)
@@ -137,7 +142,7 @@ def _summarise_runs(
             rows = con.execute(_AGGREGATE.format(where="AND run_uuid = ?"), (lo, hi, rid)).fetchall()
             got, warned, n = _fold(con, rows, latest, lo, hi, rel)
         except sqlite3.DatabaseError as exc:
-            if isinstance(exc, sqlite3.OperationalError) and "lock" in str(exc).lower():
+            if is_busy(exc):
                 raise
             warnings[rid] = [ReadWarning(
                 "unreadable-metrics", f"metrics of run {rid} in {rel} cannot be read: {exc}", rel)]
