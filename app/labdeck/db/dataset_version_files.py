@@ -72,8 +72,8 @@ def _insert(conn: Connection, version_id: int, rows: list[tuple[str, int, str]],
 
 def write(
     conn: Connection, version_id: int, files: list[tuple[str, int, str]], base: tuple[int, Rebuilt] | None
-) -> bool:
-    """Store ``files`` (path, size, digest) as the list of ``version_id``; True if as a delta.
+) -> None:
+    """Store ``files`` (path, size, digest) as the list of ``version_id``, as a delta where smaller.
 
     ``base`` is the version to store changes against, with its rebuilt list; the caller
     has checked it belongs to the same dataset.
@@ -90,10 +90,9 @@ def write(
             conn.exec_driver_sql("UPDATE dataset_versions SET base_id = ? WHERE id = ?", (base_id, version_id))
             _insert(conn, version_id, changed, False)
             _insert(conn, version_id, [(p, *old[p]) for p in sorted(gone)], True)
-            return True
+            return
     conn.exec_driver_sql("UPDATE dataset_versions SET base_id = NULL WHERE id = ?", (version_id,))
     _insert(conn, version_id, files, False)
-    return False
 
 
 def _rewrite(conn: Connection, version_id: int, files: Files, base: tuple[int, Rebuilt] | None) -> None:
