@@ -11,7 +11,6 @@ from labdeck.db.entities import ProjectInfo, RunInfo, Series, WarningInfo
 from labdeck.db.projects import add_project, normalise, remove_project
 from labdeck.db.writer import set_runs_hidden
 from labdeck.paths import default_index_path
-from labdeck.runs import series_loaders  # noqa: F401 - registers on-demand point loaders
 from labdeck.runs.indexer import IndexStats, index_all, index_project
 from labdeck.runs.query import parse_query, parse_sort
 from labdeck.tasks import Task
