@@ -45,7 +45,7 @@ def diff_profiles(pa: dict, pb: dict) -> dict:
 
 
 def diff_versions(a: Files, b: Files, profile_of: Callable[[str, str], dict]) -> dict:
-    """``profile_of(object digest, rel)`` returns a tabular profile (see ``tabular.profile``)."""
+    """``profile_of(object digest, rel)`` returns a tabular profile (see ``tabular.profile_frame``)."""
     result = diff_files(a, b)
     ha = {p: h for p, _, h in a}
     hb = {p: h for p, _, h in b}

@@ -251,14 +251,20 @@ class Datasets:
 
     # Tabular ---------------------------------------------------------------------
 
-    def profile(self, digest: str, rel: str) -> dict:
+    def profile(self, digest: str, rel: str, frame: pd.DataFrame | None = None) -> dict:
+        """Schema, row count and per-column statistics (cached; from ``frame`` if already loaded)."""
         key = (digest, tabular.tabular_format(rel) or "")
         if key not in self._profiles:
-            self._profiles[key] = tabular.profile(self.store.object_source(digest), rel)
+            self._profiles[key] = tabular.profile_frame(frame if frame is not None else self.frame(digest, rel))
         return self._profiles[key]
 
     def frame(self, digest: str, rel: str) -> pd.DataFrame:
         return tabular.load(self.store.object_source(digest), rel)
+
+    def preview(self, digest: str, rel: str, rows: int) -> tuple[pd.DataFrame, dict]:
+        """The first ``rows`` rows and the profile, from one read and parse of the file."""
+        frame = self.frame(digest, rel)
+        return frame.head(rows), self.profile(digest, rel, frame)
 
     def diff(self, name: str, a: int, b: int) -> dict:
         fa, fb = self.manifest(name, a), self.manifest(name, b)

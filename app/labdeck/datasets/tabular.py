@@ -145,7 +145,3 @@ def profile_frame(frame: pd.DataFrame) -> dict:
         "schema": {str(c): kind(frame[c]) for c in frame.columns},
         "columns": {str(c): column_stats(frame[c]) for c in frame.columns},
     }
-
-
-def profile(source: str | Path | bytes, rel: str) -> dict:
-    return profile_frame(load(source, rel))

@@ -280,7 +280,7 @@ class DatasetsView(VersionActions, QWidget):
         rel, digest = items[0].data(0, ROLE)
         ds = self.datasets
         if tabular.tabular_format(rel):
-            self.jobs.start(lambda _t: (ds.frame(digest, rel).head(PREVIEW_ROWS), ds.profile(digest, rel)),
+            self.jobs.start(lambda _t: ds.preview(digest, rel, PREVIEW_ROWS),
                             lambda r: self._show_table(rel, r))
         elif tabular.is_image(rel):
             self.jobs.start(lambda t: store_thumbnails(ds.store, [(rel, digest)], t), lambda r: self._show_image(rel, r))
