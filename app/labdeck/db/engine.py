@@ -10,6 +10,7 @@ from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from labdeck.db.filters import register_sql_functions
 from labdeck.db.migrate import upgrade_to_head
 
 BUSY_TIMEOUT_MS = 30_000
@@ -27,6 +28,7 @@ def _on_connect(dbapi_conn, _record) -> None:
     cur.execute("PRAGMA synchronous=NORMAL")
     cur.execute("PRAGMA foreign_keys=ON")
     cur.close()
+    register_sql_functions(dbapi_conn)
 
 
 def make_engine(path: Path) -> Engine:

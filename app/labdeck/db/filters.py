@@ -8,7 +8,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Union
 
-from sqlalchemy import and_, false, not_, or_, select
+import re2
+from sqlalchemy import and_, false, func, not_, or_, select
 from sqlalchemy.orm import aliased
 from sqlalchemy.sql import ColumnElement
 
@@ -53,14 +54,14 @@ class Has:
 
 @dataclass(frozen=True)
 class And:
-    left: "Filter"
-    right: "Filter"
+    """All of ``terms``. A chain ``a and b and c`` is one flat node: no recursion per term."""
+
+    terms: tuple["Filter", ...]
 
 
 @dataclass(frozen=True)
 class Or:
-    left: "Filter"
-    right: "Filter"
+    terms: tuple["Filter", ...]
 
 
 @dataclass(frozen=True)
@@ -91,17 +92,55 @@ def _compare(column, op: str, value):
     if op == ">=":
         return column >= value
     if op == "~":
-        return column.regexp_match("(?i)" + value)  # SQLite ignores flags=; inline them
+        return func.labdeck_regexp(value, column) == 1
     if op == "!~":
-        return not_(column.regexp_match("(?i)" + value))
+        return func.labdeck_regexp(value, column) == 0
     raise ValueError(f"unknown operator {op}")
 
 
+# Regular expressions run on RE2, whose matching time is linear in the text: a pattern
+# such as (a+)+$ cannot backtrack for ever over a long name (Python's re can, for minutes).
+_RE2_OPTIONS = re2.Options()
+_RE2_OPTIONS.log_errors = False  # a bad pattern is reported to the user, not logged to stderr
+_RE2_OPTIONS.never_capture = True
+
+
+class PatternError(ValueError):
+    """A regular expression RE2 cannot compile (message says why)."""
+
+
+def compile_pattern(pattern: str):
+    """The compiled case-insensitive ``pattern``; RE2 caches compilations, so this is cheap
+    to call once per row. Look-around and back-references are not RE2 syntax: refused."""
+    try:
+        return re2.compile(("(?i)" + pattern).encode("utf-8", "surrogatepass"), _RE2_OPTIONS)
+    except re2.error as exc:
+        reason = exc.args[0].decode("utf-8", "replace") if exc.args and isinstance(exc.args[0], bytes) else str(exc)
+        raise PatternError(f"{reason} (RE2 syntax: no look-around or back-references)") from None
+
+
+def _regexp(pattern: str, value) -> int | None:
+    if value is None:
+        return None
+    text = value if isinstance(value, str) else str(value)
+    try:
+        found = compile_pattern(pattern).search(text.encode("utf-8", "surrogatepass"))
+    except PatternError:
+        return None  # the parser refuses such patterns before they reach SQL
+    return int(found is not None)
+
+
+def register_sql_functions(dbapi_conn) -> None:
+    """Functions the filters call in SQL; run on every new SQLite connection."""
+    dbapi_conn.create_function("labdeck_regexp", 2, _regexp, deterministic=True)
+
+
 def to_sql(node: Filter) -> ColumnElement[bool]:
+    # Depth is bounded by the parser (parentheses and 'not'); chains are flat tuples.
     if isinstance(node, And):
-        return and_(to_sql(node.left), to_sql(node.right))
+        return and_(*(to_sql(term) for term in node.terms))
     if isinstance(node, Or):
-        return or_(to_sql(node.left), to_sql(node.right))
+        return or_(*(to_sql(term) for term in node.terms))
     if isinstance(node, Not):
         return not_(to_sql(node.inner))
     if isinstance(node, Has):

@@ -8,10 +8,13 @@
 Fields: ``params.KEY``, ``metrics.KEY`` (the last value), ``tags.KEY`` and the attributes
 ``id name status experiment format source_id path project start_time end_time``. A key
 with odd characters is quoted: ``params."batch size"``. Operators: ``= != < <= > >=``,
-``~`` / ``!~`` (case-insensitive regular-expression search). Values: numbers, quoted
-strings, or bare words. ``and`` binds tighter than ``or``.
+``~`` / ``!~`` (case-insensitive regular-expression search, RE2 syntax: linear time, no
+look-around or back-references). Values: numbers, quoted strings, or bare words. ``and``
+binds tighter than ``or``.
 
-A bad query raises ``QueryError`` whose ``position`` points at the offending token.
+A bad query raises ``QueryError`` whose ``position`` points at the offending token. So does
+a hostile one: past ``MAX_QUERY_LENGTH`` characters, ``MAX_DEPTH`` levels of parentheses and
+``not``, or ``MAX_TERMS`` comparisons (each one a subquery in SQL).
 """
 
 from __future__ import annotations
@@ -31,11 +34,17 @@ from labdeck.db.filters import (
     Has,
     Not,
     Or,
+    PatternError,
     SortKey,
+    compile_pattern,
 )
 from labdeck.runs.readers.base import STATUSES
 
 NAMESPACES = ("params", "metrics", "tags")
+MAX_QUERY_LENGTH = 10_000
+MAX_DEPTH = 64
+MAX_TERMS = 256
+_CONTEXT = 60  # characters shown either side of an error in a long query
 
 
 class QueryError(ValueError):
@@ -46,8 +55,13 @@ class QueryError(ValueError):
         self.position = position
 
     def pretty(self) -> str:
-        """The message, the query and a caret under the offending token."""
-        return f"{self.message}\n  {self.query}\n  {' ' * self.position}^"
+        """The message, the query and a caret under the offending token (a long query is
+        shown as the stretch around it)."""
+        start = max(0, self.position - _CONTEXT)
+        shown = self.query[start : self.position + _CONTEXT]
+        lead = "..." if start else ""
+        tail = "..." if start + len(shown) < len(self.query) else ""
+        return f"{self.message}\n  {lead}{shown}{tail}\n  {' ' * (len(lead) + self.position - start)}^"
 
     def __str__(self) -> str:
         return f"{self.message} (at column {self.position + 1})"
@@ -103,6 +117,8 @@ class _Parser:
         self.query = query
         self.tokens = tokenize(query)
         self.i = 0
+        self.depth = 0  # parentheses and 'not' around the current token
+        self.terms = 0
 
     def peek(self) -> Token:
         return self.tokens[self.i]
@@ -127,35 +143,50 @@ class _Parser:
         return node
 
     def parse_or(self) -> Filter:
-        node = self.parse_and()
+        terms = [self.parse_and()]
         while self.is_word("or"):
             self.take()
-            node = Or(node, self.parse_and())
-        return node
+            terms.append(self.parse_and())
+        return terms[0] if len(terms) == 1 else Or(tuple(terms))
 
     def parse_and(self) -> Filter:
-        node = self.parse_not()
+        terms = [self.parse_not()]
         while self.is_word("and"):
             self.take()
-            node = And(node, self.parse_not())
-        return node
+            terms.append(self.parse_not())
+        return terms[0] if len(terms) == 1 else And(tuple(terms))
 
     def parse_not(self) -> Filter:
-        if self.is_word("not"):
-            self.take()
-            return Not(self.parse_not())
-        return self.parse_atom()
+        # A run of 'not's is counted in a loop; only parentheses recurse, and both are bounded.
+        nots = []
+        while self.is_word("not"):
+            nots.append(self.take())
+            self.enter(nots[-1])
+        node = self.parse_atom()
+        self.depth -= len(nots)
+        for _ in nots:
+            node = Not(node)
+        return node
+
+    def enter(self, tok: Token) -> None:
+        self.depth += 1
+        if self.depth > MAX_DEPTH:
+            raise self.error(f"query nested too deeply: at most {MAX_DEPTH} levels of parentheses and 'not'", tok)
 
     def parse_atom(self) -> Filter:
         tok = self.peek()
         if tok.kind == "lparen":
-            self.take()
+            self.enter(self.take())
             node = self.parse_or()
             close = self.peek()
             if close.kind != "rparen":
                 raise self.error("missing ')'", close)
             self.take()
+            self.depth -= 1
             return node
+        self.terms += 1
+        if self.terms > MAX_TERMS:
+            raise self.error(f"query too long: at most {MAX_TERMS} comparisons", tok)
         if self.is_word("has"):
             self.take()
             field_tok = self.peek()
@@ -199,8 +230,8 @@ class _Parser:
         if op in ("~", "!~"):
             pattern = str(tok.text if tok.kind == "number" else value)
             try:
-                re.compile(pattern)
-            except re.error as exc:
+                compile_pattern(pattern)
+            except PatternError as exc:
                 raise self.error(f"bad regular expression: {exc}", tok) from None
             if field.kind == "metrics":
                 raise self.error("metrics compare with numbers, not patterns", op_tok)
@@ -253,6 +284,10 @@ def parse_query(query: str) -> Filter | None:
     """The filter a query string describes (None for an empty query)."""
     if not query.strip():
         return None
+    if len(query) > MAX_QUERY_LENGTH:
+        # The caret stands under the first character past the limit.
+        raise QueryError(f"query too long: {len(query)} characters, at most {MAX_QUERY_LENGTH}",
+                         query, MAX_QUERY_LENGTH)
     return _Parser(query).parse()
 
 
