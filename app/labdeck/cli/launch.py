@@ -8,6 +8,7 @@ import sys
 from labdeck.cli.common import CliError, cancel_on_sigint, fmt_time, print_json, table
 from labdeck.db.jobs import JobInfo, JobNotFound
 from labdeck.launch import control
+from labdeck.launch.executor import executor_for
 from labdeck.launch.reproduce import launch_plan, make_plan, public_run_id, verdict
 from labdeck.launch.submit import LaunchError, LaunchRequest, launch
 from labdeck.launch.verdict import DEFAULT_RTOL
@@ -20,7 +21,8 @@ def _job_json(job: JobInfo) -> dict:
         "job": job.id, "run": public_run_id(job), "status": job.status, "exit_code": job.exit_code,
         "message": job.message, "gpus": list(job.gpus), "priority": job.priority, "command": list(job.command),
         "project": job.project, "created_at": job.created_at, "started_at": job.started_at, "ended_at": job.ended_at,
-        "run_dir": job.run_dir or None,
+        "run_dir": job.run_dir or None, "executor": job.executor,
+        "cluster": {k: v for k, v in (job.spec.get("cluster") or {}).items() if k != "config"} or None,
     }
 
 
@@ -49,6 +51,7 @@ def cmd_launch(ws: Workspace, args) -> int:
     req = LaunchRequest(
         command=tuple(command), project=args.project, gpus=args.gpus, min_gpu_mem_gb=args.min_gpu_mem,
         env=args.env, seed=args.seed, datasets=tuple(args.dataset or ()), priority=args.priority,
+        executor=args.executor,
     )
     try:
         job = launch(ws, req)
@@ -120,8 +123,9 @@ def _logs(ws: Workspace, ref: str, follow: bool) -> int:
 
 def cmd_reproduce(ws: Workspace, args) -> int:
     try:
-        plan = make_plan(ws, args.run, gpus=args.gpus, env=args.env)
-    except LaunchError as exc:
+        executor_for(args.executor)
+        plan = make_plan(ws, args.run, gpus=args.gpus, env=args.env, executor=args.executor)
+    except (LaunchError, ValueError) as exc:
         raise CliError(str(exc)) from None
     print(plan.text(), file=sys.stderr)
     if args.plan_only:
@@ -129,7 +133,7 @@ def cmd_reproduce(ws: Workspace, args) -> int:
             print_json(plan.to_json())
         return 0 if plan.launchable else 2
     try:
-        job = launch_plan(ws, plan)
+        job = launch_plan(ws, plan, executor=args.executor)
     except LaunchError as exc:
         raise CliError(str(exc)) from None
     out = {"job": job.id, "run": public_run_id(job), "original": plan.original, "status": job.status,
@@ -167,6 +171,8 @@ def register(add_verb) -> None:
     p.add_argument("--seed", type=int, help="passed as LABDECK_SEED and PYTHONHASHSEED (see sdk.seed_everything)")
     p.add_argument("--dataset", action="append", metavar="NAME:VERSION", help="dataset version used (repeatable)")
     p.add_argument("--priority", type=int, default=0, help="higher starts first (default 0)")
+    p.add_argument("--executor", default="local", metavar="NAME",
+                   help="where it runs: local (default) or a cluster added with labdeck executor add")
     p.add_argument("--wait", action="store_true", help="return when the job ends, with its exit status")
     p.add_argument("--json", action="store_true")
     p.add_argument("command", nargs=argparse.REMAINDER, help="-- COMMAND ARGS…")
@@ -179,6 +185,7 @@ def register(add_verb) -> None:
     p.add_argument("run")
     p.add_argument("--gpus", metavar="N|UUID,…|none", help="default: as many as the original used")
     p.add_argument("--env", choices=("current", "locked"), help="default: as the original")
+    p.add_argument("--executor", default="local", metavar="NAME", help="where the reproduction runs (default local)")
     p.add_argument("--rtol", type=float, default=DEFAULT_RTOL, help=f"tolerance of the verdict (default {DEFAULT_RTOL})")
     p.add_argument("--plan", dest="plan_only", action="store_true", help="only show the plan")
     p.add_argument("--wait", action="store_true")

@@ -22,7 +22,8 @@ def reconcile(ws: Workspace) -> int:
     for job in active:
         if job.runner_pid is None:
             continue  # not handed over yet
-        if executor_for(job.executor).owner_alive(job) is False:
+        executor = executor_for(job.executor, job)
+        if executor.owner_alive(job) is False and not executor.reattach(ws.index_path, job):
             # A command may outlive its runner: it must not hold a GPU unseen.
             kill_group(job_group(job.pgid, job.id))
             with ws.db.write() as s:
@@ -47,7 +48,7 @@ def job(ws: Workspace, ref: str) -> JobInfo:
 
 def cancel(ws: Workspace, ref: str) -> JobInfo:
     j = job(ws, ref)
-    executor_for(j.executor).cancel(ws.db, j)
+    executor_for(j.executor, j).cancel(ws.db, j)
     return job(ws, j.id)
 
 

@@ -2,8 +2,8 @@
 
 The UI and CLI talk only to this interface; ``LocalExecutor`` runs jobs on this machine
 through a detached runner process per job, so jobs outlive the app that launched them.
-A Slurm or Ray executor is one more subclass: ``start`` would submit to the cluster and
-the cluster-side runner would update the same job row.
+Slurm and Ray executors (``cluster_executor.py``) are configured by name and submit to the
+engine; a local monitor process per job follows it there and updates the same job row.
 """
 
 from __future__ import annotations
@@ -93,6 +93,14 @@ class Executor(ABC):
     def owner_alive(self, job: JobInfo) -> bool | None:
         """Whether the job's owner still runs (None: cannot tell from here)."""
 
+    def reattach(self, db_path: Path, job: JobInfo) -> bool:
+        """Give a job whose owner died a new one (a cluster job still runs there); False: cannot."""
+        return False
+
+
+class SubmissionRejected(ValueError):
+    """The engine refused the job (bad partition, over quota, unreachable): its message as is."""
+
 
 class LocalExecutor(Executor):
     name = "local"
@@ -140,8 +148,15 @@ class LocalExecutor(Executor):
 EXECUTORS: dict[str, type[Executor]] = {"local": LocalExecutor}
 
 
-def executor_for(name: str) -> Executor:
-    try:
+def executor_for(name: str, job: JobInfo | None = None) -> Executor:
+    """``local``, or a cluster executor configured by ``labdeck executor add NAME KIND`` (for a
+    ``job`` already submitted, as it was configured then, even if since removed)."""
+    if name in EXECUTORS:
         return EXECUTORS[name]()
-    except KeyError:
-        raise ValueError(f"unknown executor {name!r}; known: {', '.join(EXECUTORS)}") from None
+    from labdeck.launch import executors_config
+    from labdeck.launch.cluster_executor import cluster_executor
+
+    recorded = (job.spec.get("cluster") or {}) if job is not None else {}
+    if recorded.get("config") is not None:
+        return cluster_executor(executors_config.ExecutorConfig(name, recorded["kind"], recorded["config"]))
+    return cluster_executor(executors_config.get(name))  # ExecutorConfigError (a ValueError) when unknown

@@ -62,7 +62,10 @@ def build(
     datasets: list[dict],
     reproduces: str | None = None,
     notes: list[str] | None = None,
+    cluster: dict | None = None,
 ) -> dict:
+    """``cluster``: for a Slurm or Ray job, the executor, cluster name, node(s), the engine's job
+    id and the GPUs seen inside the job (absent for a local job)."""
     assigned_info = [g for g in snapshot_json(gpus)["gpus"] if g["uuid"] in assigned]
     return {
         "version": MANIFEST_VERSION,
@@ -88,4 +91,5 @@ def build(
         "datasets": datasets,
         "reproduces": reproduces,
         "notes": list(notes or []),
+        **({"cluster": cluster} if cluster else {}),
     }

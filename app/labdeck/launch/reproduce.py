@@ -89,7 +89,7 @@ def _package_differences(recorded: dict[str, str]) -> list[str]:
 
 
 def make_plan(ws: Workspace, ref: str, *, gpus: str | None = None, env: str | None = None,
-              inventory: Inventory | None = None) -> Plan:
+              inventory: Inventory | None = None, executor: str = "local") -> Plan:
     run = ws.run(ref)
     prov = json.loads(ws.provenance(run.id) or "{}")
     man = prov.get("manifest") if isinstance(prov.get("manifest"), dict) else None
@@ -103,7 +103,11 @@ def make_plan(ws: Workspace, ref: str, *, gpus: str | None = None, env: str | No
     datasets = list(man.get("datasets", [])) if man else []
     for d in datasets:
         items.append(_dataset_item(ws, d, blockers))
-    gpu_req = _gpus(man, gpus, inventory or default_inventory(), items)
+    if executor == "local":
+        gpu_req = _gpus(man, gpus, inventory or default_inventory(), items)
+    else:
+        gpu_req = _cluster_gpus(man, gpus, executor, items)
+    _where(man, executor, items)
     spec = {
         "code": code, "env": env_spec, "gpus": gpu_req, "seed": seed, "datasets": datasets,
         "reproduces": run.id, "notes": [f"{i.what}: {i.status}: {i.detail}" for i in items if i.status != "restored"],
@@ -251,10 +255,37 @@ def _gpus(man: dict | None, override: str | None, inventory: Inventory, items: l
     return req.to_json()
 
 
-def launch_plan(ws: Workspace, plan: Plan) -> JobInfo:
+def _cluster_gpus(man: dict | None, override: str | None, executor: str, items: list[PlanItem]) -> dict:
+    """On a cluster the engine picks the GPUs: ask for as many as the original had."""
+    then = ((man or {}).get("gpus") or {}).get("assigned") or []
+    req = parse_request(override if override is not None else (str(len(then)) if then else "none"))
+    names_then = ", ".join(g.get("name", "?") for g in then) or "CPU"
+    count = req.count or len(req.uuids)
+    items.append(PlanItem("GPUs", "restored" if bool(count) == bool(then) else "substituted",
+                          (f"{count} GPU(s) from {executor}'s scheduler" if count else "CPU only") + f" (was {names_then})"))
+    return req.to_json()
+
+
+def _where(man: dict | None, executor: str, items: list[PlanItem]) -> None:
+    """Where it ran and where it will run, and whether bit-identity can be expected."""
+    then = (man or {}).get("cluster") or {}
+    was = f"{then.get('executor')} ({then.get('kind')}, node {then.get('nodes')})" if then else \
+        f"local ({((man or {}).get('machine') or {}).get('hostname', '?')})"
+    gpus_then = ((man or {}).get("gpus") or {}).get("assigned") or []
+    if gpus_then:
+        expect = ("GPU results are bit-identical only on the same GPU model and driver "
+                  f"(was {gpus_then[0].get('name')}, driver {((man or {}).get('gpus') or {}).get('driver')}); "
+                  "the manifest of the new run records what it got")
+    else:
+        expect = "a CPU run with the same code, packages and seed: bit-identical results expected"
+    status = "restored" if (then.get("executor") or "local") == executor else "substituted"
+    items.append(PlanItem("executor", status, f"{executor} (was {was}); {expect}"))
+
+
+def launch_plan(ws: Workspace, plan: Plan, executor: str = "local") -> JobInfo:
     if not plan.launchable:
         raise LaunchError(f"cannot reproduce {plan.original}: {plan.blocker}")
-    return enqueue(ws, plan.project, list(plan.command), plan.spec)
+    return enqueue(ws, plan.project, list(plan.command), plan.spec, executor=executor)
 
 
 def verdict(ws: Workspace, original: str, job: JobInfo, rtol: float = DEFAULT_RTOL) -> Verdict:

@@ -19,7 +19,7 @@ from labdeck.db.jobs import JobInfo
 from labdeck.db.projects import normalise
 from labdeck.launch import datasets as launch_datasets
 from labdeck.launch import envs, gitsnap
-from labdeck.launch.executor import executor_for
+from labdeck.launch.executor import SubmissionRejected, executor_for
 from labdeck.launch.gpus import Inventory, default_inventory
 from labdeck.launch.scheduler import GpuRequest, RequestError, parse_request
 from labdeck.tasks import Task
@@ -91,7 +91,13 @@ def launch(ws: Workspace, req: LaunchRequest, *, inventory: Inventory | None = N
         gpu_req = parse_request(req.gpus, req.min_gpu_mem_gb)
     except RequestError as exc:
         raise LaunchError(str(exc)) from None
-    gpu_req, notes = resolve_gpus(gpu_req, inventory or default_inventory())
+    try:
+        executor_for(req.executor)  # an unknown name fails here, before anything is queued
+    except ValueError as exc:
+        raise LaunchError(str(exc)) from None
+    notes: list[str] = []
+    if req.executor == "local":  # a cluster's GPUs are the engine's to check
+        gpu_req, notes = resolve_gpus(gpu_req, inventory or default_inventory())
     try:
         datasets = [launch_datasets.resolve(ws.db, d) for d in req.datasets]
     except launch_datasets.DatasetError as exc:
@@ -133,6 +139,10 @@ def enqueue(ws: Workspace, project: str, command: list[str], spec: dict, *, prio
         )
     try:
         executor_for(executor).start(ws.index_path, job)
+    except SubmissionRejected as exc:
+        with ws.db.write() as s:
+            jobsdb.finish_job(s, job.id, "failed", message=str(exc))
+        raise LaunchError(str(exc)) from None
     except (OSError, ValueError) as exc:
         with ws.db.write() as s:
             jobsdb.finish_job(s, job.id, "failed", message=f"could not start the job's runner: {exc}")

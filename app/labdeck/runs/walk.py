@@ -15,7 +15,8 @@ IGNORE_FILE = ".labdeckignore"
 # Folders that never hold runs and can be huge.
 SKIP_NAMES = frozenset(
     {".git", ".hg", ".svn", "node_modules", "__pycache__", ".mypy_cache", ".pytest_cache",
-     ".ruff_cache", ".tox", ".nox", ".ipynb_checkpoints", ".venv", "venv", "site-packages"}
+     ".ruff_cache", ".tox", ".nox", ".ipynb_checkpoints", ".venv", "venv", "site-packages",
+     ".labdeck-cluster"}  # cluster jobs' code copies and in-flight results (launch/cluster_bundle.py)
 )
 
 
@@ -97,6 +98,24 @@ def _rel(folder: Path, project: Path) -> str:
     return "" if rel == "." else rel.replace(os.sep, "/")
 
 
+def _utf8(name: str) -> bool:
+    try:
+        name.encode("utf-8")
+        return True
+    except UnicodeEncodeError:
+        return False
+
+
+def _skip_undecodable(folder: Path, name: str, project: Path, result: WalkResult) -> None:
+    """A folder whose name is not UTF-8 cannot be named in the index: skipped, and said so.
+    (Python decodes such names with lone surrogates; shown here with U+FFFD.)"""
+    rel = _rel(folder / name, project)
+    shown = rel.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+    result.warnings.append(ReadWarning(
+        "non-utf8-name", f"{shown} has a name that is not UTF-8; it and its runs are skipped "
+        "(rename it to index it)", shown))
+
+
 def _folders(
     root: Path,
     project: Path,
@@ -135,11 +154,14 @@ def _folders(
         names = set()
         subdirs = set()
         for entry in entries:
-            names.add(entry.name)
             try:
                 is_dir = entry.is_dir()  # follows symlinks; loops are caught by the inode check
             except OSError:
                 is_dir = False
+            if is_dir and not _utf8(entry.name):
+                _skip_undecodable(folder, entry.name, project, result)
+                continue
+            names.add(entry.name)
             if is_dir and entry.name not in SKIP_NAMES:
                 subdirs.add(entry.name)
         frozen = frozenset(names)
