@@ -254,22 +254,25 @@ def test_fingerprint_follows_the_files(project: Path, tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("where", ["length", "data"])
-def test_a_bad_crc_ignores_the_rest_of_the_file(project: Path, tmp_path: Path, where: str) -> None:
+def test_a_bad_crc_costs_only_its_record(project: Path, tmp_path: Path, where: str) -> None:
     ref = copy_run(project, "runs/baseline", tmp_path / "damaged")
     path = event_file(ref.path)
     data = bytearray(path.read_bytes())
     offsets = record_offsets(bytes(data))
-    at = offsets[len(offsets) // 2]
+    middle = len(offsets) // 2
+    at, after = offsets[middle], offsets[middle + 1]
     data[at + (3 if where == "length" else 20)] ^= 0x40
     path.write_bytes(bytes(data))
     run = only_run(READER.read_on(ref, None))
     [warning] = run.warnings
     assert warning.code == "bad-crc" and not warning.transient
     assert f"run/{path.name}" in warning.message and f"byte {at}" in warning.message
+    assert f"reading on at byte {after}" in warning.message
 
-    prefix = copy_run(project, "runs/baseline", tmp_path / "prefix")
-    event_file(prefix.path).write_bytes(bytes(data[:at]))
-    assert_same_series(run.points, only_run(READER.read_on(prefix, None)).points)
+    # What is read is the file without the damaged record, nothing less.
+    without = copy_run(project, "runs/baseline", tmp_path / "without")
+    event_file(without.path).write_bytes(bytes(data[:at] + data[after:]))
+    assert_same_series(run.points, only_run(READER.read_on(without, None)).points)
 
 
 def test_a_garbage_file_named_tfevents_is_a_warning(project: Path, tmp_path: Path) -> None:

@@ -105,27 +105,71 @@ def _scan(buf: bytes, pos: int, run: RunState) -> tuple[int, str]:
 
 
 def read_file(path: Path, offset: int, run: RunState, is_last: bool) -> int:
-    """Reads the whole records of one file from ``offset``; returns the offset to go on from."""
+    """Reads the whole records of one file from ``offset``; returns the offset to go on from.
+
+    A record that fails its CRC costs itself, not the file: the walk goes on at the next
+    offset where a whole record passes both CRCs (TensorBoard itself stops at the first)."""
     with open(path, "rb") as fh:
         fh.seek(offset)
         buf = b""
         base = offset
         stopped = _END
+        valid_seen = offset > 0
         while True:
             chunk = fh.read(_CHUNK)
             if not chunk:
                 break
             buf = buf + chunk if buf else chunk
-            pos, stopped = _scan(buf, 0, run)
-            base += pos
-            buf = buf[pos:]
-            if stopped in (_BAD_LENGTH_CRC, _BAD_DATA_CRC):
-                break
-    _report_stop(stopped, base, len(buf), run, is_last)
+            while True:
+                if stopped in (_BAD_LENGTH_CRC, _BAD_DATA_CRC):
+                    nxt = _next_record(buf, 1)
+                    if nxt is None:
+                        break  # maybe in the next chunk
+                    _report_skip(stopped, base, nxt, run)
+                    base += nxt
+                    buf = buf[nxt:]
+                pos, stopped = _scan(buf, 0, run)
+                valid_seen = valid_seen or pos > 0
+                base += pos
+                buf = buf[pos:]
+                if stopped not in (_BAD_LENGTH_CRC, _BAD_DATA_CRC):
+                    break
+    _report_stop(stopped, base, len(buf), run, is_last, valid_seen)
     return base
 
 
-def _report_stop(stopped: str, at: int, left: int, run: RunState, is_last: bool) -> None:
+def _next_record(buf: bytes, start: int) -> int | None:
+    """The first offset from ``start`` where a whole record passes both CRCs, or None.
+
+    Candidates are found with ``bytes.find``: a record's length is a little-endian uint64
+    whose high four bytes are zero for any record under 4 GiB."""
+    size = len(buf)
+    at = start
+    while True:
+        zeros = buf.find(b"\x00\x00\x00\x00", at + 4)
+        if zeros < 0:
+            return None
+        p = zeros - 4
+        at = p + 1
+        if p + 12 > size:
+            return None
+        length, length_crc = _HEADER.unpack_from(buf, p)
+        if _masked_crc(buf[p : p + 8]) != length_crc:
+            continue
+        stop = p + 12 + length
+        if stop + 4 > size:
+            continue
+        if _masked_crc(buf[p + 12 : stop]) == _U32(buf, stop)[0]:
+            return p
+
+
+def _report_skip(stopped: str, at: int, skip: int, run: RunState) -> None:
+    what = "length" if stopped == _BAD_LENGTH_CRC else "data"
+    run.warn("bad-crc", f"record at byte {at} fails its {what} CRC; {skip} damaged bytes skipped, "
+             f"reading on at byte {at + skip}")
+
+
+def _report_stop(stopped: str, at: int, left: int, run: RunState, is_last: bool, valid_seen: bool) -> None:
     if stopped == _END:
         return
     if stopped == _INCOMPLETE:
@@ -138,13 +182,13 @@ def _report_stop(stopped: str, at: int, left: int, run: RunState, is_last: bool)
         else:
             message = f"incomplete record at byte {at}; the {left} bytes from there are ignored"
             run.warn("truncated-record", message)
-    elif at == 0:
+    elif at == 0 and not valid_seen:
         message = "not a TensorBoard event file (first record fails its length CRC); ignored"
         run.warn("not-event-file", message)
     else:
         what = "length" if stopped == _BAD_LENGTH_CRC else "data"
         message = (
-            f"record at byte {at} fails its {what} CRC; "
-            "the rest of the file is ignored, as TensorBoard does"
+            f"record at byte {at} fails its {what} CRC and no whole record follows; "
+            "the rest of the file is ignored until it grows"
         )
         run.warn("bad-crc", message)

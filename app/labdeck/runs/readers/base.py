@@ -14,7 +14,9 @@ Adding a format is one new module in this package that defines ``READER``.
 
 from __future__ import annotations
 
+import functools
 import os
+import traceback
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -154,11 +156,24 @@ class Detection:
     exclusive: bool = False
 
 
+class ReaderFailed(RuntimeError):
+    """A reader raised: the original error, described in text the index can store."""
+
+
 class Reader(ABC):
-    """One on-disk run format."""
+    """One on-disk run format.
+
+    Every subclass's ``read_on`` is wrapped (``__init_subclass__``) so that what it returns
+    is coerced to values the index can store (``_clean``), whatever the files held."""
 
     format: ClassVar[str]
     key: str = ""  # set on discovery: the module name, unique among readers
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        raw = cls.__dict__.get("read_on")
+        if raw is not None and not getattr(raw, "_cleans", False):
+            cls.read_on = _cleaning(raw)  # type: ignore[method-assign]
 
     @abstractmethod
     def detect(self, folder: Path, names: frozenset[str], rel: str) -> Detection | None:
@@ -178,6 +193,25 @@ class Reader(ABC):
     def read(self, source: SourceRef) -> ReadResult:
         """Everything the source holds."""
         return self.read_on(source, None)
+
+
+def _cleaning(raw: Any) -> Any:
+    @functools.wraps(raw)
+    def read_on(self: Reader, source: SourceRef, cursor: dict[str, Any] | None) -> ReadResult:
+        from labdeck.runs.readers._clean import clean_result, text
+
+        try:
+            result = raw(self, source, cursor)
+        except Exception as exc:
+            # The indexer turns this into a warning; its text must be storable too.
+            where = traceback.extract_tb(exc.__traceback__)[-1]
+            raise ReaderFailed(
+                f"{type(exc).__name__}: {text(exc)} (at {Path(where.filename).name}:{where.lineno})"
+            ) from exc
+        return clean_result(result, source.rel)
+
+    read_on._cleans = True  # type: ignore[attr-defined]
+    return read_on
 
 
 def stat_fingerprint(paths: list[Path]) -> str:

@@ -217,6 +217,12 @@ def _parse_rows(
     if STEP not in columns:
         warnings.append(ReadWarning("bad-header", f"{rel} has no 'step' column; rows left out", rel))
         return {}
+    if not _is_utf8(data):
+        # pyarrow cannot even describe a bad row that is not UTF-8 (it raises inside its own
+        # error handler): damaged bytes are read line by line, costing only their lines.
+        warnings.append(ReadWarning("non-utf8-bytes", f"{rel} holds bytes that are not UTF-8; "
+                                    "the rows holding them are read as far as they parse", rel))
+        return _series(_python_cells(data, columns, rel, first_line, warnings), rel, warnings)
     # Fast path: the CSV reader parses the numbers itself ('nan', 'inf', '-inf' included), and
     # nothing touches pyarrow.compute, whose first use costs ~250 ms per process.
     fast_warnings: list[ReadWarning] = []
@@ -226,13 +232,54 @@ def _parse_rows(
         return _series({c: _float_cells(col) for c, col in zip(columns, table.columns)}, rel, warnings)
     except pa.ArrowInvalid:
         pass  # some cell is not a number: column by column below, naming the bad cells
+    slow_warnings: list[ReadWarning] = []
     try:
-        table = _arrow_rows(data, len(columns), pa.binary(), rel, first_line, warnings)
-    except (pa.ArrowInvalid, ValueError) as exc:
-        warnings.append(ReadWarning("bad-csv-row", f"{rel}: rows after line {first_line} unreadable: {exc}", rel))
-        return {}
+        table = _arrow_rows(data, len(columns), pa.binary(), rel, first_line, slow_warnings)
+    except (pa.ArrowInvalid, ValueError):
+        # A row arrow cannot split at all (a stray quote, say): line by line, so that the
+        # damage costs its own rows and not the file.
+        return _series(_python_cells(data, columns, rel, first_line, warnings), rel, warnings)
+    warnings.extend(slow_warnings)
     cells = {c: _numbers(col, rel, c, warnings) for c, col in zip(columns, table.columns)}
     return _series(cells, rel, warnings)
+
+
+def _is_utf8(data: bytes) -> bool:
+    try:
+        data.decode("utf-8")
+        return True
+    except UnicodeDecodeError:
+        return False
+
+
+def _python_cells(
+    data: bytes, columns: list[str], rel: str, first_line: int, warnings: list[ReadWarning]
+) -> dict[str, Cells]:
+    """Each line on its own (the slow path, for damaged files): a line that is not a row of
+    the header's width is left out, and a cell that is not a number is left empty."""
+    width = len(columns)
+    rows: list[list[str]] = []
+    bad_rows: list[int] = []
+    for number, raw in enumerate(data.split(b"\n")[:-1] if data.endswith(b"\n") else data.split(b"\n")):
+        line = raw.rstrip(b"\r").decode("utf-8", "replace")
+        if not line.strip():
+            continue
+        try:
+            fields = next(csv.reader([line]))
+        except (csv.Error, StopIteration):
+            fields = []
+        if len(fields) != width:
+            bad_rows.append(first_line + number + 1)
+            continue
+        rows.append(fields)
+    if bad_rows:
+        shown = ", ".join(map(str, bad_rows[:MAX_LINE_WARNINGS])) + (" ..." if len(bad_rows) > MAX_LINE_WARNINGS else "")
+        warnings.append(ReadWarning("bad-csv-row", f"{rel}: {len(bad_rows)} damaged row(s) left out (line {shown})", rel))
+    cells: dict[str, Cells] = {}
+    for i, name in enumerate(columns):
+        raw_cells = [r[i].encode("utf-8") for r in rows]
+        cells[name] = _numbers_slowly(raw_cells, rel, name, warnings)
+    return cells
 
 
 def _arrow_rows(
