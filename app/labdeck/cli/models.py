@@ -7,7 +7,7 @@
     model verify NAME:VERSION              re-hash the artifact (exit 1 if it changed: approval void)
     model audit NAME                       re-verify the approval log's hash chain (exit 1 if broken)
     model push NAME:VERSION --to REGISTRY [--alias A]
-    model pull NAME:VERSION --from REGISTRY [--dest DIR]   (the registry's version number or alias)
+    model pull NAME:VERSION --from REGISTRY [--dest DIR] [--unverified]   (the registry's version number or alias)
     registry add NAME URI | registry list
 """
 
@@ -202,11 +202,14 @@ def _pull(ws: Workspace, args) -> int:
     dest = args.dest or args.ref.replace(":", "-")
     task, bar = _task()
     try:
-        result = Publisher(ws.db).pull(args.ref, getattr(args, "from"), dest, task)
+        result = Publisher(ws.db).pull(args.ref, getattr(args, "from"), dest, task,
+                                       allow_unverified=args.unverified)
     finally:
         bar.done()
+    checked = ("verified against the hash recorded at push" if result.against_index
+               else "UNVERIFIED: not pushed from this index; only the registry's own hashes were checked")
     print(f"pulled {args.ref} into {result.path}: {result.files} file(s), {result.size} bytes, "
-          f"verified {result.artifact_hash}")
+          f"{result.artifact_hash}, {checked}")
     return 0
 
 
@@ -265,6 +268,8 @@ def register(add_verb) -> None:
     p.add_argument("ref", metavar="NAME:VERSION", help="the registry's version number, or an alias")
     p.add_argument("--from", required=True, metavar="REGISTRY")
     p.add_argument("--dest", help="a new folder (default: ./NAME-VERSION)")
+    p.add_argument("--unverified", action="store_true",
+                   help="accept a version this index did not push (checked only against the registry's manifest)")
 
     registry_action = verb_group(
         add_verb, "registry", "shared model registries (folder:///path, mlflow+http://host:port)", user_errors=_USER

@@ -7,7 +7,7 @@ or the OS keyring (see ``registries/mlflow.py``).
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from labdeck.db import cards as card_q
@@ -130,13 +130,35 @@ class Publisher:
 
     # Pull -------------------------------------------------------------------------------
 
-    def pull(self, ref: str, registry_name: str, dest: str | Path, task: Task | None = None) -> PullResult:
-        """Fetch ``NAME:VERSION`` (the registry's version number, or NAME:ALIAS) into ``dest``, verified."""
+    def recorded_hash(self, name: str, registry: RegistryInfo, remote_version: str) -> str | None:
+        """The hash this index recorded when it pushed ``name`` as ``remote_version`` to ``registry``."""
+        with self.db.read() as session:
+            versions = q.list_versions(session, name)
+        return next((p.artifact_hash for mv in versions for p in mv.pushes
+                     if p.registry == registry.name and p.uri == registry.uri
+                     and p.remote_version == remote_version), None)
+
+    def pull(self, ref: str, registry_name: str, dest: str | Path, task: Task | None = None, *,
+             allow_unverified: bool = False) -> PullResult:
+        """Fetch ``NAME:VERSION`` (the registry's version number, or NAME:ALIAS) into ``dest``, verified.
+
+        The version must hold the hash this index recorded when it pushed it: a registry is shared
+        storage, and a manifest consistent with itself proves nothing. A version this index never
+        pushed is refused unless ``allow_unverified`` (then only its own hashes are checked).
+        """
         name, sep, version = ref.rpartition(":")
         if not sep or not name or not version:
             parse_ref(ref)  # raises the usual message
         reg = self.registry(registry_name)
-        return open_registry(reg.uri).pull(name, version, Path(dest), task)
+        backend = open_registry(reg.uri)
+        number = backend.resolve(name, version)
+        expected = self.recorded_hash(name, reg, number)
+        if expected is None and not allow_unverified:
+            raise RegistryError(f"{name}:{number} in {reg.name} was not pushed from this index, so there is no "
+                                "recorded hash to check it against; pull it with --unverified to trust the "
+                                "registry's own manifest")
+        result = backend.pull(name, number, Path(dest), task, expected_hash=expected)
+        return replace(result, against_index=expected is not None)
 
 
 __all__ = ["IntegrityError", "Publisher", "PushOutcome", "RegistryError"]

@@ -56,6 +56,7 @@ class PullResult:
     artifact_hash: str
     files: int
     size: int
+    against_index: bool = False  # its hash is the one this index recorded when it was pushed
 
 
 class RegistryBackend(ABC):
@@ -68,7 +69,13 @@ class RegistryBackend(ABC):
     def push(self, request: PushRequest, task: Task | None = None) -> PushResult: ...
 
     @abstractmethod
-    def pull(self, name: str, version: str, dest: Path, task: Task | None = None) -> PullResult: ...
+    def resolve(self, name: str, version: str) -> str:
+        """The registry's version number that ``version`` (a number or an alias) names."""
+
+    @abstractmethod
+    def pull(self, name: str, version: str, dest: Path, task: Task | None = None,
+             expected_hash: str | None = None) -> PullResult:
+        """Fetch a version into ``dest``, verified; refused unless it holds ``expected_hash`` (when given)."""
 
     @abstractmethod
     def versions(self, name: str) -> list[str]: ...
@@ -133,6 +140,25 @@ def read_verified(
     got = f"{algo}:{h.hexdigest()}"
     if got != expected or n != size:
         raise IntegrityError(f"{what}: {path} hashes to {got} ({n} bytes), expected {expected} ({size} bytes)")
+
+
+def current_umask() -> int:
+    """This process's umask, read without changing it (os.umask sets it, racing other threads)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    mask = os.umask(0o022)  # no /proc: the classic dance, briefly
+    os.umask(mask)
+    return mask
+
+
+def read_only_mode() -> int:
+    """0444 less what the user's umask removes: read-only never makes a file more readable."""
+    return 0o444 & ~current_umask()
 
 
 def fsync_dir(path: Path) -> None:

@@ -37,8 +37,11 @@ from labdeck.models.registries.base import (
     RegistryError,
     check_name,
     fsync_dir,
+    read_only_mode,
     read_verified,
 )
+from labdeck.models.registries.manifest import VersionManifest
+from labdeck.models.registries.manifest import parse as parse_manifest
 from labdeck.tasks import Task
 
 MANIFEST_FORMAT = "labdeck-model-version"
@@ -100,29 +103,45 @@ class FolderRegistry(RegistryBackend):
         folder = self._model_dir(name)
         if not folder.is_dir():
             return []
-        nums = sorted(int(p.stem) for p in folder.glob("*.json") if p.stem.isdigit())
+        nums = sorted(int(p.stem) for p in folder.glob("*.json") if p.stem.isdigit() and p.stem.isascii())
         return [str(n) for n in nums]
 
-    def manifest(self, name: str, version: str) -> dict:
-        if not version.isdigit():
-            aliases = self._aliases(name)
-            if version not in aliases:
-                raise RegistryError(f"{self.uri}: {name} has no version or alias {version!r}")
-            version = str(aliases[version])
-        path = self._model_dir(name) / f"{version}.json"
+    def resolve(self, name: str, version: str) -> str:
+        """The version number ``version`` names (itself, or what an alias points at)."""
+        if version.isdigit() and version.isascii():
+            return str(int(version))
+        aliases = self._aliases(name)
+        if version not in aliases:
+            raise RegistryError(f"{self.uri}: {name} has no version or alias {version!r}")
+        return str(aliases[version])
+
+    def _raw_manifest(self, name: str, number: str) -> object:
+        path = self._model_dir(name) / f"{number}.json"
         try:
             return json.loads(path.read_text(encoding="utf-8"))
         except FileNotFoundError:
             have = ", ".join(self.versions(name)) or "none"
-            raise RegistryError(f"{self.uri}: {name} has no version {version} (versions: {have})") from None
+            raise RegistryError(f"{self.uri}: {name} has no version {number} (versions: {have})") from None
         except (OSError, ValueError) as exc:
             raise IntegrityError(f"{self.uri}: the manifest {path} is unreadable: {exc}") from exc
 
+    def manifest(self, name: str, version: str) -> VersionManifest:
+        """Version ``version``'s manifest, every field checked; it must name itself (name, number)."""
+        number = self.resolve(name, version)
+        return parse_manifest(self._raw_manifest(name, number), f"{self.uri}: {name}:{number}",
+                              expect={"format": MANIFEST_FORMAT, "name": name, "version": int(number)})
+
     def _aliases(self, name: str) -> dict[str, int]:
+        path = self._model_dir(name) / "aliases.json"
         try:
-            return json.loads((self._model_dir(name) / "aliases.json").read_text(encoding="utf-8"))
+            aliases = json.loads(path.read_text(encoding="utf-8"))
         except FileNotFoundError:
             return {}
+        except (OSError, ValueError) as exc:
+            raise IntegrityError(f"{self.uri}: {path} is unreadable: {exc}") from exc
+        if not isinstance(aliases, dict) or not all(type(v) is int and v > 0 for v in aliases.values()):
+            raise IntegrityError(f"{self.uri}: {path} is not a map of alias to version number")
+        return aliases
 
     # Push -------------------------------------------------------------------------
 
@@ -139,7 +158,7 @@ class FolderRegistry(RegistryBackend):
                                            f"{request.name}:{request.local_version} changed since approval"))
                 out.flush()
                 os.fsync(out.fileno())
-            os.chmod(tmp, 0o444)  # blobs are never modified in place
+            os.chmod(tmp, read_only_mode())  # never modified in place; the user's umask still applies
             blob.parent.mkdir(parents=True, exist_ok=True)
             os.replace(tmp, blob)
         finally:
@@ -159,7 +178,7 @@ class FolderRegistry(RegistryBackend):
         folder = self._model_dir(request.name)
         with self._locked():
             for v in self.versions(request.name):
-                if self.manifest(request.name, v).get("artifact_hash") == digest.hash:
+                if self._pushed_hash(request.name, v) == digest.hash:
                     self._set_alias(request.name, request.alias, int(v))
                     return PushResult(v, created=False)
             numbers = [int(v) for v in self.versions(request.name)]
@@ -179,6 +198,13 @@ class FolderRegistry(RegistryBackend):
             self._set_alias(request.name, request.alias, number)
         return PushResult(str(number), created=True)
 
+    def _pushed_hash(self, name: str, number: str) -> str | None:
+        """The hash version ``number`` holds; None when its manifest is damaged (never reused)."""
+        try:
+            return self.manifest(name, number).artifact_hash
+        except RegistryError:
+            return None
+
     def _set_alias(self, name: str, alias: str, number: int) -> None:
         """Caller holds the lock."""
         if not alias:
@@ -190,33 +216,34 @@ class FolderRegistry(RegistryBackend):
 
     # Pull -------------------------------------------------------------------------
 
-    def pull(self, name: str, version: str, dest: Path, task: Task | None = None) -> PullResult:
-        """Copy a version into ``dest`` (a new folder), verifying every byte; nothing lands if one is wrong."""
-        m = self.manifest(name, version)
+    def pull(self, name: str, version: str, dest: Path, task: Task | None = None,
+             expected_hash: str | None = None) -> PullResult:
+        """Copy a version into ``dest`` (a new folder), verifying every byte; nothing lands if one is wrong.
+
+        ``expected_hash``: what the index recorded when this version was pushed; a manifest that
+        names anything else is refused, however consistent it is with itself.
+        """
+        number = self.resolve(name, version)
+        m = self.manifest(name, number)
+        if expected_hash is not None and m.artifact_hash != expected_hash:
+            raise IntegrityError(f"{self.uri}: {name}:{number} now names {m.artifact_hash}, but {expected_hash} "
+                                 "was pushed: the registry's manifest was replaced or edited")
         dest = Path(dest)
         if dest.exists() and (not dest.is_dir() or any(dest.iterdir())):
             raise RegistryError(f"{dest} already exists and is not an empty folder")
-        files = [(f["path"], int(f["size"]), f["hash"]) for f in m["files"]]
-        algo, _ = hashing.split(m["artifact_hash"])
-        expected = files[0][2] if m["kind"] == "file" else hashing.manifest_hash(files, algo)
-        if expected != m["artifact_hash"]:
-            raise IntegrityError(f"{self.uri}: the manifest of {name}:{m['version']} does not match its own hash "
-                                 f"({expected} != {m['artifact_hash']}): it was edited")
         dest.parent.mkdir(parents=True, exist_ok=True)
         staging = dest.parent / f".{dest.name}.partial-{uuid.uuid4().hex[:8]}"
         staging.mkdir()
-        on_bytes = ByteProgress(task, sum(s for _, s, _ in files), f"pulling {name}")
+        on_bytes = ByteProgress(task, m.size, f"pulling {name}")
 
         try:
-            for rel, size, file_hash in files:
-                target = staging / rel
-                if ".." in Path(rel).parts or Path(rel).is_absolute():
-                    raise IntegrityError(f"{self.uri}: manifest path {rel!r} escapes the folder")
+            for rel, size, file_hash in m.files:
+                target = staging / rel  # rel is checked: relative, no '..', not below another file
                 target.parent.mkdir(parents=True, exist_ok=True)
                 blob = self._blob(file_hash)
                 if not blob.is_file():
                     raise IntegrityError(f"{self.uri}: blob {file_hash} of {rel} is missing")
-                with open(target, "wb") as out:
+                with open(target, "xb") as out:
                     out.writelines(read_verified(blob, file_hash, size, task, on_bytes,
                                                f"{self.uri}: blob of {rel} is corrupt"))
             if dest.exists():
@@ -225,4 +252,4 @@ class FolderRegistry(RegistryBackend):
         finally:
             if staging.exists():
                 shutil.rmtree(staging, ignore_errors=True)
-        return PullResult(dest, m["artifact_hash"], len(files), on_bytes.total)
+        return PullResult(dest, m.artifact_hash, len(m.files), on_bytes.total)

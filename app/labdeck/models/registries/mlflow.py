@@ -36,6 +36,7 @@ from labdeck.models.registries.base import (
     RegistryError,
     read_verified,
 )
+from labdeck.models.registries.manifest import parse as parse_manifest
 from labdeck.tasks import Task
 
 EXPERIMENT = "labdeck-registry"
@@ -242,27 +243,36 @@ class MlflowRegistry(RegistryBackend):
 
     # Pull -----------------------------------------------------------------------------
 
-    def pull(self, name: str, version: str, dest: Path, task: Task | None = None) -> PullResult:
+    def _model_version(self, name: str, version: str) -> dict:
+        if version.isdigit() and version.isascii():
+            return self._api("GET", "model-versions/get", {"name": name, "version": version})["model_version"]
+        return self._api("GET", "registered-models/alias", {"name": name, "alias": version})["model_version"]
+
+    def resolve(self, name: str, version: str) -> str:
+        return str(self._model_version(name, version)["version"])
+
+    def pull(self, name: str, version: str, dest: Path, task: Task | None = None,
+             expected_hash: str | None = None) -> PullResult:
         import shutil
         import uuid
 
-        if not version.isdigit():
-            mv = self._api("GET", "registered-models/alias", {"name": name, "alias": version})["model_version"]
-        else:
-            mv = self._api("GET", "model-versions/get", {"name": name, "version": version})["model_version"]
+        mv = self._model_version(name, version)
+        where = f"{self.base}: {name}:{mv['version']}"
         source = self._artifact_path(mv["source"])
         base = source.rsplit("/", 1)[0]
         try:
-            manifest = json.loads(self._get(f"{base}/{MANIFEST_FILE}"))
+            raw = json.loads(self._get(f"{base}/{MANIFEST_FILE}"))
         except (RegistryError, ValueError) as exc:
             raise RegistryError(f"{name}:{mv['version']} was not pushed by labdeck (no manifest to verify): "
                                 f"{exc}") from None
+        manifest = parse_manifest(raw, where)
         tags = {t["key"]: t["value"] for t in mv.get("tags", [])}
-        files = [(f["path"], int(f["size"]), f["hash"]) for f in manifest["files"]]
-        algo, _ = hashing.split(manifest["artifact_hash"])
-        whole = files[0][2] if manifest["kind"] == "file" else hashing.manifest_hash(files, algo)
-        if whole != manifest["artifact_hash"] or tags.get(HASH_TAG) != whole:
-            raise IntegrityError(f"{self.base}: the manifest of {name}:{mv['version']} does not match its hash tag")
+        if tags.get(HASH_TAG) != manifest.artifact_hash:
+            raise IntegrityError(f"{where}: the manifest does not match the version's hash tag")
+        if expected_hash is not None and manifest.artifact_hash != expected_hash:
+            raise IntegrityError(f"{where} now names {manifest.artifact_hash}, but {expected_hash} was pushed: "
+                                 "the registry's version was replaced or edited")
+        algo, _ = hashing.split(manifest.artifact_hash)
         dest = Path(dest)
         if dest.exists() and (not dest.is_dir() or any(dest.iterdir())):
             raise RegistryError(f"{dest} already exists and is not an empty folder")
@@ -270,23 +280,22 @@ class MlflowRegistry(RegistryBackend):
         staging = dest.parent / f".{dest.name}.partial-{uuid.uuid4().hex[:8]}"
         staging.mkdir()
         try:
-            for i, (rel, size, file_hash) in enumerate(files):
-                if ".." in Path(rel).parts or Path(rel).is_absolute():
-                    raise IntegrityError(f"manifest path {rel!r} escapes the folder")
-                data = self._get(f"{source}/{rel}")
+            for i, (rel, size, file_hash) in enumerate(manifest.files):
+                data = self._get(f"{source}/{rel}")  # rel is checked: relative, no '..', not below a file
                 h = hashing.new_hasher(algo)
                 h.update(data)
                 if f"{algo}:{h.hexdigest()}" != file_hash or len(data) != size:
-                    raise IntegrityError(f"{self.base}: {rel} of {name}:{mv['version']} does not match its hash")
+                    raise IntegrityError(f"{where}: {rel} does not match its hash")
                 target = staging / rel
                 target.parent.mkdir(parents=True, exist_ok=True)
-                target.write_bytes(data)
+                with open(target, "xb") as out:
+                    out.write(data)
                 if task:
-                    task.report(i + 1, len(files), f"pulled {rel}", force=True)
+                    task.report(i + 1, len(manifest.files), f"pulled {rel}", force=True)
             if dest.exists():
                 dest.rmdir()
             os.replace(staging, dest)
         finally:
             if staging.exists():
                 shutil.rmtree(staging, ignore_errors=True)
-        return PullResult(dest, manifest["artifact_hash"], len(files), sum(s for _, s, _ in files))
+        return PullResult(dest, manifest.artifact_hash, len(manifest.files), manifest.size)
