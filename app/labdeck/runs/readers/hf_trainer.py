@@ -35,6 +35,7 @@ from typing import Any
 
 import numpy as np
 
+from labdeck.runs.readers._json_salvage import salvage_state
 from labdeck.runs.readers.base import (
     Detection,
     Points,
@@ -124,7 +125,7 @@ def _choose_state(
     top: dict | None = None
     if STATE in names:
         try:
-            top = _load_state(source, STATE)
+            top = _load_state(source, STATE, warnings if fall_back else None)
         except _StateError as exc:
             warnings.append(exc.warning)
             if not fall_back:
@@ -137,7 +138,7 @@ def _choose_state(
         if not (source.path / rel_file).exists():
             continue  # a checkpoint still being written saves its state last
         try:
-            return rel_file, _load_state(source, rel_file)
+            return rel_file, _load_state(source, rel_file, warnings if fall_back else None)
         except _StateError as exc:
             warnings.append(exc.warning)
             if not fall_back:
@@ -149,7 +150,9 @@ def _step_of(checkpoint: str) -> int:
     return int(checkpoint.rsplit("-", 1)[1])
 
 
-def _load_state(source: SourceRef, rel_file: str) -> dict:
+def _load_state(source: SourceRef, rel_file: str, salvage_into: list[ReadWarning] | None = None) -> dict:
+    """The parsed state; a damaged one is salvaged (``_json_salvage``) when ``salvage_into``
+    is given (a first read: nothing read before to keep), with a warning added to it."""
     rel = f"{source.rel}/{rel_file}" if source.rel else rel_file
     try:
         raw = (source.path / rel_file).read_bytes()
@@ -162,10 +165,15 @@ def _load_state(source: SourceRef, rel_file: str) -> dict:
     try:
         # json accepts the bare NaN / Infinity / -Infinity tokens the Trainer writes.
         state = json.loads(raw)
-    except json.JSONDecodeError as exc:
-        raise _StateError(_json_warning(exc, raw, rel))
-    except (UnicodeDecodeError, RecursionError) as exc:
-        raise _StateError(ReadWarning("bad-state-file", f"{rel} is not valid JSON: {exc}", rel))
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:
+        warning = (_json_warning(exc, raw, rel) if isinstance(exc, json.JSONDecodeError)
+                   else ReadWarning("bad-state-file", f"{rel} is not valid JSON: {exc}", rel))
+        state, lost = salvage_state(raw) if salvage_into is not None else ({}, 0)
+        if not state.get("log_history"):
+            raise _StateError(warning) from None
+        warning.message += f"; read {len(state['log_history'])} whole log entries of it"
+        warning.message += f", {lost} damaged ones left out" if lost else ""
+        salvage_into.append(warning)
     if not isinstance(state, dict):
         raise _StateError(ReadWarning("bad-state-file", f"{rel} holds no JSON object", rel))
     return state
