@@ -46,7 +46,7 @@ def register(add_verb) -> None:
     p.add_argument("--account", help="slurm: sbatch --account")
     p.add_argument("--qos", help="slurm: sbatch --qos")
     p.add_argument("--time", metavar="HH:MM:SS", help="slurm: the job's time limit")
-    p.add_argument("--extra", metavar="'--constraint=a100 …'", help="slurm: more sbatch options, as one string")
+    p.add_argument("--extra", metavar="'…'", help="slurm: more sbatch options, one string: --extra='--constraint=a100'")
     p.add_argument("--address", metavar="http://HOST:8265|ray://HOST:PORT", help="ray: the job server")
     p.add_argument("--shared", metavar="DIR", help="a folder the compute nodes see (default: the project's "
                    ".labdeck-cluster)")
