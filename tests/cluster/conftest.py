@@ -7,6 +7,7 @@ stopped at its end (``scripts/cluster down``).
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -50,6 +51,8 @@ def _status() -> str:
 
 def _engine(name: str, present: bool, missing: str):
     if not present:
+        if os.environ.get("LABDECK_REQUIRE_CLUSTERS"):  # CI: a missing engine is a failure, not a skip
+            pytest.fail(f"{name} is not installed here ({missing})")
         pytest.skip(f"{name} is not installed here ({missing}); .ci/run installs it")
     was_up = f"{name}: up" in _status() or (name == "slurm" and "slurm: debug" in _status())
     done = subprocess.run([str(CLUSTER), "up", name], capture_output=True, text=True, check=False)
