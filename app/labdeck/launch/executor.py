@@ -12,13 +12,13 @@ import os
 import signal
 import socket
 import subprocess
-import sys
 from abc import ABC, abstractmethod
 from pathlib import Path
 
 from labdeck.db import jobs as jobsdb
 from labdeck.db.engine import Database
 from labdeck.db.jobs import JobInfo
+from labdeck.launch.isolated import helper_command, helper_cwd, helper_env
 from labdeck.paths import data_dir
 
 
@@ -109,9 +109,12 @@ class LocalExecutor(Executor):
         logs_dir().mkdir(parents=True, exist_ok=True)
         log = open(logs_dir() / f"{job.id}.runner.log", "ab")  # noqa: SIM115 - handed to the child
         try:
-            # Its own session: closing the terminal or the app does not stop the job.
+            # Its own session: closing the terminal or the app does not stop the job. Isolated from
+            # the project folder: the runner must not import the user's modules (a yaml.py, a json.py).
             proc = subprocess.Popen(
-                [sys.executable, "-m", "labdeck.launch.runner", job.id, "--index", str(db_path)],
+                helper_command("labdeck.launch.runner", job.id, "--index", str(Path(db_path).resolve())),
+                cwd=helper_cwd(),
+                env=helper_env(),
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,

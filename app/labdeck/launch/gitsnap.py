@@ -4,10 +4,15 @@
 the content-addressed store; ``materialise`` rebuilds that exact tree in labdeck's work
 area. It uses a local ``git clone`` (objects hard-linked) rather than ``git worktree``,
 because a worktree writes administrative files into the user's ``.git`` and must be pruned.
+
+Untracked files are the user's working state, not all of it code: files ``.gitignore``
+ignores and files that look like secrets (``.env``, private keys, ``.netrc``…) stay out of
+the snapshot, and the snapshot lists what it left out and why (``left_out``).
 """
 
 from __future__ import annotations
 
+import fnmatch
 import io
 import os
 import subprocess
@@ -19,6 +24,20 @@ from labdeck.launch import store
 
 MAX_UNTRACKED_FILE = 20 * 1024 * 1024  # larger untracked files are data, not source: skipped, listed
 SKIP_PARTS = ("labdeck-runs",)  # labdeck's own run folders are output, not code
+MAX_LISTED_IGNORED = 500  # a manifest names this many ignored paths, then counts the rest
+IGNORED = "ignored by .gitignore"
+# (file name pattern, why): matched on the name alone, case-insensitively.
+SECRET_PATTERNS = (
+    (".env", ".env files"), (".env.*", ".env files"), ("*.env", ".env files"),
+    ("*.pem", "keys and certificates"), ("*.key", "keys and certificates"), ("*.p12", "keys and certificates"),
+    ("*.pfx", "keys and certificates"), ("*.jks", "keys and certificates"), ("*.keystore", "keys and certificates"),
+    ("id_rsa", "SSH private keys"), ("id_dsa", "SSH private keys"), ("id_ecdsa*", "SSH private keys"),
+    ("id_ed25519*", "SSH private keys"), ("*.ppk", "SSH private keys"),
+    (".netrc", "credentials files"), ("_netrc", "credentials files"), (".pgpass", "credentials files"),
+    (".pypirc", "credentials files"), (".npmrc", "credentials files"), (".git-credentials", "credentials files"),
+    ("credentials", "credentials files"), ("credentials.json", "credentials files"),
+    ("*.tfvars", "credentials files"), ("secrets.*", "credentials files"),
+)
 
 
 class SnapshotError(RuntimeError):
@@ -35,6 +54,7 @@ class CodeSnapshot:
     untracked: str | None = None  # store hash of a tar of untracked files
     untracked_files: tuple[str, ...] = ()
     skipped: tuple[str, ...] = field(default_factory=tuple)
+    left_out: tuple[tuple[str, str], ...] = ()  # (path, why) of untracked files not in the snapshot
 
     def to_json(self) -> dict:
         return {
@@ -46,6 +66,7 @@ class CodeSnapshot:
             "untracked": self.untracked,
             "untracked_files": list(self.untracked_files),
             "skipped_untracked": list(self.skipped),
+            "left_out": [{"path": p, "reason": why} for p, why in self.left_out],
         }
 
     @classmethod
@@ -59,6 +80,7 @@ class CodeSnapshot:
             untracked=d.get("untracked"),
             untracked_files=tuple(d.get("untracked_files", ())),
             skipped=tuple(d.get("skipped_untracked", ())),
+            left_out=tuple((e["path"], e["reason"]) for e in d.get("left_out", ())),
         )
 
 
@@ -87,17 +109,20 @@ def snapshot(cwd: str | Path) -> CodeSnapshot:
     branch = _git(["rev-parse", "--abbrev-ref", "HEAD"], root).stdout.strip()
     diff_bytes = _git(["diff", "--binary", "HEAD"], root, binary=True).stdout
     diff = store.put(diff_bytes) if diff_bytes else None
-    listed = _git(["ls-files", "--others", "--exclude-standard", "-z"], root, binary=True).stdout
-    names = sorted(n for n in listed.decode("utf-8", "surrogateescape").split("\0") if n)
-    kept, skipped = [], []
-    for name in names:
+    kept, skipped, left_out = [], [], []
+    for name in _untracked(root):
         path = root / name
         if any(part in SKIP_PARTS for part in name.split("/")) or not path.is_file() or path.is_symlink():
             continue
-        if path.stat().st_size > MAX_UNTRACKED_FILE:
+        secret = secret_reason(name)
+        if secret:
+            left_out.append((name, f"looks like a secret ({secret})"))
+        elif path.stat().st_size > MAX_UNTRACKED_FILE:
             skipped.append(name)
+            left_out.append((name, f"larger than {MAX_UNTRACKED_FILE >> 20} MiB (data, not code)"))
         else:
             kept.append(name)
+    left_out.extend(_ignored(root))
     untracked = store.put(_tar(root, kept)) if kept else None
     return CodeSnapshot(
         repo=str(root),
@@ -108,7 +133,36 @@ def snapshot(cwd: str | Path) -> CodeSnapshot:
         untracked=untracked,
         untracked_files=tuple(kept),
         skipped=tuple(skipped),
+        left_out=tuple(left_out),
     )
+
+
+def secret_reason(rel: str) -> str | None:
+    """Why a file named like ``rel`` looks like a secret (its kind), or None."""
+    name = rel.rsplit("/", 1)[-1].lower()
+    if name.endswith(".pub"):
+        return None  # the public half of a key pair
+    return next((why for pattern, why in SECRET_PATTERNS if fnmatch.fnmatchcase(name, pattern)), None)
+
+
+def _names(raw: bytes) -> list[str]:
+    return sorted(n for n in raw.decode("utf-8", "surrogateescape").split("\0") if n)
+
+
+def _untracked(root: Path) -> list[str]:
+    """Untracked files that .gitignore does not ignore."""
+    return _names(_git(["ls-files", "--others", "--exclude-standard", "-z"], root, binary=True).stdout)
+
+
+def _ignored(root: Path) -> list[tuple[str, str]]:
+    """What .gitignore keeps out (an ignored folder is one entry, "name/"), the first few hundred."""
+    names = _names(_git(["ls-files", "--others", "--ignored", "--exclude-standard", "--directory", "-z"],
+                        root, binary=True).stdout)
+    names = [n for n in names if not any(part in SKIP_PARTS for part in n.rstrip("/").split("/"))]
+    listed = [(n, IGNORED) for n in names[:MAX_LISTED_IGNORED]]
+    if len(names) > MAX_LISTED_IGNORED:
+        listed.append(("…", f"and {len(names) - MAX_LISTED_IGNORED} more paths {IGNORED}"))
+    return listed
 
 
 def _tar(root: Path, names: list[str]) -> bytes:
