@@ -197,6 +197,7 @@ def bench_table(app, index: Path, n: int, repeats: int) -> None:
 
 def bench_plot(app, curves: int, points: int, frames: int) -> None:
     from labdeck.ui.metric_plot import MetricPlot
+    from labdeck.ui.plot_lines import run_lines
 
     rng = np.random.default_rng(0)
     steps = np.arange(points, dtype=np.int64)
@@ -230,7 +231,8 @@ def bench_plot(app, curves: int, points: int, frames: int) -> None:
                 },
             )
         )
-    colours = {r.id: "#1f77b4" for r in runs}
+    lines = run_lines(runs, {rid: {"loss": s} for rid, s in series.items()}, "loss",
+                      x_mode="step", smoothing=0.0)
     for downsample in (True, False):
         plot = MetricPlot("loss", legend=False)
         plot.resize(1200, 700)
@@ -241,7 +243,7 @@ def bench_plot(app, curves: int, points: int, frames: int) -> None:
             item.setDownsampling(ds=1, auto=False)
         item.setClipToView(downsample)
         t0 = time.perf_counter()
-        plot.show_runs(runs, series, colours, x_mode="step", smoothing=0.0, log_y=False)
+        plot.show_lines(lines, x_label="step", log_y=False)
         plot.grab()
         draw = time.perf_counter() - t0
         vb = item.vb

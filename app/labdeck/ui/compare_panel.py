@@ -1,5 +1,8 @@
-"""The compare area: the selected runs' metrics as stacked or tabbed plots, with a shared
-x axis choice, EMA smoothing, log y, and export of the plots (PNG/SVG) and data (CSV).
+"""The compare area: the selected runs' metrics as stacked or tabbed plots. Each plot has
+its own x and y range unless "link x" is on; x is the step, wall time, relative time or any
+other logged metric; runs can be grouped by a param, tag or attribute (a group draws its
+mean or median with a band); EMA smoothing, log y, y scaling that ignores outliers, a
+legend beside each plot (or hidden), and export of the plots (PNG/SVG) and data (CSV).
 
 Series are read on a worker thread; a newer selection supersedes a load still running.
 """
@@ -11,10 +14,9 @@ from pathlib import Path
 import pyqtgraph as pg
 import pyqtgraph.exporters as pg_exporters
 from PySide6.QtCore import QRect, Qt, Signal
-from PySide6.QtGui import QPainter
+from PySide6.QtGui import QAction, QPainter
 from PySide6.QtSvg import QSvgGenerator
 from PySide6.QtWidgets import (
-    QCheckBox,
     QComboBox,
     QFileDialog,
     QHBoxLayout,
@@ -34,8 +36,10 @@ from PySide6.QtWidgets import (
 
 from labdeck.db.entities import RunInfo, Series
 from labdeck.ui.background import Background
-from labdeck.ui.curves import X_MODES, assign_colours, write_csv
+from labdeck.ui.curves import X_METRIC_PREFIX, X_MODES, write_csv
+from labdeck.ui.grouping import BANDS, CENTRES, group_keys, group_runs
 from labdeck.ui.metric_plot import MetricPlot
+from labdeck.ui.plot_lines import group_lines, run_lines, x_label, x_metric
 from labdeck.ui.store import RunStore
 
 MAX_RUNS = 100
@@ -54,9 +58,9 @@ class ComparePanel(QWidget):
         self.runs: list[RunInfo] = []
         self.series: dict[str, dict[str, Series]] = {}  # run id -> metric -> points
         self.plots: dict[str, MetricPlot] = {}
-        self._wanted: list[
-            str
-        ] = []  # metric keys the user ticked (kept across selections)
+        self._wanted: list[str] = []  # metric keys ticked (kept across selections)
+        self._wanted_x = "step"  # kept while a selection lacks the x metric
+        self._wanted_group = ""
         self._build()
 
     def _build(self) -> None:
@@ -65,7 +69,7 @@ class ComparePanel(QWidget):
         self.metrics.itemChanged.connect(lambda _i: self._metrics_ticked())
         self.x_axis = QComboBox()
         self.x_axis.addItems(X_MODES)
-        self.x_axis.currentTextChanged.connect(lambda _t: self.redraw())
+        self.x_axis.currentTextChanged.connect(self._x_changed)
         self.layout_choice = QComboBox()
         self.layout_choice.addItems(["stacked", "tabbed"])
         self.layout_choice.currentTextChanged.connect(lambda _t: self._rebuild_plots())
@@ -74,8 +78,50 @@ class ComparePanel(QWidget):
         self.smoothing.setToolTip("EMA smoothing (the raw curve stays faint behind)")
         self.smoothing.valueChanged.connect(self._smoothing_moved)
         self.smoothing_label = QLabel("0.00")
-        self.log_y = QCheckBox("log y")
-        self.log_y.toggled.connect(lambda _on: self.redraw())
+        # Display options sit in one "View" menu: a row of check boxes made the window
+        # wider than a laptop screen allows.
+        view = QToolButton()
+        view.setText("View")
+        view.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
+        view_menu = QMenu(view)
+        view.setMenu(view_menu)
+
+        def option(text: str, tip: str, slot, checked: bool = False) -> QAction:
+            action = view_menu.addAction(text)
+            action.setCheckable(True)
+            action.setChecked(checked)
+            action.setToolTip(tip)
+            action.toggled.connect(slot)
+            return action
+
+        self.link_x = option(
+            "Link x axes", "Pan and zoom every plot's x axis together",
+            lambda _on: self._link_x_axes(),
+        )
+        self.log_y = option("Log y", "Logarithmic y axis", lambda _on: self.redraw())
+        self.robust_y = option(
+            "Ignore outliers", "Scale y to the 1st–99th percentile of the points",
+            self._robust_toggled,
+        )
+        self.show_legend = option(
+            "Legend", "Show each plot's legend beside it", self._legend_toggled, True
+        )
+        self.group_by = QComboBox()
+        self.group_by.setObjectName("groupBy")
+        self.group_by.addItem("(no grouping)", "")
+        self.group_by.currentIndexChanged.connect(self._group_changed)
+        for combo in (self.x_axis, self.group_by):
+            # Long metric or param names must not widen the window: elide in the combo.
+            combo.setSizeAdjustPolicy(
+                QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon
+            )
+            combo.setMinimumContentsLength(8)
+        self.centre = QComboBox()
+        self.centre.addItems(CENTRES)
+        self.centre.currentTextChanged.connect(lambda _t: self.redraw())
+        self.band = QComboBox()
+        self.band.addItems(BANDS)
+        self.band.currentTextChanged.connect(lambda _t: self.redraw())
         export = QToolButton()
         export.setText("Export")
         export.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
@@ -92,12 +138,21 @@ class ComparePanel(QWidget):
         bar.addWidget(QLabel("smoothing"))
         bar.addWidget(self.smoothing, 1)
         bar.addWidget(self.smoothing_label)
-        bar.addWidget(self.log_y)
+        bar.addWidget(view)
+        bar.addWidget(export)
+        groups = QHBoxLayout()
+        for label, widget in (
+            ("group by", self.group_by),
+            ("centre", self.centre),
+            ("band", self.band),
+        ):
+            groups.addWidget(QLabel(label))
+            groups.addWidget(widget)
         self.capped = QLabel()
         self.capped.setStyleSheet("color: #d35400")
         self.capped.hide()
-        bar.addWidget(self.capped)
-        bar.addWidget(export)
+        groups.addWidget(self.capped)
+        groups.addStretch(1)
 
         self.hint = QLabel("Select runs in the table to compare their metrics.")
         self.hint.setAlignment(Qt.AlignmentFlag.AlignCenter)
@@ -118,6 +173,7 @@ class ComparePanel(QWidget):
         right_layout = QVBoxLayout(right)
         right_layout.setContentsMargins(0, 0, 0, 0)
         right_layout.addLayout(bar)
+        right_layout.addLayout(groups)
         right_layout.addWidget(self.area, 1)
         self.splitter = QSplitter(Qt.Orientation.Horizontal)
         left = QWidget()
@@ -156,7 +212,45 @@ class ComparePanel(QWidget):
             )
             self.metrics.addItem(item)
         self.metrics.blockSignals(False)
+        self._fill_choices(keys)
         self._load()
+
+    def _fill_choices(self, keys: list[str]) -> None:
+        """The x axis (steps, times, any logged metric) and group-by keys of these runs."""
+        for combo, items in (
+            (self.x_axis, list(X_MODES) + [f"{X_METRIC_PREFIX}{k}" for k in keys]),
+            (self.group_by, group_keys(self.runs)),
+        ):
+            current = combo.currentData() if combo is self.group_by else combo.currentText()
+            combo.blockSignals(True)
+            if combo is self.group_by:
+                combo.clear()
+                combo.addItem("(no grouping)", "")
+                for key in items:
+                    combo.addItem(key, key)
+                index = combo.findData(current or self._wanted_group)
+            else:
+                combo.clear()
+                combo.addItems(items)
+                index = combo.findText(current or self._wanted_x)
+            combo.setCurrentIndex(max(index, 0))
+            combo.blockSignals(False)
+
+    def set_group_by(self, key: str) -> None:
+        """Group the plots by ``key`` ("" for none), e.g. "params.lr" or "experiment"."""
+        self._wanted_group = key
+        index = self.group_by.findData(key)
+        if index < 0 and key:
+            self.group_by.addItem(key, key)
+            index = self.group_by.count() - 1
+        self.group_by.setCurrentIndex(max(index, 0))
+
+    def _group_changed(self, _index: int) -> None:
+        self._wanted_group = self.grouped_by()
+        self.redraw()
+
+    def grouped_by(self) -> str:
+        return self.group_by.currentData() or ""
 
     def set_metrics(self, keys: list[str]) -> None:
         self._wanted = list(keys)
@@ -182,6 +276,38 @@ class ComparePanel(QWidget):
         self._wanted = self.shown_metrics()
         self._load()
 
+    def _x_changed(self, mode: str) -> None:
+        self._wanted_x = mode
+        by = x_metric(mode)
+        if by and any(by not in per for per in self.series.values()):
+            self._load()  # its points are not loaded yet
+        else:
+            self.redraw()
+
+    def _robust_toggled(self, on: bool) -> None:
+        for plot in self.plots.values():
+            plot.set_robust_y(on)
+
+    def _legend_toggled(self, on: bool) -> None:
+        for plot in self.plots.values():
+            plot.set_legend_visible(on)
+
+    def _link_x_axes(self) -> None:
+        """Linked: every plot follows the first one's x range. Unlinked (the default):
+        each plot ranges over its own data (a per-epoch metric is not squeezed into the
+        x range of a per-step one)."""
+        plots = list(self.plots.values())
+        link = self.link_x.isChecked() and len(plots) > 1
+        for plot in plots[1:]:
+            plot.setXLink(plots[0] if link else None)
+        if link:  # start from the span of every plot's data (not the clipped views)
+            spans = [s for s in (p.x_span() for p in plots) if s is not None]
+            if spans:
+                plots[0].setXRange(min(s[0] for s in spans), max(s[1] for s in spans))
+        else:
+            for plot in plots:
+                plot.getPlotItem().vb.enableAutoRange(axis="x", enable=True)
+
     def _smoothing_moved(self, value: int) -> None:
         self.smoothing_label.setText(f"{value / 100:.2f}")
         self.redraw()
@@ -194,6 +320,9 @@ class ComparePanel(QWidget):
             self.series = {}
             self._rebuild_plots()
             return
+        by = x_metric(self.x_axis.currentText())
+        if by and by not in keys:
+            keys = [*keys, by]  # the x axis metric's points, to place the others by
         ids = [r.id for r in runs]
         self.background.submit(
             "series", lambda: self.store.series(ids, keys), self._loaded
@@ -223,33 +352,46 @@ class ComparePanel(QWidget):
             plot.deleteLater()
         self.plots = {}
         self.tabs.clear()
-        for i, key in enumerate(keys):
-            plot = MetricPlot(key, legend=(i == 0 or tabbed))
+        for key in keys:
+            plot = MetricPlot(key, legend=self.show_legend.isChecked())
             self.plots[key] = plot
             if tabbed:
                 self.tabs.addTab(plot, key)
             else:
                 plot.setMinimumHeight(STACK_MIN_HEIGHT)
                 self.stack_layout.addWidget(plot)
-        if self.plots and len(self.plots) > 1 and not tabbed:
-            first = next(iter(self.plots.values()))
-            for plot in list(self.plots.values())[1:]:
-                plot.setXLink(first)  # stacked plots pan and zoom together along x
+        self._link_x_axes()
         self.area.setCurrentWidget(
             self.hint if not self.plots else self.tabs if tabbed else self.scroll
         )
         self.redraw()
 
     def redraw(self) -> None:
-        colours = assign_colours([r.id for r in self.runs])
+        x_mode = self.x_axis.currentText()
+        smoothing = self.smoothing.value() / 100
+        group_by = self.grouped_by()
+        groups = group_runs(self.runs, group_by) if group_by else None
         for key, plot in self.plots.items():
-            plot.show_runs(
-                self.runs,
-                {rid: per[key] for rid, per in self.series.items() if key in per},
-                colours,
-                x_mode=self.x_axis.currentText(),
-                smoothing=self.smoothing.value() / 100,
+            if groups is not None:
+                lines = group_lines(
+                    groups,
+                    group_by,
+                    self.series,
+                    key,
+                    x_mode=x_mode,
+                    smoothing=smoothing,
+                    centre=self.centre.currentText(),
+                    band=self.band.currentText(),
+                )
+            else:
+                lines = run_lines(
+                    self.runs, self.series, key, x_mode=x_mode, smoothing=smoothing
+                )
+            plot.show_lines(
+                lines,
+                x_label=x_label(x_mode),
                 log_y=self.log_y.isChecked(),
+                robust_y=self.robust_y.isChecked(),
             )
 
     def curves(self, key: str | None = None) -> list[pg.PlotDataItem]:
@@ -306,15 +448,30 @@ class ComparePanel(QWidget):
             "layout": self.layout_choice.currentText(),
             "smoothing": self.smoothing.value(),
             "log_y": self.log_y.isChecked(),
+            "robust_y": self.robust_y.isChecked(),
+            "link_x": self.link_x.isChecked(),
+            "legend": self.show_legend.isChecked(),
+            "group_by": self.grouped_by(),
+            "centre": self.centre.currentText(),
+            "band": self.band.currentText(),
             "splitter": bytes(self.splitter.saveState().data()).hex(),
         }
 
     def restore(self, state: dict) -> None:
         self._wanted = [str(k) for k in state.get("metrics") or []]
-        self.x_axis.setCurrentText(str(state.get("x", "step")))
+        self._wanted_x = str(state.get("x", "step"))
+        if self.x_axis.findText(self._wanted_x) < 0:
+            self.x_axis.addItem(self._wanted_x)
+        self.x_axis.setCurrentText(self._wanted_x)
         self.layout_choice.setCurrentText(str(state.get("layout", "stacked")))
         self.smoothing.setValue(int(state.get("smoothing", 0)))
         self.log_y.setChecked(bool(state.get("log_y", False)))
+        self.robust_y.setChecked(bool(state.get("robust_y", False)))
+        self.link_x.setChecked(bool(state.get("link_x", False)))
+        self.show_legend.setChecked(bool(state.get("legend", True)))
+        self.centre.setCurrentText(str(state.get("centre", CENTRES[0])))
+        self.band.setCurrentText(str(state.get("band", BANDS[0])))
+        self.set_group_by(str(state.get("group_by", "")))
         if state.get("splitter"):
             self.splitter.restoreState(bytes.fromhex(str(state["splitter"])))
 

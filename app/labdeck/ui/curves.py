@@ -1,8 +1,10 @@
-"""Curve arithmetic for the compare plots (numpy only): x axes, EMA smoothing, colours, CSV."""
+"""Curve arithmetic for the compare plots (numpy only): x axes, EMA smoothing, colours,
+legend names, robust y ranges, CSV."""
 
 from __future__ import annotations
 
 import csv
+import hashlib
 import math
 from pathlib import Path
 
@@ -11,6 +13,7 @@ import numpy as np
 from labdeck.db.entities import RunInfo, Series
 
 X_MODES = ("step", "wall time", "relative time")
+X_METRIC_PREFIX = "metric: "  # an x mode naming another logged metric, e.g. "metric: epoch"
 
 # Twenty distinguishable colours (Tableau 10 and its lighter partners, interleaved late).
 PALETTE = [
@@ -24,8 +27,12 @@ DISTINCT = 10  # the first ten are the most distinct: runs prefer one of them
 
 
 def run_colour(run_id: str) -> str:
-    """A run's preferred colour, stable across sessions."""
-    return PALETTE[int(run_id[:8], 16) % DISTINCT] if run_id else PALETTE[0]
+    """A run's preferred colour, stable across sessions: a hash of its id picks the slot
+    (ids of any format, not only hex ones)."""
+    if not run_id:
+        return PALETTE[0]
+    digest = hashlib.blake2b(run_id.encode("utf-8"), digest_size=4).digest()
+    return PALETTE[int.from_bytes(digest, "big") % DISTINCT]
 
 
 def assign_colours(run_ids: list[str]) -> dict[str, str]:
@@ -58,6 +65,68 @@ def x_values(series: Series, mode: str) -> np.ndarray:
     if mode == "relative time":
         return seconds - np.nanmin(seconds)
     return seconds
+
+
+def x_from_metric(series: Series, by: Series) -> np.ndarray:
+    """x coordinates taken from another metric logged at the same steps (``epoch``, tokens
+    seen): each point gets ``by``'s value at its step, interpolated between ``by``'s steps;
+    points logged before ``by``'s first step or after its last get NaN (not drawn)."""
+    if len(series) == 0 or len(by) == 0:
+        return np.full(len(series), np.nan)
+    order = np.argsort(by.steps, kind="stable")
+    bx, by_values = by.steps[order].astype(np.float64), finite(by.values[order])
+    keep = np.isfinite(by_values)
+    if not keep.any():
+        return np.full(len(series), np.nan)
+    bx, by_values = bx[keep], by_values[keep]
+    steps = series.steps.astype(np.float64)
+    out = np.interp(steps, bx, by_values)
+    out[(steps < bx[0]) | (steps > bx[-1])] = np.nan
+    return out
+
+
+def legend_names(runs: list[RunInfo]) -> dict[str, str]:
+    """Names that tell runs apart: the run's name; where names repeat, prefixed by what
+    differs among the namesakes (the experiment, else the project folder); where even that
+    repeats, suffixed by the start of labdeck's id."""
+    names = {r.id: r.name or r.id[:8] for r in runs}
+    by_id = {r.id: r for r in runs}
+    prefixes = (
+        lambda r: r.experiment,
+        lambda r: r.project.rstrip("/").rsplit("/", 1)[-1],
+    )
+    for prefix in prefixes:
+        for group in _namesakes(names):
+            values = {prefix(by_id[rid]) for rid in group}
+            if len(values) > 1:  # a prefix that tells these apart
+                for rid in group:
+                    extra = prefix(by_id[rid])
+                    names[rid] = f"{extra}/{names[rid]}" if extra else names[rid]
+    for group in _namesakes(names):
+        for rid in group:
+            names[rid] = f"{names[rid]} · {rid[:8]}"
+    return names
+
+
+def _namesakes(names: dict[str, str]) -> list[list[str]]:
+    groups: dict[str, list[str]] = {}
+    for rid, label in names.items():
+        groups.setdefault(label, []).append(rid)
+    return [g for g in groups.values() if len(g) > 1]
+
+
+def robust_range(
+    arrays: list[np.ndarray], low: float = 1.0, high: float = 99.0
+) -> tuple[float, float] | None:
+    """The ``low``–``high`` percentile span of every finite value, with a 5 % margin: a y
+    range that ignores outliers (a loss spike at step 0 no longer flattens the rest)."""
+    finite_parts = [a[np.isfinite(a)] for a in arrays if len(a)]
+    values = np.concatenate(finite_parts) if finite_parts else np.empty(0)
+    if len(values) == 0:
+        return None
+    lo, hi = np.percentile(values, [low, high])
+    margin = (hi - lo) * 0.05 or abs(hi) * 0.05 or 1.0
+    return float(lo - margin), float(hi + margin)
 
 
 def ema(values: np.ndarray, weight: float) -> np.ndarray:
