@@ -24,3 +24,22 @@ def default_index_path() -> Path:
 
 def demo_dir() -> Path:
     return data_dir() / "demo"
+
+
+def current_umask() -> int:
+    """This process's umask, read without changing it (``os.umask`` sets it, racing other threads)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    mask = os.umask(0o022)  # no /proc: the classic dance, briefly
+    os.umask(mask)
+    return mask
+
+
+def read_only_mode() -> int:
+    """0444 less what the user's umask removes: making a file read-only never opens it to more people."""
+    return 0o444 & ~current_umask()

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from labdeck.launch import store
+from labdeck.paths import current_umask
 
 MAX_UNTRACKED_FILE = 20 * 1024 * 1024  # larger untracked files are data, not source: skipped, listed
 SKIP_PARTS = ("labdeck-runs",)  # labdeck's own run folders are output, not code
@@ -179,6 +180,12 @@ def _tar(root: Path, names: list[str]) -> bytes:
     return buf.getvalue()
 
 
+def _within_umask(member: tarfile.TarInfo, dest: str) -> tarfile.TarInfo:
+    """tarfile's "data" filter, with the mode the user's umask allows (tarfile applies the tar's 0644)."""
+    member = tarfile.data_filter(member, dest)
+    return member.replace(mode=member.mode & ~current_umask(), deep=False)
+
+
 def materialise(snap: CodeSnapshot, dest: Path) -> Path:
     """Build the snapshot's tree in ``dest`` (which must not exist); returns the job's cwd."""
     if not Path(snap.repo, ".git").exists() and not Path(snap.repo).is_dir():
@@ -205,7 +212,7 @@ def materialise(snap: CodeSnapshot, dest: Path) -> Path:
                 if target.exists():
                     raise SnapshotError(f"untracked file {member.name} conflicts with a file of commit "
                                         f"{snap.commit[:12]}")
-            tar.extractall(dest, filter="data")
+            tar.extractall(dest, filter=_within_umask)
     cwd = (dest / snap.cwd_rel).resolve()
     cwd.mkdir(parents=True, exist_ok=True)
     return cwd

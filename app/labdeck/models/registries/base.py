@@ -142,25 +142,6 @@ def read_verified(
         raise IntegrityError(f"{what}: {path} hashes to {got} ({n} bytes), expected {expected} ({size} bytes)")
 
 
-def current_umask() -> int:
-    """This process's umask, read without changing it (os.umask sets it, racing other threads)."""
-    try:
-        with open("/proc/self/status", encoding="ascii") as f:
-            for line in f:
-                if line.startswith("Umask:"):
-                    return int(line.split()[1], 8)
-    except (OSError, ValueError, IndexError):
-        pass
-    mask = os.umask(0o022)  # no /proc: the classic dance, briefly
-    os.umask(mask)
-    return mask
-
-
-def read_only_mode() -> int:
-    """0444 less what the user's umask removes: read-only never makes a file more readable."""
-    return 0o444 & ~current_umask()
-
-
 def fsync_dir(path: Path) -> None:
     try:
         fd = os.open(path, os.O_RDONLY)

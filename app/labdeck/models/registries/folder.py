@@ -37,11 +37,11 @@ from labdeck.models.registries.base import (
     RegistryError,
     check_name,
     fsync_dir,
-    read_only_mode,
     read_verified,
 )
 from labdeck.models.registries.manifest import VersionManifest
 from labdeck.models.registries.manifest import parse as parse_manifest
+from labdeck.paths import read_only_mode
 from labdeck.tasks import Task
 
 MANIFEST_FORMAT = "labdeck-model-version"
