@@ -21,6 +21,7 @@ import argparse
 import importlib.metadata
 import json
 import os
+import re
 import shutil
 import statistics
 import subprocess
@@ -123,7 +124,7 @@ def by_hand(kind: str, repo: Path, tmp: Path) -> tuple[float, float]:
     t0 = time.perf_counter()
     done = subprocess.run([str(RAY), "job", "submit", "--address", RAY_ADDRESS, "--no-wait", "--working-dir",
                            str(repo), "--", "python", "-u", "job.py"], capture_output=True, text=True, check=True)
-    sub = next(w for w in done.stdout.split() if w.startswith("raysubmit_")).strip("'\"")
+    sub = re.search(r"raysubmit_[A-Za-z0-9]+", done.stdout + done.stderr).group(0)
     running = _until(lambda: get(f"/api/jobs/{sub}")["status"] != "PENDING") - t0
     line = _until(lambda: "\n" in get(f"/api/jobs/{sub}/logs").get("logs", "")) - t0
     return running, line
