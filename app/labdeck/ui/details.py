@@ -7,7 +7,6 @@ It only shows a ``RunDetail`` read on a worker thread; it never reads the disk i
 from __future__ import annotations
 
 import html
-import math
 
 from PySide6.QtCore import Qt, QUrl, Signal
 from PySide6.QtGui import QDesktopServices, QFontDatabase
@@ -21,11 +20,12 @@ from PySide6.QtWidgets import (
 )
 
 from labdeck.db.entities import RunInfo
+from labdeck.ui.numbers import format_number
 from labdeck.ui.store import RunDetail
 
 
 def _num(x: float) -> str:
-    return "NaN" if math.isnan(x) else f"{x:.6g}"
+    return format_number(x, 6)
 
 
 def _size(n: int) -> str:
@@ -39,10 +39,16 @@ def _size(n: int) -> str:
 def _table(rows: list[tuple[str, ...]], header: tuple[str, ...]) -> str:
     head = "".join(f"<th align='left'>{html.escape(h)}</th>" for h in header)
     body = "".join(
-        "<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in r) + "</tr>"
+        "<tr>" + "".join(_cell(c) for c in r) + "</tr>"
         for r in rows
     )
     return f"<table cellspacing='0' cellpadding='3'><tr>{head}</tr>{body}</table>"
+
+
+def _cell(text: str) -> str:
+    # A short token (a number, an id) never breaks: "3.36826e9" stays on one line.
+    style = " style='white-space:nowrap'" if len(text) < 32 and " " not in text else ""
+    return f"<td{style}>{html.escape(text)}</td>"
 
 
 def run_html(run: RunInfo, provenance: dict | None = None, folder: str = "") -> str:

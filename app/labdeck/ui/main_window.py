@@ -64,6 +64,7 @@ class MainWindow(QMainWindow):
         self._connect()
         scope = window_state.restore(self, self.settings)
         self.runs.project, self.runs.experiment = scope.project, scope.experiment
+        self.runs.recall_columns()
         self.runs.run_query()  # first: the table is what the user waits for
         self.reload_projects(select=scope)
         self.runs.refresh_keys()
@@ -75,6 +76,7 @@ class MainWindow(QMainWindow):
     def _build(self) -> None:
         self.sidebar = ProjectsSidebar()
         self.runs = RunsPanel(self.store, self.background)
+        self.runs.column_memory = self.settings
         self.details = RunDetails()
         self.analysis = AnalysisTabs(self.store, self.background)
         self.compare = self.analysis.compare
@@ -144,6 +146,7 @@ class MainWindow(QMainWindow):
         self.sidebar.rescan_requested.connect(lambda: self.indexing.index(None))
         self.runs.selection_changed.connect(self._selection_changed)
         self.runs.compare_requested.connect(self._show_compare)
+        self.runs.group_changed.connect(self.compare.set_group_by)
         self.analysis.select_runs.connect(self._select_run_ids)
         self.indexing.progressed.connect(self._progress)
         self.indexing.busy_changed.connect(self._busy)
@@ -243,12 +246,7 @@ class MainWindow(QMainWindow):
 
     def _selection_changed(self, pks: list[int]) -> None:
         # Details follow the current row (the one last clicked) while several are selected.
-        current = self.table.currentIndex()
-        focus = (
-            self.model.pk_at(current.row())
-            if current.isValid() and current.row() < self.model.rowCount()
-            else None
-        )
+        focus = self.model.pk_of(self.table.currentIndex())
         pk = focus if focus in pks else (pks[0] if pks else None)
         if pk is not None:
             self.background.submit(
@@ -265,12 +263,7 @@ class MainWindow(QMainWindow):
 
     def _select_run_ids(self, ids: list[str]) -> None:
         def select(found: dict[str, int]) -> None:
-            rows = [
-                row
-                for pk in found.values()
-                if (row := self.model.row_of(pk)) is not None
-            ]
-            self.runs.select_rows(rows)
+            self.runs.select_pks(list(found.values()))
 
         self.background.submit(
             "select-ids", lambda: self.store.pks_for_ids(ids), select

@@ -4,6 +4,9 @@
 first time the view paints it. The fetch runs on a worker thread: until the page arrives the
 row shows a placeholder, then ``dataChanged`` repaints it. ``data()`` never touches SQLite.
 Live refreshes re-fetch the loaded pages while the old values stay on screen (no flicker).
+
+Two levels at most (a ``RunTree``): groups with their runs, or parent runs with their
+nested runs. A child index carries its top-level row + 1 as its internal id.
 """
 
 from __future__ import annotations
@@ -11,11 +14,13 @@ from __future__ import annotations
 import math
 from datetime import datetime
 
-from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt
-from PySide6.QtGui import QColor
+from PySide6.QtCore import QAbstractItemModel, QModelIndex, QPersistentModelIndex, Qt
+from PySide6.QtGui import QColor, QFont
 
 from labdeck.db.entities import RunInfo
 from labdeck.ui.background import Background
+from labdeck.ui.numbers import format_number
+from labdeck.ui.run_tree import RunTree, flat
 from labdeck.ui.store import RunStore
 
 PAGE = 200
@@ -62,17 +67,18 @@ def _fmt_duration(run: RunInfo) -> str:
     return f"{s / 3600:.1f} h"
 
 
-def _fmt_number(x: float) -> str:
-    return "NaN" if math.isnan(x) else f"{x:.5g}"
+GROUP_SAMPLE = 1000  # a group row averages at most its first 1000 runs' values
 
 
-class RunsTableModel(QAbstractTableModel):
+class RunsTableModel(QAbstractItemModel):
     def __init__(self, store: RunStore, background: Background, parent=None) -> None:
         super().__init__(parent)
         self.store = store
         self.background = background
         self._pks: list[int] = []
-        self._rows: dict[int, int] = {}  # pk -> row
+        self._rows: dict[int, int] = {}  # pk -> position in the query's order (paging)
+        self.tree: RunTree = flat([])
+        self._where: dict[int, tuple[int, int]] = {}  # pk -> (top row, child row or -1)
         self._cache: dict[int, RunInfo] = {}
         self._requested: set[int] = set()  # first rows of pages asked for
         self.extra_columns: list[str] = []  # "params.lr", "metrics.val_loss", ...
@@ -84,9 +90,19 @@ class RunsTableModel(QAbstractTableModel):
         return self._pks
 
     def set_pks(self, pks: list[int]) -> None:
+        self.set_tree(flat(pks))
+
+    def set_tree(self, tree: RunTree) -> None:
         self.beginResetModel()
-        self._pks = list(pks)
+        self.tree = tree
+        self._pks = list(tree.pks)
         self._rows = {pk: row for row, pk in enumerate(self._pks)}
+        self._where = {}
+        for top_row, node in enumerate(tree.top):
+            if node >= 0:
+                self._where[node] = (top_row, -1)
+            for child_row, pk in enumerate(tree.children.get(node, ())):
+                self._where[pk] = (top_row, child_row)
         # Keep what is loaded for rows still present: their values are shown at once.
         keep = set(self._pks)
         self._cache = {pk: run for pk, run in self._cache.items() if pk in keep}
@@ -114,21 +130,61 @@ class RunsTableModel(QAbstractTableModel):
         self.endResetModel()
 
     def row_of(self, pk: int) -> int | None:
-        return self._rows.get(pk)
+        """The run's top-level row (its group's or parent's row when it is nested)."""
+        where = self._where.get(pk)
+        return where[0] if where else None
+
+    def index_of(self, pk: int, column: int = 0) -> QModelIndex:
+        where = self._where.get(pk)
+        if where is None:
+            return QModelIndex()
+        top, child = where
+        if child < 0:
+            return self.index(top, column)
+        return self.index(child, column, self.index(top, 0))
+
+    def node_at(self, index: QModelIndex | QPersistentModelIndex) -> int | None:
+        """A run pk (>= 0) or a group node (< 0) for an index."""
+        if not index.isValid():
+            return None
+        parent_row = index.internalId() - 1
+        if parent_row < 0:
+            top = self.tree.top
+            return top[index.row()] if index.row() < len(top) else None
+        kids = self.tree.children.get(self.tree.top[parent_row], [])
+        return kids[index.row()] if index.row() < len(kids) else None
+
+    def pk_of(self, index: QModelIndex | QPersistentModelIndex) -> int | None:
+        node = self.node_at(index)
+        return node if node is not None and node >= 0 else None
+
+    def pks_under(self, index: QModelIndex | QPersistentModelIndex) -> list[int]:
+        """The runs a row stands for: itself, or a group's runs."""
+        node = self.node_at(index)
+        if node is None:
+            return []
+        return [node] if node >= 0 else list(self.tree.children.get(node, []))
 
     def pk_at(self, row: int) -> int:
-        return self._pks[row]
+        """The pk of a top-level row (a group row has none: its first run's)."""
+        node = self.tree.top[row]
+        return node if node >= 0 else self.tree.children[node][0]
 
     def is_loaded(self, row: int) -> bool:
-        return 0 <= row < len(self._pks) and self._pks[row] in self._cache
+        return 0 <= row < len(self.tree.top) and self.pk_at(row) in self._cache
 
     def run_at(self, row: int) -> RunInfo | None:
-        """The row's run if its page has arrived (else None, and the page is asked for)."""
-        if not 0 <= row < len(self._pks):
+        """A top-level row's run if its page has arrived (else None, and the page is
+        asked for)."""
+        if not 0 <= row < len(self.tree.top):
             return None
-        run = self._cache.get(self._pks[row])
-        if run is None:
-            self._request(row - row % PAGE)
+        return self.run_for(self.pk_at(row))
+
+    def run_for(self, pk: int) -> RunInfo | None:
+        run = self._cache.get(pk)
+        if run is None and pk in self._rows:
+            position = self._rows[pk]
+            self._request(position - position % PAGE)
         return run
 
     def _request(self, start: int) -> None:
@@ -145,23 +201,59 @@ class RunsTableModel(QAbstractTableModel):
 
     def _arrived(self, runs: dict[int, RunInfo]) -> None:
         # Rows may have moved since the request: place each run by its key, not its old row.
-        rows = []
+        tops: list[int] = []
+        nested: dict[int, list[int]] = {}
         for pk, run in runs.items():
-            if pk in self._rows:
-                self._cache[pk] = run
-                rows.append(self._rows[pk])
-        if rows and self.columnCount():
+            where = self._where.get(pk)
+            if where is None:
+                continue
+            self._cache[pk] = run
+            top, child = where
+            if child < 0:
+                tops.append(top)
+            else:
+                nested.setdefault(top, []).append(child)
+                tops.append(top)  # a group row's aggregates change too
+        last = self.columnCount() - 1
+        if last < 0:
+            return
+        if tops:
+            self.dataChanged.emit(self.index(min(tops), 0), self.index(max(tops), last))
+        for top, children in nested.items():
+            parent = self.index(top, 0)
             self.dataChanged.emit(
-                self.index(min(rows), 0), self.index(max(rows), self.columnCount() - 1)
+                self.index(min(children), 0, parent), self.index(max(children), last, parent)
             )
 
     # Qt model interface ----------------------------------------------------
 
+    def index(
+        self, row: int, column: int, parent: QModelIndex | QPersistentModelIndex = _ROOT
+    ) -> QModelIndex:
+        if not self.hasIndex(row, column, parent):
+            return QModelIndex()
+        return self.createIndex(row, column, parent.row() + 1 if parent.isValid() else 0)
+
+    def parent(self, index=None):  # type: ignore[override]
+        if index is None:  # QObject.parent()
+            return super().parent()
+        if not index.isValid() or index.internalId() == 0:
+            return QModelIndex()
+        return self.createIndex(index.internalId() - 1, 0, 0)
+
     def rowCount(self, parent: QModelIndex | QPersistentModelIndex = _ROOT) -> int:
-        return 0 if parent.isValid() else len(self._pks)
+        if not parent.isValid():
+            return len(self.tree.top)
+        if parent.internalId() != 0 or parent.column() != 0:
+            return 0  # two levels only
+        node = self.tree.top[parent.row()] if parent.row() < len(self.tree.top) else None
+        return len(self.tree.children.get(node, ())) if node is not None else 0
+
+    def hasChildren(self, parent: QModelIndex | QPersistentModelIndex = _ROOT) -> bool:
+        return self.rowCount(parent) > 0
 
     def columnCount(self, parent: QModelIndex | QPersistentModelIndex = _ROOT) -> int:
-        return 0 if parent.isValid() else len(BASE_COLUMNS) + len(self.extra_columns)
+        return len(BASE_COLUMNS) + len(self.extra_columns)
 
     def column_key(self, column: int) -> str:
         if column < len(BASE_COLUMNS):
@@ -191,14 +283,21 @@ class RunsTableModel(QAbstractTableModel):
     ):
         if not index.isValid():
             return None
-        run = self.run_at(index.row())
+        node = self.node_at(index)
+        if node is None:
+            return None
+        if node < 0:
+            return self._group_data(node, index.column(), role)
+        run = self.run_for(node)
         if run is None:
             return PLACEHOLDER if role == Qt.ItemDataRole.DisplayRole else None
         if role == ROLE_RUN:
             return run.id
-        if role == Qt.ItemDataRole.ToolTipRole and index.column() == 0:
-            return f"{run.name}\n{run.format} run {run.source_id}\n{run.project}/{run.path}"
         key = self.column_key(index.column())
+        if role == Qt.ItemDataRole.ToolTipRole:
+            if index.column() == 0:
+                return f"{run.name}\n{run.format} run {run.source_id}\n{run.project}/{run.path}"
+            return self._text(run, key, exact=True) or None
         if role == Qt.ItemDataRole.ForegroundRole and key == "status":
             colour = STATUS_COLOURS.get(run.status)
             return QColor(colour) if colour else None
@@ -210,8 +309,40 @@ class RunsTableModel(QAbstractTableModel):
             return None
         return self._text(run, key)
 
+    def _group_data(self, node: int, column: int, role: int):
+        """A group row: its value and size, and the mean of its loaded runs' metrics."""
+        pks = self.tree.children.get(node, [])
+        key = self.column_key(column)
+        if role == Qt.ItemDataRole.FontRole:
+            font = QFont()
+            font.setBold(True)
+            return font
+        if role == Qt.ItemDataRole.TextAlignmentRole and key.startswith("metrics."):
+            return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        if role not in (Qt.ItemDataRole.DisplayRole, Qt.ItemDataRole.ToolTipRole):
+            return None
+        if column == 0:
+            g = RunTree.group_index(node) or 0
+            name = self.tree.group_key.split(".", 1)[-1]
+            return f"{name} = {self.tree.groups[g]}  ({len(pks)} run{'s' if len(pks) != 1 else ''})"
+        if not key.startswith("metrics."):
+            return ""
+        name = key.split(".", 1)[1]
+        values = []
+        for pk in pks[:GROUP_SAMPLE]:
+            run = self.run_for(pk)
+            m = run.metrics.get(name) if run is not None else None
+            if m is not None and math.isfinite(m.last):
+                values.append(m.last)
+        if not values:
+            return ""
+        mean = sum(values) / len(values)
+        if role == Qt.ItemDataRole.ToolTipRole:
+            return f"mean of {len(values)} runs: {mean!r}"
+        return format_number(mean)
+
     @staticmethod
-    def _text(run: RunInfo, key: str) -> str:
+    def _text(run: RunInfo, key: str, *, exact: bool = False) -> str:
         if key == "name":
             return run.name
         if key == "status":
@@ -233,5 +364,7 @@ class RunsTableModel(QAbstractTableModel):
             return run.tags.get(name, "")
         if kind == "metrics":
             m = run.metrics.get(name)
-            return "" if m is None else _fmt_number(m.last)
+            if m is None:
+                return ""
+            return repr(m.last) if exact else format_number(m.last)
         return ""

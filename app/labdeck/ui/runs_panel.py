@@ -1,14 +1,18 @@
-"""The runs panel: query bar (with completion and inline errors), the runs table, its
-column picker and context menu. Queries and sorting run in SQL on a worker thread.
+"""The runs panel: query bar (with completion and inline errors), the runs table (a tree:
+groups by a key, or nested runs under their parent), its column picker (remembered per
+project) and context menu. Queries, sorting and grouping run in SQL on a worker thread.
 """
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 from PySide6.QtCore import (
+    QItemSelection,
     QItemSelectionModel,
     QPoint,
+    QSettings,
     QStringListModel,
     Qt,
     QUrl,
@@ -17,14 +21,15 @@ from PySide6.QtCore import (
 from PySide6.QtGui import QDesktopServices, QGuiApplication
 from PySide6.QtWidgets import (
     QAbstractItemView,
+    QComboBox,
     QCompleter,
     QHBoxLayout,
     QHeaderView,
     QLabel,
     QLineEdit,
     QMenu,
-    QTableView,
     QToolButton,
+    QTreeView,
     QVBoxLayout,
     QWidget,
 )
@@ -32,6 +37,8 @@ from PySide6.QtWidgets import (
 from labdeck.db.entities import RunInfo
 from labdeck.runs.query import QueryError, parse_query
 from labdeck.ui.background import Background
+from labdeck.ui.grouping import ATTRIBUTES
+from labdeck.ui.run_tree import RunTree
 from labdeck.ui.runs_model import BASE_COLUMNS, RunsTableModel
 from labdeck.ui.store import RunStore
 
@@ -45,10 +52,34 @@ def sort_field(key: str) -> str:
     return f'{kind}."{name}"'
 
 
+class RunsView(QTreeView):
+    """The runs table: a tree view (groups and nested runs fold) that answers the table
+    calls the rest of the app makes."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.setUniformRowHeights(True)  # 100,000 rows: no per-row size queries
+        self.setRootIsDecorated(False)
+        self.setAllColumnsShowFocus(True)
+        self.setItemsExpandable(True)
+
+    def horizontalHeader(self) -> QHeaderView:
+        return self.header()
+
+    def selectRow(self, row: int) -> None:
+        self.setCurrentIndex(self.model().index(row, 0))
+        self.selectionModel().select(
+            self.model().index(row, 0),
+            QItemSelectionModel.SelectionFlag.ClearAndSelect
+            | QItemSelectionModel.SelectionFlag.Rows,
+        )
+
+
 class RunsPanel(QWidget):
     selection_changed = Signal(list)  # selected run pks, in table order
     compare_requested = Signal()
     rows_loaded = Signal(int)  # row count after a query
+    group_changed = Signal(str)  # the table's group-by key ("" for none)
 
     def __init__(
         self, store: RunStore, background: Background, parent: QWidget | None = None
@@ -63,6 +94,8 @@ class RunsPanel(QWidget):
         self._restore: set[int] | None = (
             None  # selection to re-apply after a live re-query
         )
+        self.group_key = ""
+        self.column_memory: QSettings | None = None  # columns chosen per project
         self._build()
 
     def _build(self) -> None:
@@ -89,9 +122,20 @@ class RunsPanel(QWidget):
         self.query_error.setStyleSheet("color: #c0392b")
         self.query_error.hide()
         self.count_label = QLabel()
+        self.group_combo = QComboBox()
+        self.group_combo.setObjectName("tableGroupBy")
+        self.group_combo.setToolTip("Group the runs by a param, tag or attribute")
+        self.group_combo.setSizeAdjustPolicy(
+            QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon
+        )
+        self.group_combo.setMinimumContentsLength(8)
+        self.group_combo.addItem("no groups", "")
+        self.group_combo.activated.connect(
+            lambda _i: self.set_group_by(self.group_combo.currentData() or "")
+        )
 
         self.model = RunsTableModel(self.store, self.background, self)
-        self.table = QTableView()
+        self.table = RunsView()
         self.table.setObjectName("runs")
         self.table.setModel(self.model)
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
@@ -110,8 +154,6 @@ class RunsPanel(QWidget):
             lambda _p: self.columns_menu.exec(self.cursor().pos())
         )
         header.sortIndicatorChanged.connect(self._sort_changed)
-        self.table.verticalHeader().hide()
-        self.table.verticalHeader().setDefaultSectionSize(22)
         self.table.setAlternatingRowColors(True)
         self.table.setWordWrap(False)
         self.table.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
@@ -122,6 +164,7 @@ class RunsPanel(QWidget):
 
         bar = QHBoxLayout()
         bar.addWidget(self.query, 1)
+        bar.addWidget(self.group_combo)
         bar.addWidget(self.columns_button)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
@@ -134,7 +177,21 @@ class RunsPanel(QWidget):
     # Queries ---------------------------------------------------------------
 
     def set_scope(self, project: str | None, experiment: str | None = None) -> None:
+        changed = project != self.project
         self.project, self.experiment = project, experiment
+        if changed:
+            self.recall_columns()
+        self.run_query()
+
+    def set_group_by(self, key: str) -> None:
+        """Group the table by ``key`` ("params.lr", "experiment"; "" for none)."""
+        self.group_key = key
+        index = self.group_combo.findData(key)
+        if index < 0 and key:
+            self.group_combo.addItem(key, key)
+            index = self.group_combo.count() - 1
+        self.group_combo.setCurrentIndex(max(index, 0))
+        self.group_changed.emit(key)
         self.run_query()
 
     def run_query(self, *, keep_selection: bool = False) -> bool:
@@ -150,10 +207,11 @@ class RunsPanel(QWidget):
         self.query_error.hide()
         selected = set(self.selected_pks()) if keep_selection else None
         sort, project, experiment = self._sort, self.project, self.experiment
+        group = self.group_key
         self.background.submit(
             "query",
-            lambda: self.store.run_pks(text, sort, project, experiment),
-            lambda pks: self._show_pks(pks, selected),
+            lambda: self.store.run_tree(text, sort, project, experiment, group),
+            lambda tree: self._show_tree(tree, selected),
             on_error=self._query_failed,
         )
         return True
@@ -163,19 +221,39 @@ class RunsPanel(QWidget):
         self.query_error.setText(message)
         self.query_error.show()
 
-    def _show_pks(self, pks: list[int], selected: set[int] | None) -> None:
+    def _show_tree(self, tree: RunTree, selected: set[int] | None) -> None:
+        pks = tree.pks
         scroll = self.table.verticalScrollBar().value()
-        if selected is not None and pks == self.model.pks:
+        same = tree.top == self.model.tree.top and tree.children == self.model.tree.children
+        if selected is not None and same and pks == self.model.pks:
             self.model.refresh_rows()  # same rows: refresh their values in place
         else:
-            self.model.set_pks(pks)
+            expanded = self._expanded_nodes() if same or selected is not None else set()
+            self.model.set_tree(tree)
+            self.table.setRootIsDecorated(bool(tree.children))
+            self._expand(tree, expanded)
             if selected:
                 self._select_pks(selected)
         if selected is not None:
             self.table.verticalScrollBar().setValue(scroll)
-        self.count_label.setText(f"{len(pks):,} runs")
+        groups = f" in {len(tree.top):,} groups" if tree.group_key else ""
+        self.count_label.setText(f"{len(pks):,} runs{groups}")
         self.rows_loaded.emit(len(pks))
         self._emit_selection()
+
+    def _expanded_nodes(self) -> set[int]:
+        tree = self.model.tree
+        return {
+            node
+            for row, node in enumerate(tree.top)
+            if node in tree.children and self.table.isExpanded(self.model.index(row, 0))
+        }
+
+    def _expand(self, tree: RunTree, keep: set[int]) -> None:
+        """Groups open, nested runs folded under their parent (unless opened before)."""
+        for row, node in enumerate(tree.top):
+            if node in tree.children and (node < 0 or node in keep):
+                self.table.setExpanded(self.model.index(row, 0), True)
 
     def refresh_keys(self) -> None:
         def done(keys: dict[str, list[str]]) -> None:
@@ -185,7 +263,25 @@ class RunsPanel(QWidget):
                 + ["status = ", "name ~ ", "experiment = ", "format = ", "has "]
             )
 
+            self._fill_group_combo()
+
         self.background.submit("keys", self.store.known_keys, done)
+
+    def _fill_group_combo(self) -> None:
+        keys = list(ATTRIBUTES) + [
+            f"{ns}.{k}" for ns in ("params", "tags") for k in self._keys.get(ns, [])
+        ]
+        self.group_combo.blockSignals(True)
+        self.group_combo.clear()
+        self.group_combo.addItem("no groups", "")
+        for key in keys:
+            self.group_combo.addItem(key, key)
+        index = self.group_combo.findData(self.group_key)
+        if index < 0 and self.group_key:
+            self.group_combo.addItem(self.group_key, self.group_key)
+            index = self.group_combo.count() - 1
+        self.group_combo.setCurrentIndex(max(index, 0))
+        self.group_combo.blockSignals(False)
 
     # Sorting and columns ---------------------------------------------------
 
@@ -236,11 +332,29 @@ class RunsPanel(QWidget):
             columns.append(key)
         self.set_columns(columns)
 
-    def set_columns(self, columns: list[str]) -> None:
+    def set_columns(self, columns: list[str], *, remember: bool = True) -> None:
         selected = set(self.selected_pks())
         self.model.set_extra_columns(columns)
         self._select_pks(selected)
         self._fit_columns()
+        if remember and self.column_memory is not None:
+            self.column_memory.setValue(self._columns_key(), list(columns))
+
+    def _columns_key(self) -> str:
+        # A hash of the folder: a path's slashes would nest QSettings groups.
+        scope = hashlib.sha1((self.project or "*").encode("utf-8")).hexdigest()[:16]
+        return f"runs/columns-by-project/{scope}"
+
+    def recall_columns(self) -> None:
+        """This project's chosen metric and param columns (chosen once, kept)."""
+        if self.column_memory is None:
+            return
+        stored = self.column_memory.value(self._columns_key())
+        if stored is None:
+            return
+        if isinstance(stored, str):
+            stored = [stored] if stored else []  # the INI format's one-item list
+        self.set_columns([str(c) for c in stored], remember=False)
 
     def _fit_columns(self) -> None:
         header = self.table.horizontalHeader()
@@ -263,33 +377,50 @@ class RunsPanel(QWidget):
     # Selection -------------------------------------------------------------
 
     def selected_pks(self) -> list[int]:
-        rows = sorted({i.row() for i in self.table.selectionModel().selectedRows()})
-        return [self.model.pk_at(r) for r in rows if r < self.model.rowCount()]
+        """Selected runs in the query's order; a selected group row stands for its runs."""
+        chosen: set[int] = set()
+        for index in self.table.selectionModel().selectedRows():
+            chosen.update(self.model.pks_under(index))
+        position = self.model._rows
+        return sorted((pk for pk in chosen if pk in position), key=position.__getitem__)
 
     def selected_runs(self) -> list[RunInfo]:
         """Selected runs whose rows have been loaded (the visible ones)."""
-        rows = sorted({i.row() for i in self.table.selectionModel().selectedRows()})
-        return [r for r in (self.model.run_at(row) for row in rows) if r is not None]
+        runs = (self.model.run_for(pk) for pk in self.selected_pks())
+        return [r for r in runs if r is not None]
 
     def _select_pks(self, pks: set[int]) -> None:
         selection = self.table.selectionModel()
-        flags = (
-            QItemSelectionModel.SelectionFlag.Select
-            | QItemSelectionModel.SelectionFlag.Rows
-        )
+        wanted = QItemSelection()
+        last = self.model.columnCount() - 1
+        first_index = None
+        for pk in sorted(pks, key=lambda p: self.model._rows.get(p, 0)):
+            index = self.model.index_of(pk)
+            if not index.isValid():
+                continue
+            if index.parent().isValid():
+                self.table.setExpanded(index.parent(), True)  # a nested run: unfold it
+            wanted.select(index, index.siblingAtColumn(max(last, 0)))
+            first_index = first_index or index
         selection.blockSignals(True)
-        selection.clearSelection()
-        for pk in pks:
-            row = self.model.row_of(pk)
-            if row is not None:
-                selection.select(self.model.index(row, 0), flags)
+        selection.select(wanted, QItemSelectionModel.SelectionFlag.ClearAndSelect)
         selection.blockSignals(False)
         self.table.viewport().update()
+        if first_index is not None:
+            # The selection is always in view (a query's match, a run picked in a plot).
+            self.table.scrollTo(first_index, QAbstractItemView.ScrollHint.EnsureVisible)
 
     def select_rows(self, rows: list[int]) -> None:
-        self._select_pks(
-            {self.model.pk_at(r) for r in rows if 0 <= r < self.model.rowCount()}
-        )
+        """Select top-level rows (a group row: its runs)."""
+        pks = set()
+        for r in rows:
+            if 0 <= r < self.model.rowCount():
+                pks.update(self.model.pks_under(self.model.index(r, 0)))
+        self._select_pks(pks)
+        self._emit_selection()
+
+    def select_pks(self, pks: list[int]) -> None:
+        self._select_pks(set(pks))
         self._emit_selection()
 
     def _emit_selection(self) -> None:

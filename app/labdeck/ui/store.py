@@ -12,8 +12,9 @@ import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from labdeck.db import compare
+from labdeck.db import compare, grouping
 from labdeck.db.entities import ProjectInfo, RunInfo, Series
+from labdeck.ui.run_tree import RunTree, flat, grouped, nested
 from labdeck.workspace import Workspace
 
 LOG_NAMES = ("stdout.log", "output.log", "stdout.txt", "train.log", "log.txt")
@@ -58,6 +59,26 @@ class RunStore:
         return self.workspace.run_pks(
             query, sort, project=project, experiment=experiment
         )
+
+    def run_tree(
+        self,
+        query: str,
+        sort: str,
+        project: str | None,
+        experiment: str | None = None,
+        group_by: str = "",
+    ) -> RunTree:
+        """The query's runs shaped for the table: grouped by ``group_by``'s value, or
+        nested runs under their parents (or flat when there are none)."""
+        pks = self.run_pks(query, sort, project, experiment)
+        if not pks:
+            return flat(pks)
+        with self.workspace.db.read() as session:
+            if group_by:
+                return grouped(
+                    pks, grouping.group_values(session, pks, group_by), group_by
+                )
+            return nested(pks, grouping.parents(session, pks))
 
     def projects(self) -> tuple[list[ProjectInfo], list[tuple[str, str, int]]]:
         """Project folders and their experiments (for the sidebar)."""
