@@ -35,7 +35,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from labdeck.launch import control
+from labdeck.launch import control, executors_config
 from labdeck.launch.gpus import InventorySnapshot, default_inventory
 from labdeck.launch.reproduce import Plan, launch_plan, make_plan
 from labdeck.launch.submit import LaunchRequest, launch
@@ -92,6 +92,8 @@ class LaunchDialog(QDialog):
         self.seed.setPlaceholderText("none")
         self.priority = QSpinBox()
         self.priority.setRange(-100, 100)
+        self.executor = QComboBox()  # local, then the clusters of `labdeck executor add`
+        self.executor.addItems(executors_config.names())
         form = QFormLayout(self)
         form.addRow("Project (git)", row)
         form.addRow("Command", self.command)
@@ -99,6 +101,7 @@ class LaunchDialog(QDialog):
         form.addRow("Environment", self.env)
         form.addRow("Seed", self.seed)
         form.addRow("Priority", self.priority)
+        form.addRow("Run on", self.executor)
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
         buttons.accepted.connect(self.accept)
         buttons.rejected.connect(self.reject)
@@ -115,6 +118,7 @@ class LaunchDialog(QDialog):
             command=tuple(shlex.split(self.command.text())), project=self.project.text().strip() or None,
             gpus=self.gpus.text().strip() or "none", env=self.env.currentText(),
             seed=int(seed) if seed else None, priority=self.priority.value(),
+            executor=self.executor.currentText() or "local",
         )
 
 
@@ -270,7 +274,8 @@ class JobsView(QWidget):
         self.jobs = jobs
         self.table.setRowCount(len(jobs))
         for r, j in enumerate(jobs):
-            values = [j.id, j.status, str(j.priority), ",".join(j.gpus) or "cpu",
+            where = "" if j.executor == "local" else f" @ {j.executor}"  # a cluster job says which cluster
+            values = [j.id, j.status, str(j.priority), (",".join(j.gpus) or "cpu") + where,
                       time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(j.created_at / 1000)),
                       " ".join(j.command), j.message]
             for c, v in enumerate(values):
