@@ -223,6 +223,9 @@ def _parse_rows(
         warnings.append(ReadWarning("non-utf8-bytes", f"{rel} holds bytes that are not UTF-8; "
                                     "the rows holding them are read as far as they parse", rel))
         return _series(_python_cells(data, columns, rel, first_line, warnings), rel, warnings)
+    if b'"' in data:
+        # Rows of numbers hold no quotes; a stray one makes arrow swallow the rows after it.
+        return _series(_python_cells(data, columns, rel, first_line, warnings), rel, warnings)
     # Fast path: the CSV reader parses the numbers itself ('nan', 'inf', '-inf' included), and
     # nothing touches pyarrow.compute, whose first use costs ~250 ms per process.
     fast_warnings: list[ReadWarning] = []
