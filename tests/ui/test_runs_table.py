@@ -1,0 +1,147 @@
+"""The runs table on real indexed runs: groups that fold, nested runs under their parent,
+selection kept in view, numbers that never wrap, columns remembered per project."""
+
+from __future__ import annotations
+
+import labdeck
+import pytest
+from labdeck.ui.numbers import format_number
+from PySide6.QtCore import Qt
+from tests_support import make_runs
+
+pytestmark = pytest.mark.gui
+
+
+def test_grouping_the_table_by_a_param_folds_runs_under_group_rows(
+    open_window, gui, workspace, project
+):
+    for i in range(6):
+        with labdeck.start_run(
+            project, name=f"r{i}", params={"opt": "adam" if i % 2 else "sgd"},
+            record_provenance=False,
+        ) as run:
+            run.log({"loss": float(i)}, step=0)
+    workspace.add_project(project)
+    workspace.index()
+    w = open_window(rows=6)
+    w.runs.set_columns(["metrics.loss"])
+    w.runs.set_group_by("params.opt")
+    gui.until(lambda: w.model.rowCount() == 2)
+    gui.idle(w)
+    model, table = w.model, w.table
+    labels = sorted(model.data(model.index(r, 0)) for r in range(2))
+    assert labels == ["opt = adam  (3 runs)", "opt = sgd  (3 runs)"]
+    adam_row = next(r for r in range(2) if "adam" in model.data(model.index(r, 0)))
+    adam = model.index(adam_row, 0)
+    assert model.rowCount(adam) == 3 and table.isExpanded(adam)
+    children = sorted(model.data(model.index(r, 0, adam)) for r in range(3))
+    assert children == ["r1", "r3", "r5"]
+    # The group row shows the mean of its runs' metric once their page has arrived.
+    loss_col = model.columnCount() - 1
+    gui.until(lambda: model.data(model.index(adam_row, loss_col)) == "3")
+    table.collapse(adam)
+    assert not table.isExpanded(adam)
+    table.expand(adam)
+    # Selecting a group row selects its runs (and the charts group the same way).
+    w.runs.select_rows([adam_row])
+    gui.idle(w)
+    assert sorted(r.name for r in w.compare.runs) == ["r1", "r3", "r5"]
+    assert w.compare.grouped_by() == "params.opt"
+    w.runs.set_group_by("")
+    gui.until(lambda: w.model.rowCount() == 6)
+
+
+def test_nested_runs_sit_folded_under_their_parent(open_window, gui, workspace, project):
+    with labdeck.start_run(project, name="sweep", record_provenance=False) as parent:
+        parent.log({"loss": 1.0}, step=0)
+    for i in range(3):
+        with labdeck.start_run(
+            project, name=f"trial-{i}", parent=parent.id, record_provenance=False
+        ) as child:
+            child.log({"loss": 0.5 + i}, step=0)
+    with labdeck.start_run(project, name="lonely", record_provenance=False) as run:
+        run.log({"loss": 2.0}, step=0)
+    workspace.add_project(project)
+    workspace.index()
+    w = open_window()
+    gui.until(lambda: w.model.rowCount() == 2)
+    gui.loaded(w, 2)
+    model = w.model
+    names = {model.data(model.index(r, 0)): r for r in range(2)}
+    assert set(names) == {"sweep", "lonely"}
+    sweep = model.index(names["sweep"], 0)
+    assert model.rowCount(sweep) == 3
+    assert not w.table.isExpanded(sweep)  # folded by default
+    gui.until(lambda: model.data(model.index(0, 0, sweep)) != "…")
+    assert sorted(model.data(model.index(r, 0, sweep)) for r in range(3)) == [
+        "trial-0", "trial-1", "trial-2",
+    ]
+    # Selecting a nested run (from a plot, by id) unfolds its parent.
+    trial = next(r for r in workspace.runs() if r.name == "trial-1")
+    w._select_run_ids([trial.id])
+    gui.idle(w)
+    assert w.table.isExpanded(sweep)
+    assert [r.name for r in w.selected_runs()] == ["trial-1"]
+
+
+def test_a_selection_is_scrolled_into_view(open_window, gui, workspace, project):
+    make_runs(project, 120, steps=2)
+    workspace.add_project(project)
+    workspace.index()
+    w = open_window(rows=120)
+    w.resize(1300, 500)
+    gui.idle(w)
+    last = w.model.rowCount() - 1
+    w.runs.select_rows([last])
+    gui.idle(w)
+    index = w.model.index(last, 0)
+    rect = w.table.visualRect(index)
+    assert rect.isValid() and w.table.viewport().rect().contains(rect.center())
+
+
+def test_numbers_keep_a_fixed_significant_width_that_never_wraps(window, gui):
+    assert format_number(3368260000.0) == "3.368e9"
+    assert format_number(1 / 30) == "0.033333"
+    assert format_number(-1.2345e-5) == "-1.234e-5"
+    assert format_number(float("nan")) == "NaN"
+    assert max(len(format_number(x)) for x in (1e300, -1e-300, 123456789.0)) <= 9
+    window.runs.set_columns(["metrics.loss"])
+    gui.loaded(window, 4)
+    col = window.model.columnCount() - 1
+    tip = window.model.data(window.model.index(0, col), Qt.ItemDataRole.ToolTipRole)
+    assert tip == repr(1 / 30)  # the exact value, one hover away
+    gui.select(window, [0])
+    gui.until(lambda: "Metrics" in window.details.overview.toHtml())
+    # Qt keeps a no-wrap cell as preformatted text: the number is one unbreakable token.
+    assert f">{format_number(1 / 30, 6)}</pre>" in window.details.overview.toHtml()
+
+
+def test_columns_are_remembered_per_project(
+    open_window, gui, workspace, project, tmp_path
+):
+    other = tmp_path / "other"
+    other.mkdir()
+    make_runs(project, 2, steps=3)
+    make_runs(other, 2, steps=3, prefix="o")
+    for folder in (project, other):
+        workspace.add_project(folder)
+    workspace.index()
+    w = open_window(rows=4)
+    first, second = (p.path for p in workspace.projects())
+    w.runs.set_scope(first)
+    gui.idle(w)
+    w.runs.set_columns(["metrics.loss", "params.lr"])
+    w.runs.set_scope(second)
+    gui.idle(w)
+    w.runs.set_columns(["metrics.acc"])
+    w.runs.set_scope(first)
+    gui.idle(w)
+    assert w.model.extra_columns == ["metrics.loss", "params.lr"]
+    w.runs.set_scope(second)
+    gui.idle(w)
+    assert w.model.extra_columns == ["metrics.acc"]
+    w.close()
+    again = open_window()
+    again.runs.set_scope(first)
+    gui.idle(again)
+    assert again.model.extra_columns == ["metrics.loss", "params.lr"]
