@@ -136,13 +136,24 @@ def test_garbage_lines_become_warnings_and_good_lines_survive(project):
     assert any("line 3" in w.message for w in rec.warnings if w.code == "bad-metric-line")
 
 
-def test_unreadable_run_file_is_a_warning(project):
+def test_unreadable_run_file_is_a_warning_and_costs_only_its_fields(project):
     with labdeck.start_run(project, record_provenance=False) as run:
-        pass
+        run.log({"loss": 1.0}, step=0)
     (run.dir / fmt.META_FILE).write_text("{broken")
-    result = READER.read(_source(run.dir, project))
-    assert result.runs == []
-    assert [w.code for w in result.warnings] == ["bad-run-file"]
+    [record] = READER.read(_source(run.dir, project)).runs
+    assert record.source_id == run.dir.name  # no id left: the folder name stands for it
+    assert [w.code for w in record.warnings] == ["bad-run-file", "bad-run-file"]
+    assert record.points["loss"].values.tolist() == [1.0]
+
+
+def test_a_damaged_run_file_keeps_the_fields_that_still_parse(project):
+    with labdeck.start_run(project, name="kept", params={"lr": 0.1}, record_provenance=False) as run:
+        pass
+    path = run.dir / fmt.META_FILE
+    path.write_bytes(path.read_bytes().replace(b'"name"', b'\xff,, "name"', 1))
+    [record] = READER.read(_source(run.dir, project)).runs
+    assert record.source_id == run.id and record.meta["name"] == "kept" and record.params == {"lr": "0.1"}
+    assert [w.code for w in record.warnings] == ["bad-run-file"]
 
 
 def test_dataset_and_model_events_become_inputs_and_models(project, workspace):

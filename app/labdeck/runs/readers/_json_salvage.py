@@ -66,3 +66,25 @@ def _next_entry(text: str, at: int) -> int:
 
 def _only_separators(gap: str) -> bool:
     return not gap.strip(" \t\r\n,")
+
+
+_FIELD = re.compile(r'"([^"\\]{1,200})"\s*:\s*')
+
+
+def salvage_fields(raw: bytes) -> dict:
+    """The fields of a damaged JSON object that still parse: each ``"key": value`` is
+    decoded on its own (the first of each key wins; a value that parses is skipped whole, so
+    the keys inside it are not taken for top-level ones)."""
+    text = raw.decode("utf-8", "replace")
+    decoder = json.JSONDecoder()
+    fields: dict = {}
+    at = 0
+    while (m := _FIELD.search(text, at)) is not None:
+        try:
+            value, end = decoder.raw_decode(text, m.end())
+        except ValueError:
+            at = m.end()
+            continue
+        fields.setdefault(m.group(1), value)
+        at = end
+    return fields

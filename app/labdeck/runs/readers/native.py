@@ -14,6 +14,8 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 
 from labdeck.runs import native_format as fmt
+from labdeck.runs.readers._io import short
+from labdeck.runs.readers._json_salvage import salvage_fields
 from labdeck.runs.readers.base import (
     Detection,
     Points,
@@ -83,16 +85,25 @@ class NativeReader(Reader):
         path = d / fmt.META_FILE
         rel = f"{source.rel}/{fmt.META_FILE}".lstrip("/")
         try:
-            meta = json.loads(path.read_bytes())
+            raw = path.read_bytes()
         except OSError as exc:
             warnings.append(ReadWarning("unreadable-file", f"cannot read {rel}: {exc.strerror}", rel))
             return False
-        except (ValueError, UnicodeDecodeError) as exc:
-            warnings.append(ReadWarning("bad-run-file", f"{rel} is not valid JSON: {exc}", rel))
+        try:
+            meta = json.loads(raw)
+        except (ValueError, UnicodeDecodeError, RecursionError) as exc:
+            # Damaged: the fields that still parse, so that the run's points are not lost.
+            meta = salvage_fields(raw)
+            warnings.append(ReadWarning("bad-run-file", f"{rel} is not valid JSON ({short(exc)}); "
+                                        f"read the {len(meta)} field(s) that still parse", rel))
+        if not isinstance(meta, dict):
+            warnings.append(ReadWarning("bad-run-file", f"{rel} holds no JSON object", rel))
             return False
-        if not isinstance(meta, dict) or not meta.get("id"):
-            warnings.append(ReadWarning("bad-run-file", f"{rel} has no run id", rel))
-            return False
+        if not meta.get("id") or not isinstance(meta["id"], (str, int)):
+            warnings.append(ReadWarning("bad-run-file", f"{rel} has no run id; the folder name stands for it", rel))
+            meta["id"] = d.name
+        if not isinstance(meta.get("version", 1), int):
+            meta["version"] = 1
         if meta.get("version", 1) > fmt.FORMAT_VERSION:
             warnings.append(
                 ReadWarning(
@@ -112,10 +123,10 @@ class NativeReader(Reader):
             start_time=_int_or_none(meta.get("start_time")),
             end_time=None,
             path=source.rel,
-            provenance=meta.get("provenance") or {},
+            provenance=_mapping(meta.get("provenance")),
         )
-        record.params.update({str(k): str(v) for k, v in (meta.get("params") or {}).items()})
-        record.tags.update({str(k): str(v) for k, v in (meta.get("tags") or {}).items()})
+        record.params.update({str(k): str(v) for k, v in _mapping(meta.get("params")).items()})
+        record.tags.update({str(k): str(v) for k, v in _mapping(meta.get("tags")).items()})
         record.artifact_dir = str(d / fmt.ARTIFACTS_FOLDER)
         return True
 
@@ -324,10 +335,14 @@ def _group_by_codes(names: list[str], codes: np.ndarray, steps, values, walls) -
     return out
 
 
+def _mapping(value: Any) -> dict:
+    return value if isinstance(value, dict) else {}
+
+
 def _int_or_none(value: Any) -> int | None:
     try:
         return None if value is None else int(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         return None
 
 
