@@ -28,6 +28,26 @@ USER_ERRORS: tuple[type[BaseException], ...] = (
 )
 
 
+# SQLite stores integers in 64 bits; a larger number would crash the query that binds it.
+SQLITE_INT_MAX = 2**63 - 1
+
+
+def int_in_range(low: int = -SQLITE_INT_MAX - 1, high: int = SQLITE_INT_MAX):
+    """An argparse ``type`` for an integer within [low, high]: anything else is a usage error
+    (exit 2, one line) rather than an OverflowError where SQLite meets it."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"{text} is out of range ({low} to {high})")
+        return value
+
+    return parse
+
+
 def print_json(data: Any) -> None:
     json.dump(data, sys.stdout, ensure_ascii=False, indent=2, allow_nan=False)
     sys.stdout.write("\n")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from labdeck.cli.common import (
+    SQLITE_INT_MAX,
     CliError,
     ProgressLine,
     cancel_on_sigint,
@@ -37,6 +38,8 @@ def _parse_version(text: str | None) -> int | None:
         raise CliError(f"bad version {text!r}: a number like 3 (or 'latest')") from None
     if n < 1:
         raise CliError(f"bad version {text!r}: versions start at 1")
+    if n > SQLITE_INT_MAX:
+        raise CliError(f"bad version {text!r}: out of range (at most {SQLITE_INT_MAX})")
     return n
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from labdeck.cli.common import CliError, cancel_on_sigint, fmt_time, print_json, table
+from labdeck.cli.common import CliError, cancel_on_sigint, fmt_time, int_in_range, print_json, table
 from labdeck.db.jobs import JobInfo, JobNotFound
 from labdeck.launch import control
 from labdeck.launch.executor import executor_for
@@ -168,9 +168,10 @@ def register(add_verb) -> None:
     p.add_argument("--min-gpu-mem", type=float, metavar="GB", help="only GPUs with this much free memory")
     p.add_argument("--env", choices=("current", "locked"), default="current",
                    help="current interpreter, or a venv built by uv from requirements.lock/.txt")
-    p.add_argument("--seed", type=int, help="passed as LABDECK_SEED and PYTHONHASHSEED (see sdk.seed_everything)")
+    # PYTHONHASHSEED takes 0 to 2**32 - 1: a seed outside it could not start the job.
+    p.add_argument("--seed", type=int_in_range(0, 2**32 - 1), help="passed as LABDECK_SEED and PYTHONHASHSEED (see sdk.seed_everything)")
     p.add_argument("--dataset", action="append", metavar="NAME:VERSION", help="dataset version used (repeatable)")
-    p.add_argument("--priority", type=int, default=0, help="higher starts first (default 0)")
+    p.add_argument("--priority", type=int_in_range(), default=0, help="higher starts first (default 0)")
     p.add_argument("--executor", default="local", metavar="NAME",
                    help="where it runs: local (default) or a cluster added with labdeck executor add")
     p.add_argument("--wait", action="store_true", help="return when the job ends, with its exit status")

@@ -86,9 +86,11 @@ def _dataset_row(session: Session, name: str) -> Dataset:
 
 def _version_row(session: Session, name: str, version: int) -> DatasetVersion:
     ds = _dataset_row(session, name)
+    # A number past SQLite's 64-bit integers names no version (binding it would overflow).
+    in_range = -(2**63) <= version < 2**63
     row = session.scalar(
         select(DatasetVersion).where(DatasetVersion.dataset_id == ds.id, DatasetVersion.version == version)
-    )
+    ) if in_range else None
     if row is None:
         last = session.scalar(select(func.max(DatasetVersion.version)).where(DatasetVersion.dataset_id == ds.id))
         raise DatasetNotFound(f"dataset {name!r} has no version {version} (latest: {last or 'none'})")

@@ -76,6 +76,8 @@ def parse_ref(ref: str) -> tuple[str, int]:
     name, sep, version = ref.rpartition(":")
     if not sep or not name or not version.isdigit():
         raise ValueError(f"bad model version {ref!r}: write NAME:VERSION, e.g. mnist:3")
+    if int(version) >= 2**63:  # past SQLite's integers: a user error, not an OverflowError
+        raise ValueError(f"bad model version {ref!r}: the version number is out of range")
     return name, int(version)
 
 
