@@ -31,6 +31,8 @@ from typing import NamedTuple
 
 import blake3
 
+from labdeck.paths import read_only_mode
+
 MAGIC = b"LDPACKIX"
 VERSION = 1
 HEADER = struct.Struct("<8sII")
@@ -102,7 +104,7 @@ def write_index(folder: Path, pack_id: str, entries: list[Entry], temp: Path) ->
         f.write(index_bytes(entries))
         f.flush()
         os.fsync(f.fileno())
-    os.chmod(temp, 0o444)
+    os.chmod(temp, read_only_mode())  # 0444 less the umask
     os.replace(temp, folder / f"{pack_id}.idx")
 
 

@@ -35,7 +35,7 @@ from pathlib import Path
 import blake3
 
 from labdeck.datasets.packs import PackIndex, PackWriter, fsync_path, pread_exact
-from labdeck.paths import data_dir
+from labdeck.paths import data_dir, read_only_mode
 
 NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 FICLONE = 0x40049409  # linux/fs.h: share the source's blocks (btrfs, XFS, bcachefs)
@@ -209,10 +209,11 @@ class Store:
 
         No existence check: names are content hashes, so replacing an object that appeared
         meanwhile (a concurrent add) puts identical bytes under the same name, atomically.
-        Copies are read-only. A hard link shares the user's inode, so its mode is left alone.
+        Copies are read-only (0444 less the umask: never readable by more people than the
+        user allows). A hard link shares the user's inode, so its mode is left alone.
         """
         if make_read_only:
-            os.chmod(tmp, 0o444)
+            os.chmod(tmp, read_only_mode())
         os.replace(tmp, f"{self._objects_s}/{digest[:2]}/{digest[2:]}")
 
     def make_durable(self, digests: list[str]) -> None:
