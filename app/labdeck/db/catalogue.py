@@ -40,7 +40,9 @@ class AmbiguousRun(LookupError):
 def list_projects(session: Session) -> list[ProjectInfo]:
     counts = dict(
         session.execute(
-            select(Run.project_id, func.count()).where(Run.deleted.is_(False)).group_by(Run.project_id)
+            select(Run.project_id, func.count())
+            .where(Run.deleted.is_(False), Run.gone_at.is_(None))
+            .group_by(Run.project_id)
         ).all()
     )
     return [
@@ -60,11 +62,11 @@ def run_pks(
 ) -> list[int]:
     """Primary keys of matching runs in display order (cheap: one indexed query).
 
-    Deleted runs (the tool's lifecycle) and runs hidden in labdeck come only with
-    ``include_deleted``."""
+    Deleted runs (the tool's lifecycle), runs hidden in labdeck and runs whose files are
+    gone come only with ``include_deleted``."""
     stmt = select(Run.pk).join(Project, Project.id == Run.project_id)
     if not include_deleted:
-        stmt = stmt.where(Run.deleted.is_(False), Run.hidden.is_(False))
+        stmt = stmt.where(Run.deleted.is_(False), Run.hidden.is_(False), Run.gone_at.is_(None))
     if project is not None:
         stmt = stmt.where(Project.path == project)
     if experiment is not None:
@@ -123,7 +125,7 @@ def _load_batch(session: Session, pks: list[int], with_warnings: bool) -> dict[i
     rows = session.execute(
         select(Run, Project.path).join(Project, Project.id == Run.project_id).where(Run.pk.in_(pks))
     ).all()
-    parent_keys = {(r.project_id, r.format, r.parent_source_id) for r, _ in rows if r.parent_source_id}
+    parent_keys = {(r.source_pk, r.parent_source_id) for r, _ in rows if r.parent_source_id}
     parents = _parent_uids(session, parent_keys)
     uids = {r.pk: r.uid for r, _ in rows}
     if with_warnings:
@@ -145,7 +147,8 @@ def _load_batch(session: Session, pks: list[int], with_warnings: bool) -> dict[i
             status=r.status,
             deleted=bool(r.deleted),
             hidden=bool(r.hidden),
-            parent=parents.get((r.project_id, r.format, r.parent_source_id)),
+            gone=r.gone_at is not None,
+            parent=parents.get((r.source_pk, r.parent_source_id)),
             start_time=r.start_time,
             end_time=r.end_time,
             path=r.path,
@@ -161,16 +164,17 @@ def _load_batch(session: Session, pks: list[int], with_warnings: bool) -> dict[i
     }
 
 
-def _parent_uids(session: Session, keys: set[tuple[int, str, str]]) -> dict[tuple[int, str, str], str]:
+def _parent_uids(session: Session, keys: set[tuple[int, str]]) -> dict[tuple[int, str], str]:
+    """Parents live in the same source as their children (an MLflow store's nested runs)."""
     if not keys:
         return {}
-    source_ids = {k[2] for k in keys}
+    source_ids = {k[1] for k in keys}
     found = {}
-    for project_id, fmt, source_id, uid in session.execute(
-        select(Run.project_id, Run.format, Run.source_id, Run.uid).where(Run.source_id.in_(source_ids))
+    for source_pk, source_id, uid in session.execute(
+        select(Run.source_pk, Run.source_id, Run.uid).where(Run.source_id.in_(source_ids))
     ):
-        if (project_id, fmt, source_id) in keys:
-            found[(project_id, fmt, source_id)] = uid
+        if (source_pk, source_id) in keys:
+            found[(source_pk, source_id)] = uid
     return found
 
 

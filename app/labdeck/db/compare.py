@@ -94,7 +94,7 @@ def experiments(session: Session) -> list[tuple[str, str, int]]:
     stmt = (
         select(Project.path, Run.experiment, func.count())
         .join(Project, Project.id == Run.project_id)
-        .where(Run.deleted.is_(False), Run.experiment != "")
+        .where(Run.deleted.is_(False), Run.gone_at.is_(None), Run.experiment != "")
         .group_by(Project.path, Run.experiment)
         .order_by(Project.path, Run.experiment)
     )

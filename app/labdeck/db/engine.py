@@ -11,7 +11,8 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from labdeck.db.filters import register_sql_functions
-from labdeck.db.migrate import upgrade_to_head
+from labdeck.db.lock import writer_lock
+from labdeck.db.migrate import needs_upgrade, upgrade_to_head
 
 BUSY_TIMEOUT_MS = 30_000
 
@@ -49,7 +50,10 @@ class Database:
         self.engine = make_engine(self.path)
         if migrate:
             try:
-                upgrade_to_head(self.engine)
+                if needs_upgrade(self.engine):
+                    # One process migrates; another opening the index meanwhile waits for it.
+                    with writer_lock(self.path, "migrating the index"):
+                        upgrade_to_head(self.engine)
             except Exception as exc:  # noqa: BLE001 - any failure here means an unusable index
                 raise IndexOpenError(f"cannot open the index {self.path}: {exc}") from exc
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)

@@ -73,3 +73,4 @@ class RunInfo:
     models: tuple[dict, ...] = ()
     artifact_dir: str | None = None
     hidden: bool = False
+    gone: bool = False  # its files were not found by the last complete pass (kept, --all lists it)

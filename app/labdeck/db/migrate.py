@@ -37,7 +37,12 @@ def upgrade_to(engine: Engine, revision: str = "head") -> None:
     command.upgrade(alembic_config(engine), revision)
 
 
+def needs_upgrade(engine: Engine) -> bool:
+    """Whether the index is behind this labdeck's schema (one small query)."""
+    return current_revision(engine) != head_revision(engine)
+
+
 def upgrade_to_head(engine: Engine) -> None:
-    """Upgrade unless already at head (the check is one small query)."""
-    if current_revision(engine) != head_revision(engine):
+    """Upgrade unless already at head."""
+    if needs_upgrade(engine):
         upgrade_to(engine, "head")

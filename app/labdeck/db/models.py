@@ -64,11 +64,14 @@ class Source(Base):
     fingerprint: Mapped[str] = mapped_column(Text, default="")
     cursor: Mapped[str] = mapped_column(Text, default="{}")
     indexed_at: Mapped[int] = mapped_column(Integer, default=0)
+    # When a complete pass last found the source missing (ms); NULL while it is on disk.
+    gone_at: Mapped[int | None] = mapped_column(Integer, nullable=True)
 
 
 class Run(Base):
     __tablename__ = "runs"
-    __table_args__ = (UniqueConstraint("project_id", "format", "source_id"),)
+    # Keyed by source: two copies of one store hold the same tool run ids.
+    __table_args__ = (UniqueConstraint("source_pk", "source_id"),)
     pk: Mapped[int] = mapped_column(Integer, primary_key=True)
     uid: Mapped[str] = mapped_column(String(16), unique=True)  # labdeck's public run id
     project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"), index=True)
@@ -90,6 +93,9 @@ class Run(Base):
     # demand; NULL: they are copied into metric_chunks. Summaries are in ``metrics`` either way.
     series_source: Mapped[str | None] = mapped_column(String(32), nullable=True)
     updated_at: Mapped[int] = mapped_column(Integer, default=0)
+    # When its source (or the run within it) was last found missing by a complete pass (ms);
+    # NULL while it is there. Gone runs keep their rows and keys, listed only with --all.
+    gone_at: Mapped[int | None] = mapped_column(Integer, nullable=True)
 
 
 class Param(Base):

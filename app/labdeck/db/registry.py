@@ -234,9 +234,10 @@ def run_for_model(session: Session, ref: str) -> RunForModel:
 
 
 def runs_for_models(session: Session) -> list[RunForModel]:
-    """Every indexed, non-deleted run, newest first."""
+    """Every indexed run that is neither deleted nor gone, newest first."""
     rows = session.execute(
-        select(Run, Project.path).join(Project, Project.id == Run.project_id).where(Run.deleted.is_(False))
+        select(Run, Project.path).join(Project, Project.id == Run.project_id)
+        .where(Run.deleted.is_(False), Run.gone_at.is_(None))
         .order_by(Run.start_time.desc().nulls_last(), Run.pk.desc())
     ).all()
     return [_run_for_model(session, run, project) for run, project in rows]

@@ -52,7 +52,8 @@ def summarise(
     point is NaN.
     """
     # Position of the greatest (step, wall) pair; lexsort is stable, so ties go to the later point.
-    order = np.lexsort((walls, steps))
+    # An unknown wall time (NaN) ranks below every known one, as in ``merge``.
+    order = np.lexsort((np.where(np.isnan(walls), -np.inf, walls), steps))
     i = int(order[-1])
     finite = values[~np.isnan(values)]
     new = {
@@ -70,7 +71,7 @@ def merge(previous: dict, new: dict) -> dict:
     """A summary of old points folded with a summary of points logged after them."""
     if previous["count"] == 0:
         return new
-    take_new = (new["last_step"], new["last_wall"]) >= (previous["last_step"], previous["last_wall"])
+    take_new = _rank(new) >= _rank(previous)  # a tie goes to the points logged later
     newer = new if take_new else previous
 
     def pick(f, a, b):
@@ -84,6 +85,13 @@ def merge(previous: dict, new: dict) -> dict:
         "last_step": newer["last_step"],
         "last_wall": newer["last_wall"],
     }
+
+
+def _rank(summary: dict) -> tuple[int, float]:
+    """(last step, last wall time) for ordering; an unknown wall time (None or NaN: formats
+    that record none, a step logged twice) ranks below every known one."""
+    wall = summary["last_wall"]
+    return summary["last_step"], -math.inf if wall is None or math.isnan(wall) else wall
 
 
 def stats_from_row(last, min_, max_, count, last_step) -> MetricStats:

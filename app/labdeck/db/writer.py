@@ -11,6 +11,8 @@ import hashlib
 import json
 import math
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -39,7 +41,7 @@ _RUN_DEFAULTS = {
     "provenance": "{}",
     "series_source": None,
 }
-_RUN_COLUMNS = set(_RUN_DEFAULTS) | {"source_pk", "updated_at"}
+_RUN_COLUMNS = set(_RUN_DEFAULTS) | {"updated_at", "gone_at"}
 
 
 def _json(data: Any) -> str:
@@ -113,6 +115,7 @@ class StoredSource:
     pk: int
     fingerprint: str
     cursor: dict[str, Any]
+    gone: bool = False  # a complete pass found it missing; its runs are kept as gone
 
 
 class CatalogueWriter:
@@ -131,19 +134,18 @@ class CatalogueWriter:
 
     def stored_sources(self) -> dict[tuple[str, str], StoredSource]:
         rows = self.session.execute(
-            select(Source.id, Source.format, Source.path, Source.fingerprint, Source.cursor).where(
-                Source.project_id == self.project_id
-            )
+            select(Source.id, Source.format, Source.path, Source.fingerprint, Source.cursor, Source.gone_at)
+            .where(Source.project_id == self.project_id)
         )
         return {
-            (fmt, path): StoredSource(pk, fp, json.loads(cur or "{}"))
-            for pk, fmt, path, fp, cur in rows
+            (fmt, path): StoredSource(pk, fp, json.loads(cur or "{}"), gone is not None)
+            for pk, fmt, path, fp, cur, gone in rows
         }
 
     def upsert_source(self, reader_key: str, rel: str) -> int:
         self._raw.execute(
             "INSERT INTO sources (project_id, format, path, fingerprint, cursor, indexed_at) "
-            "VALUES (?, ?, ?, '', '{}', 0) ON CONFLICT (project_id, format, path) DO NOTHING",
+            "VALUES (?, ?, ?, '', '{}', 0) ON CONFLICT (project_id, format, path) DO UPDATE SET gone_at = NULL",
             (self.project_id, reader_key, rel),
         )
         return self._raw.execute(
@@ -151,23 +153,56 @@ class CatalogueWriter:
             (self.project_id, reader_key, rel),
         ).fetchone()[0]
 
+    def source_state_is(self, reader_key: str, rel: str, expected: StoredSource | None) -> bool:
+        """Whether the source's stored read position is still ``expected`` (None: never read)."""
+        row = self._raw.execute(
+            "SELECT fingerprint, cursor FROM sources WHERE project_id = ? AND format = ? AND path = ?",
+            (self.project_id, reader_key, rel),
+        ).fetchone()
+        if row is None or expected is None:
+            return row is None or (row[0] == "" and json.loads(row[1] or "{}") == {})
+        return row[0] == expected.fingerprint and json.loads(row[1] or "{}") == expected.cursor
+
+    @contextmanager
+    def savepoint(self) -> Iterator[None]:
+        """Writes that stand or fall together inside the batch's transaction."""
+        if not self._raw.in_transaction:
+            self._raw.execute("BEGIN")  # else the savepoint's release would commit the batch so far
+        self._raw.execute("SAVEPOINT source_write")
+        try:
+            yield
+        except BaseException:
+            self._raw.execute("ROLLBACK TO source_write")
+            self._raw.execute("RELEASE source_write")
+            raise
+        self._raw.execute("RELEASE source_write")
+
     def save_source_state(self, source_pk: int, fingerprint: str, cursor: dict[str, Any]) -> None:
         self._raw.execute(
             "UPDATE sources SET fingerprint = ?, cursor = ?, indexed_at = ? WHERE id = ?",
             (fingerprint, json.dumps(cursor), now_ms(), source_pk),
         )
 
-    def forget_source(self, source_pk: int) -> None:
-        """The source is gone from disk: its runs leave the index (cascades)."""
-        self.session.execute(delete(Source).where(Source.id == source_pk))
+    def mark_source_gone(self, source_pk: int) -> None:
+        """A complete pass found the source missing. Its runs stay, marked gone, with their
+        keys, facts and flags; its state is reset so that files coming back are read afresh."""
+        stamp = now_ms()
+        self._raw.execute(
+            "UPDATE sources SET gone_at = ?, fingerprint = '', cursor = '{}' WHERE id = ?", (stamp, source_pk)
+        )
+        self._raw.execute("UPDATE runs SET gone_at = ? WHERE source_pk = ? AND gone_at IS NULL", (stamp, source_pk))
+        self._raw.execute("DELETE FROM warnings WHERE source_pk = ?", (source_pk,))
 
-    def drop_runs_not_in(self, source_pk: int, source_ids: set[str]) -> None:
-        existing = self.session.execute(
-            select(Run.pk, Run.source_id).where(Run.source_pk == source_pk)
-        ).all()
-        gone = [pk for pk, sid in existing if sid not in source_ids]
-        if gone:
-            self.session.execute(delete(Run).where(Run.pk.in_(gone)))
+    def mark_runs_gone_except(self, source_pk: int, source_ids: set[str]) -> None:
+        """A complete read of the source no longer lists these runs (e.g. purged from an
+        MLflow store): they are kept, marked gone."""
+        existing = self._raw.execute(
+            "SELECT pk, source_id FROM runs WHERE source_pk = ? AND gone_at IS NULL", (source_pk,)
+        ).fetchall()
+        stamp = now_ms()
+        self._raw.executemany(
+            "UPDATE runs SET gone_at = ? WHERE pk = ?", [(stamp, pk) for pk, sid in existing if sid not in source_ids]
+        )
 
     # Warnings ------------------------------------------------------------
 
@@ -278,15 +313,15 @@ class CatalogueWriter:
         if unknown:
             raise ValueError(f"not run columns: {sorted(unknown)}")
         found = self._raw.execute(
-            "SELECT pk FROM runs WHERE project_id = ? AND format = ? AND source_id = ?",
-            (self.project_id, fmt, u.source_id),
+            "SELECT pk FROM runs WHERE source_pk = ? AND source_id = ?", (source_pk, u.source_id)
         ).fetchone()
-        meta["source_pk"] = source_pk
         meta["updated_at"] = now_ms()
+        meta["gone_at"] = None  # read now, so there (again)
         if found is None:
             row = dict(_RUN_DEFAULTS)
             row.update(
-                uid=run_uid(self.project_path, fmt, u.source_id),
+                source_pk=source_pk,
+                uid=self._new_uid(source_pk, fmt, u.source_id),
                 project_id=self.project_id,
                 format=fmt,
                 source_id=u.source_id,
@@ -299,6 +334,16 @@ class CatalogueWriter:
         sets = ", ".join(f"{c} = ?" for c in meta)
         self._raw.execute(f"UPDATE runs SET {sets} WHERE pk = ?", (*meta.values(), found[0]))
         return found[0]
+
+    def _new_uid(self, source_pk: int, fmt: str, source_id: str) -> str:
+        """(project, format, tool run id) hashed, as always; a second source holding the same
+        tool run id (a copied store) gets its source's path hashed in too. Stored, never
+        recomputed: a run keeps its id for ever."""
+        uid = run_uid(self.project_path, fmt, source_id)
+        if self._raw.execute("SELECT 1 FROM runs WHERE uid = ?", (uid,)).fetchone() is None:
+            return uid
+        (rel,) = self._raw.execute("SELECT path FROM sources WHERE id = ?", (source_pk,)).fetchone()
+        return run_uid(self.project_path, fmt, f"{rel}\0{source_id}")
 
     def _write_kv(self, table: str, run_pk: int, values: dict[str, str], replace: bool) -> None:
         if replace:

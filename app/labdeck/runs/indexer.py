@@ -1,8 +1,18 @@
 """Indexing project folders: walk, skip what has not changed, read on, write in batches.
 
+One process indexes an index at a time: a pass holds the index's writer lock
+(``db/lock.py``) from loading the stored read positions to its last write, so two
+processes never read on from the same position and never store a point twice; the others
+wait for it and say whom they wait for.
+
 Parsing happens outside write transactions; each batch of parsed sources is written in
-one short transaction (so the GUI's reads and other writers are never held up long, and
-a crash leaves the index at the last committed batch).
+one short transaction (so the GUI's reads are never held up long, and a crash leaves the
+index at the last committed batch). Within a batch each source is written under its own
+savepoint: a failure writing one source becomes a warning on it and costs nothing else.
+
+Nothing is removed unless the pass is complete: a cancelled or interrupted walk forgets
+nothing, and a source a complete pass no longer finds leaves its runs marked gone, never
+deleted (their keys, links and flags are kept for when the files come back).
 """
 
 from __future__ import annotations
@@ -13,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from labdeck.db.engine import Database
+from labdeck.db.lock import LockCancelled, writer_lock
 from labdeck.db.projects import project_rows
 from labdeck.db.writer import CatalogueWriter, StoredSource, touch_project
 from labdeck.runs import series_loaders  # noqa: F401 - registers on-demand point loaders
@@ -52,6 +63,7 @@ class _Parsed:
     fingerprint: str
     result: ReadResult
     points: int = field(default=0)
+    started_from: StoredSource | None = None  # the stored state the read went on from
 
 
 def index_all(db: Database, task: Task | None = None) -> IndexStats:
@@ -74,6 +86,20 @@ def index_project(
     (what the watcher saw change), all in one pass over the stored sources."""
     task = task or Task()
     began = time.perf_counter()
+
+    def waiting(who: str) -> None:
+        task.report(0, None, f"waiting for {who}, which is indexing this index", force=True)
+
+    try:
+        with writer_lock(db.path, f"indexing {project_path}", cancelled=lambda: task.cancelled, on_wait=waiting):
+            return _index_project_locked(db, project_path, task, starts, began)
+    except LockCancelled:
+        return IndexStats(projects=1, cancelled=True, seconds=time.perf_counter() - began)
+
+
+def _index_project_locked(
+    db: Database, project_path: str, task: Task, starts: list[Path] | None, began: float
+) -> IndexStats:
     stats = IndexStats(projects=1)
     project = Path(project_path)
     with db.read() as session:
@@ -92,6 +118,10 @@ def index_project(
     roots = [s for s in starts or [] if s.is_dir()] or None
     task.report(0, None, f"scanning {project.name}", force=True)
     walk = _walk(project, roots, stored, task)
+    if task.cancelled:  # a walk cut short found only part of the sources: forget nothing
+        stats.cancelled = True
+        stats.seconds = time.perf_counter() - began
+        return stats
     stats.sources = len(walk.sources)
     seen: set[tuple[str, str]] = set()
     batch: list[_Parsed] = []
@@ -103,7 +133,7 @@ def index_project(
         key = (reader.key, source.rel)
         seen.add(key)
         task.report(i, stats.sources, source.rel or project.name)
-        parsed = _read_if_changed(reader, source, stored.get(key))
+        parsed = _read_if_changed(reader, source, stored.get(key), task)
         if parsed is None:
             stats.skipped += 1
             continue
@@ -119,7 +149,7 @@ def index_project(
         with db.write() as session:
             writer = CatalogueWriter(session, project_id, project_path)
             for source in gone:
-                writer.forget_source(source.pk)
+                writer.mark_source_gone(source.pk)
             if roots is None:
                 writer.replace_project_warnings(walk.warnings)
                 touch_project(session, project_id)
@@ -170,7 +200,9 @@ def _sources_around(
     return found
 
 
-def _read_if_changed(reader: Reader, source: SourceRef, stored: StoredSource | None) -> _Parsed | None:
+def _read_if_changed(
+    reader: Reader, source: SourceRef, stored: StoredSource | None, task: Task
+) -> _Parsed | None:
     try:
         fingerprint = reader.fingerprint(source)
     except OSError:
@@ -196,8 +228,13 @@ def _read_if_changed(reader: Reader, source: SourceRef, stored: StoredSource | N
         )
         # Keep the old fingerprint so the source is tried again on the next pass.
         fingerprint = stored.fingerprint if stored is not None else ""
+    if cursor is None and result.complete:
+        # A read from the start holds every point: it replaces what an earlier read stored
+        # (a reset cursor, a source back from gone) instead of adding to it.
+        for run in result.runs:
+            run.replace_series = True
     points = sum(len(p) for run in result.runs for p in run.points.values())
-    return _Parsed(reader, source, fingerprint, result, points)
+    return _Parsed(reader, source, fingerprint, result, points, started_from=stored)
 
 
 def _write_batch(db: Database, project_id: int, project_path: str, batch: list[_Parsed], stats: IndexStats) -> None:
@@ -206,21 +243,57 @@ def _write_batch(db: Database, project_id: int, project_path: str, batch: list[_
     with db.write() as session:
         writer = CatalogueWriter(session, project_id, project_path)
         for parsed in batch:
+            try:
+                with writer.savepoint():
+                    if not _write_source(writer, parsed):
+                        continue
+            except Exception as exc:  # noqa: BLE001 - one source that cannot be stored must not stop the index
+                _write_failed(writer, parsed, exc)
+                stats.warnings += 1
+                continue
             result = parsed.result
-            source_pk = writer.upsert_source(parsed.reader.key, parsed.source.rel)
-            writer.clear_warnings(source_pk, transient_only=not result.complete)
-            writer.add_warnings(result.warnings, source_pk=source_pk)
-            for run in result.runs:
-                writer.apply_run(source_pk, parsed.source.format, run)
-            if result.complete:
-                writer.drop_runs_not_in(source_pk, {r.source_id for r in result.runs})
-            if result.registered_models is not None:
-                writer.replace_registered_models(source_pk, result.registered_models)
-            writer.save_source_state(source_pk, parsed.fingerprint, result.cursor)
             stats.read += 1
             stats.runs += len(result.runs)
             stats.points += parsed.points + result.points_in_source
             stats.warnings += len(result.warnings) + sum(len(r.warnings) for r in result.runs)
+
+
+def _write_source(writer: CatalogueWriter, parsed: _Parsed) -> bool:
+    """Store one source's read; False when the stored read position moved since the read
+    began (another writer stored it: storing this read too would add its points twice)."""
+    result = parsed.result
+    start = parsed.started_from
+    if not writer.source_state_is(parsed.reader.key, parsed.source.rel, start):
+        return False
+    source_pk = writer.upsert_source(parsed.reader.key, parsed.source.rel)
+    writer.clear_warnings(source_pk, transient_only=not result.complete)
+    writer.add_warnings(result.warnings, source_pk=source_pk)
+    for run in result.runs:
+        writer.apply_run(source_pk, parsed.source.format, run)
+    if result.complete:
+        writer.mark_runs_gone_except(source_pk, {r.source_id for r in result.runs})
+    if result.registered_models is not None:
+        writer.replace_registered_models(source_pk, result.registered_models)
+    writer.save_source_state(source_pk, parsed.fingerprint, result.cursor)
+    return True
+
+
+def _write_failed(writer: CatalogueWriter, parsed: _Parsed, exc: Exception) -> None:
+    """The read could not be stored: a warning on the source, whose stored state is left as
+    it was, so the next pass tries again from there."""
+    where = traceback.extract_tb(exc.__traceback__)[-1]
+    source_pk = writer.upsert_source(parsed.reader.key, parsed.source.rel)
+    writer.add_warnings(
+        [
+            ReadWarning(
+                "index-write-error",
+                f"what the {parsed.reader.format} reader found in {parsed.source.rel or '.'} could not be "
+                f"stored: {type(exc).__name__}: {exc} (at {Path(where.filename).name}:{where.lineno})",
+                parsed.source.rel,
+            )
+        ],
+        source_pk=source_pk,
+    )
 
 
 def _write_project_warnings(db: Database, project_id: int, project_path: str, warnings: list[ReadWarning]) -> None:
@@ -244,7 +317,7 @@ def _vanished(
     blocked = [w.path for w in walk_warnings if w.path]
     gone = []
     for (fmt, rel), source in stored.items():
-        if (fmt, rel) in seen:
+        if (fmt, rel) in seen or source.gone:
             continue
         if not any(not s or rel == s or rel.startswith(s + "/") for s in scopes):
             continue

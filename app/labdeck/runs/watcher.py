@@ -22,6 +22,7 @@ from labdeck.db.engine import Database
 from labdeck.db.projects import project_rows
 from labdeck.runs.indexer import IndexStats, index_project
 from labdeck.runs.walk import SKIP_NAMES
+from labdeck.tasks import Task
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +66,7 @@ class Watcher:
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self._stop = threading.Event()
+        self._task = Task()  # cancelled by stop(): a pass under way ends early, forgetting nothing
         self._observer = None
         self._thread: threading.Thread | None = None
         self._projects: list[str] = []
@@ -80,6 +82,7 @@ class Watcher:
 
     def stop(self) -> None:
         self._stop.set()
+        self._task.cancel()
         self._wake.set()
         if self._observer is not None:
             self._observer.stop()
@@ -171,7 +174,9 @@ class Watcher:
             if self._stop.is_set():
                 return
             whole = None in starts
-            stats = index_project(self.db, project, starts=None if whole else [s for s in starts if s])
+            stats = index_project(
+                self.db, project, task=self._task, starts=None if whole else [s for s in starts if s]
+            )
             if self.on_indexed is not None and (stats.read or stats.forgotten):
                 self.on_indexed(stats)
 
