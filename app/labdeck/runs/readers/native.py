@@ -89,19 +89,21 @@ class NativeReader(Reader):
         except OSError as exc:
             warnings.append(ReadWarning("unreadable-file", f"cannot read {rel}: {exc.strerror}", rel))
             return False
+        problems = []  # one warning per file, naming every problem found in it
         try:
             meta = json.loads(raw)
         except (ValueError, UnicodeDecodeError, RecursionError) as exc:
             # Damaged: the fields that still parse, so that the run's points are not lost.
             meta = salvage_fields(raw)
-            warnings.append(ReadWarning("bad-run-file", f"{rel} is not valid JSON ({short(exc)}); "
-                                        f"read the {len(meta)} field(s) that still parse", rel))
+            problems.append(f"is not valid JSON ({short(exc)}); read the {len(meta)} field(s) that still parse")
         if not isinstance(meta, dict):
             warnings.append(ReadWarning("bad-run-file", f"{rel} holds no JSON object", rel))
             return False
         if not meta.get("id") or not isinstance(meta["id"], (str, int)):
-            warnings.append(ReadWarning("bad-run-file", f"{rel} has no run id; the folder name stands for it", rel))
+            problems.append("has no run id; the folder name stands for it")
             meta["id"] = d.name
+        if problems:
+            warnings.append(ReadWarning("bad-run-file", f"{rel} " + "; and ".join(problems), rel))
         if not isinstance(meta.get("version", 1), int):
             meta["version"] = 1
         if meta.get("version", 1) > fmt.FORMAT_VERSION:
