@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import os
 import sqlite3
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +34,7 @@ from labdeck.runs.readers._mlflow_sqlite_store import (
     ms,
 )
 from labdeck.runs.readers._mlflow_sqlite_summaries import summarise
+from labdeck.runs.readers._sqlite_salvage import salvage
 from labdeck.runs.readers.base import (
     Detection,
     Reader,
@@ -138,13 +140,19 @@ class MlflowSqliteReader(Reader):
             except StoreError as exc:
                 return self._failed(source, cursor, exc.warning)
             except sqlite3.Error as exc:
-                return self._failed(source, cursor, as_warning(exc, source.path))
+                warning = as_warning(exc, source.path)
+                if warning.code == "corrupt-db":
+                    return self._salvaged(source, cursor, warning)
+                return self._failed(source, cursor, warning)
             except (ValueError, TypeError, KeyError) as exc:  # values no MLflow would write
                 return self._failed(source, cursor, ReadWarning(
                     "read-error",
                     f"{source.rel} holds unexpected data: {type(exc).__name__}: {exc}"))
             # An immutable open takes no locks: trust it only if no writer came meanwhile.
             if not immutable or _file_state(source.path) == before:
+                damaged = [w for r in result.runs for w in r.warnings if w.code == "unreadable-metrics"]
+                if damaged:  # damaged metric pages: the rows around them are still there
+                    return self._salvaged(source, cursor, ReadWarning("corrupt-db", damaged[0].message))
                 return result
         return self._failed(source, cursor, ReadWarning(
             "db-changed-during-read", f"{source.rel} kept changing while it was read",
@@ -162,6 +170,34 @@ class MlflowSqliteReader(Reader):
                 f"{source.rel}-wal has no -shm beside it: its commits were not read",
                 source.rel, transient=True))
         return result, immutable
+
+    def _salvaged(self, source: SourceRef, cursor: dict | None, warning: ReadWarning) -> ReadResult:
+        """A damaged store: read every row SQLite still returns (``_sqlite_salvage``), from
+        a clean copy in a temporary folder. Runs it no longer returns are kept in the index
+        (the result is not ``complete``), and the next change reads from the start again."""
+        with tempfile.TemporaryDirectory(prefix="labdeck-salvage-") as tmp:
+            copy = Path(tmp) / DB_NAME
+            try:
+                con, _immutable = connect(source.path)
+                try:
+                    report = salvage(con, copy)
+                finally:
+                    con.close()
+                salvaged = sqlite3.connect(copy, isolation_level=None)
+                try:
+                    result = self._read(salvaged, source, None)
+                finally:
+                    salvaged.close()
+            except (StoreError, sqlite3.Error, ValueError, TypeError, KeyError):
+                return self._failed(source, cursor, warning)
+        for run in result.runs:
+            run.warnings = [w for w in run.warnings if w.code != "unreadable-metrics"]
+        result.complete = False
+        result.cursor = {"v": 0}  # not a cursor of this reader's: the next read starts over
+        result.warnings.append(ReadWarning(
+            "corrupt-db", f"{source.rel} is damaged ({warning.message}); indexed every row SQLite "
+            f"still returns; lost: {report.describe()}", source.rel))
+        return result
 
     def _failed(self, source: SourceRef, cursor: dict | None, warning: ReadWarning) -> ReadResult:
         """Nothing read: keep the cursor, so the next read goes on from the same place."""
