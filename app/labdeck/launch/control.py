@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import os
+import socket
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 from labdeck.db import jobs as jobsdb
 from labdeck.db.jobs import JobInfo
-from labdeck.launch.executor import executor_for, job_group, kill_group
+from labdeck.launch.cluster_executor import MONITOR_MODULE
+from labdeck.launch.executor import RUNNER_MODULE, executor_for, job_group, kill_group, pid_alive
+from labdeck.launch.isolated import helper_running
 from labdeck.launch.runner import STDERR_FILE, STDOUT_FILE
 from labdeck.tasks import Task
 from labdeck.workspace import Workspace
@@ -20,8 +24,9 @@ def reconcile(ws: Workspace) -> int:
     with ws.db.read() as s:
         active = jobsdb.list_jobs(s, jobsdb.ACTIVE)
     for job in active:
-        if job.runner_pid is None:
-            continue  # not handed over yet
+        if job.runner_pid is None:  # not handed over yet, or never will be: its launcher died
+            fixed += fail_if_never_started(ws, job.id, only_if_launcher_gone=True)
+            continue
         executor = executor_for(job.executor, job)
         if executor.owner_alive(job) is False and not executor.reattach(ws.index_path, job):
             # A command may outlive its runner: it must not hold a GPU unseen.
@@ -33,6 +38,49 @@ def reconcile(ws: Workspace) -> int:
                                       message="labdeck's runner for this job disappeared (killed or machine restarted)")
                     fixed += 1
     return fixed
+
+
+NEVER_STARTED = "the launch was interrupted before the job's runner started"
+
+
+def _started_at(pid: int) -> float | None:
+    """When process ``pid`` started (seconds since the epoch), from /proc; None when unknown."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(") ", 1)[1].split()
+        with open("/proc/stat") as f:
+            boot = next(int(line.split()[1]) for line in f if line.startswith("btime "))
+        return boot + int(fields[19]) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError, StopIteration):
+        return None
+
+
+def _launcher_alive(job: JobInfo) -> bool | None:
+    """Whether the process that launched ``job`` still runs (None: another machine, or not recorded)."""
+    launcher = job.spec.get("launcher") or {}
+    if not launcher.get("pid") or launcher.get("host") != socket.gethostname():
+        return None
+    if not pid_alive(launcher["pid"]):
+        return False
+    started = _started_at(launcher["pid"])  # a process younger than the job got a recycled pid
+    return started is None or started <= job.created_at / 1000 + 1
+
+
+def fail_if_never_started(ws: Workspace, job_id: str, *, only_if_launcher_gone: bool = False) -> int:
+    """Fail a job that has no runner and will get none; 1 if it was failed here."""
+    with ws.db.read() as s:
+        job = jobsdb.get_job(s, job_id)
+    if job.finished or job.runner_pid is not None:
+        return 0
+    if only_if_launcher_gone and _launcher_alive(job) is not False:
+        return 0
+    if helper_running(RUNNER_MODULE, job.id) or helper_running(MONITOR_MODULE, job.id):
+        return 0  # started: it records its pid itself in a moment
+    with ws.db.write() as s:
+        fresh = jobsdb.get_job(s, job_id)
+        if fresh.finished or fresh.runner_pid is not None:
+            return 0
+        jobsdb.finish_job(s, job_id, "failed", message=NEVER_STARTED)
+    return 1
 
 
 def jobs(ws: Workspace, *, limit: int | None = None) -> list[JobInfo]:

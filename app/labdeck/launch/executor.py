@@ -22,6 +22,9 @@ from labdeck.launch.isolated import helper_command, helper_cwd, helper_env
 from labdeck.paths import data_dir
 
 
+RUNNER_MODULE = "labdeck.launch.runner"
+
+
 def logs_dir() -> Path:
     return data_dir() / "launch" / "logs"
 
@@ -112,7 +115,7 @@ class LocalExecutor(Executor):
             # Its own session: closing the terminal or the app does not stop the job. Isolated from
             # the project folder: the runner must not import the user's modules (a yaml.py, a json.py).
             proc = subprocess.Popen(
-                helper_command("labdeck.launch.runner", job.id, "--index", str(Path(db_path).resolve())),
+                helper_command(RUNNER_MODULE, job.id, "--index", str(Path(db_path).resolve())),
                 cwd=helper_cwd(),
                 env=helper_env(),
                 stdin=subprocess.DEVNULL,

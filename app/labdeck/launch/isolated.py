@@ -28,6 +28,21 @@ def helper_command(module: str, *args: str) -> list[str]:
     return [sys.executable, "-P", "-m", module, *args]
 
 
+def helper_running(module: str, job_id: str) -> bool:
+    """Whether a ``python -m module JOB_ID`` helper of this job runs on this machine (scans /proc)."""
+    want = (module.encode(), job_id.encode())
+    for entry in Path("/proc").iterdir() if Path("/proc").is_dir() else ():
+        if not entry.name.isdigit():
+            continue
+        try:
+            argv = (entry / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue  # gone meanwhile, or not ours to read
+        if all(w in argv for w in want):
+            return True
+    return False
+
+
 def helper_cwd() -> Path:
     """A folder of labdeck's own to run helpers in (never the project)."""
     folder = data_dir() / "launch"

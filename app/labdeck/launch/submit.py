@@ -131,14 +131,17 @@ def enqueue(ws: Workspace, project: str, command: list[str], spec: dict, *, prio
             executor: str = "local") -> JobInfo:
     """Record the job as queued, make sure its project is indexed, and start it."""
     run_id = uuid.uuid4().hex
-    spec = {**spec, "index_project": _watched_ancestor(ws, project)}
+    # The launcher is named so that a status refresh can tell a launch killed before its runner
+    # started (the job would stay queued for ever) from one still handing the job over.
+    spec = {**spec, "index_project": _watched_ancestor(ws, project),
+            "launcher": {"pid": os.getpid(), "host": socket.gethostname()}}
     with ws.db.write() as s:
         job = jobsdb.insert_job(
             s, job_id=new_job_id(), project=normalise(project), command=command, spec=spec,
             priority=priority, run_id=run_id, host=socket.gethostname(), executor=executor,
         )
     try:
-        executor_for(executor).start(ws.index_path, job)
+        _start(ws, executor, job)
     except SubmissionRejected as exc:
         with ws.db.write() as s:
             jobsdb.finish_job(s, job.id, "failed", message=str(exc))
@@ -149,6 +152,17 @@ def enqueue(ws: Workspace, project: str, command: list[str], spec: dict, *, prio
         raise LaunchError(f"could not start the job's runner: {exc}") from None
     with ws.db.read() as s:
         return jobsdb.get_job(s, job.id)
+
+
+def _start(ws: Workspace, executor: str, job: JobInfo) -> None:
+    """Hand the job to its executor; interrupted (Ctrl-C) before a runner exists, the job fails."""
+    try:
+        executor_for(executor).start(ws.index_path, job)
+    except (KeyboardInterrupt, SystemExit):
+        from labdeck.launch.control import fail_if_never_started
+
+        fail_if_never_started(ws, job.id)
+        raise
 
 
 def _watched_ancestor(ws: Workspace, project: str) -> str:
