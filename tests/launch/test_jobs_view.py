@@ -42,3 +42,36 @@ def test_gpu_panel_plots_fake_gpus(qtbot, fake_gpus):
     assert not panel.plot.isHidden() and "1 GPU" in panel.label.text()
     _, _, util, mem = panel._series["GPU-1"]
     assert list(util.getData()[1]) == [40, 40] and list(mem.getData()[1]) == [25.0, 25.0]
+
+
+def test_jobs_table_columns_project_run_link_duration_and_elided_command(
+        qtbot, workspace, repo, monkeypatch):
+    monkeypatch.setenv("LABDECK_GPU_INVENTORY", "none")
+    from labdeck.ui.views import jobs as view_module
+    from PySide6.QtCore import Qt
+
+    view = view_module.create(workspace)
+    qtbot.addWidget(view)
+    view.resize(1200, 600)
+    view.show()
+    long_arg = "--" + "x" * 300
+    view.start_launch(LaunchRequest(command=("python", "train.py", long_arg), project=str(repo), seed=1))
+    qtbot.waitUntil(lambda: view.table.rowCount() == 1 and view.table.item(0, 1).text() in
+                    ("succeeded", "failed"), timeout=60_000)
+    headers = [view.table.horizontalHeaderItem(c).text() for c in range(view.table.columnCount())]
+    assert headers[:9] == ["Job", "Status", "Project", "Run", "GPUs", "Created", "Duration", "Verdict",
+                           "Command"]
+    cells = {h: view.table.item(0, c).text() for c, h in enumerate(headers)}
+    assert cells["Project"] == repo.name and cells["GPUs"] == "cpu"
+    assert cells["Run"] and cells["Duration"].endswith(("s", "min"))
+    command = view.table.item(0, view_module.COMMAND_COLUMN)
+    assert command.toolTip().endswith(long_arg)  # the full text, one hover away
+    assert view.table.textElideMode() == Qt.TextElideMode.ElideMiddle
+    assert view.table.columnWidth(view_module.COMMAND_COLUMN) <= view_module.COMMAND_MAX_PX
+    assert not view.table.wordWrap()
+    asked = []
+    view.run_requested.connect(asked.append)
+    view.table.cellDoubleClicked.emit(0, view_module.RUN_COLUMN)
+    assert asked == [cells["Run"]]
+    view.timer.stop()
+    view.pool.waitForDone()

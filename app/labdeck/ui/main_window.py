@@ -104,6 +104,8 @@ class MainWindow(QMainWindow):
             view = module.create(self.workspace, self)
             self.views[module.TITLE] = view
             self.tabs.addTab(view, module.TITLE)
+            if hasattr(view, "run_requested"):  # e.g. a job's run: show it in the Runs tab
+                view.run_requested.connect(self.show_run)
         self.setCentralWidget(self.tabs)
         self.details.reproduce_requested.connect(self.reproduce_run)
 
@@ -268,6 +270,11 @@ class MainWindow(QMainWindow):
         self.background.submit(
             "select-ids", lambda: self.store.pks_for_ids(ids), select
         )
+
+    def show_run(self, run_id: str) -> None:
+        """Bring the Runs tab forward with ``run_id`` selected (and scrolled into view)."""
+        self.tabs.setCurrentWidget(self.splitter)
+        self._select_run_ids([run_id])
 
     def _show_compare(self) -> None:
         self.analysis.setCurrentWidget(self.compare)

@@ -37,7 +37,7 @@ from PySide6.QtWidgets import (
 
 from labdeck.launch import control, executors_config
 from labdeck.launch.gpus import InventorySnapshot, default_inventory
-from labdeck.launch.reproduce import Plan, launch_plan, make_plan
+from labdeck.launch.reproduce import Plan, launch_plan, make_plan, public_run_id, verdict
 from labdeck.launch.submit import LaunchRequest, launch
 from labdeck.workspace import Workspace
 
@@ -46,7 +46,10 @@ ORDER = 40
 REFRESH_MS = 1000
 LOG_TAIL_BYTES = 16_000
 HISTORY = 120  # GPU samples kept per series (two minutes at one per second)
-COLUMNS = ["Job", "Status", "Priority", "GPUs", "Created", "Command", "Message"]
+COLUMNS = ["Job", "Status", "Project", "Run", "GPUs", "Created", "Duration", "Verdict", "Command",
+           "Message"]
+RUN_COLUMN, COMMAND_COLUMN = COLUMNS.index("Run"), COLUMNS.index("Command")
+COMMAND_MAX_PX = 380  # wider commands are elided in the middle (full text in the tooltip)
 
 
 def create(workspace: Workspace, parent=None) -> QWidget:
@@ -166,7 +169,32 @@ class GpuPanel(QWidget):
             mem.setData(xs, [v[1] for v in values])
 
 
+def _duration(job) -> str:
+    if job.started_at is None:
+        return ""
+    end = job.ended_at if job.ended_at is not None else int(time.time() * 1000)
+    s = max(0, end - job.started_at) / 1000
+    return f"{s:.0f} s" if s < 120 else f"{s / 60:.1f} min" if s < 7200 else f"{s / 3600:.1f} h"
+
+
+def _jobs_and_verdicts(workspace: Workspace, known: set[str]) -> tuple[list, dict[str, str]]:
+    """The jobs, and the verdict of each finished reproduction not judged yet (its metrics
+    against the original's: a read of both runs' series, so on the worker, once per job)."""
+    jobs = control.jobs(workspace, limit=500)
+    verdicts = {}
+    for job in jobs:
+        original = job.spec.get("reproduces")
+        if original and job.status == "succeeded" and job.id not in known:
+            try:
+                verdicts[job.id] = verdict(workspace, original, job).verdict.replace("_", " ")
+            except Exception as exc:  # noqa: BLE001 - a missing run: say so in the cell
+                verdicts[job.id] = f"unknown ({exc})"[:80]
+    return jobs, verdicts
+
+
 class JobsView(QWidget):
+    run_requested = Signal(str)  # a job's run id: show it in the Runs tab
+
     def __init__(self, workspace: Workspace, parent=None) -> None:
         super().__init__(parent)
         self.workspace = workspace
@@ -176,6 +204,7 @@ class JobsView(QWidget):
         self.relay.done.connect(self._done)
         self._in_flight: set[str] = set()
         self.jobs: list = []
+        self.verdicts: dict[str, str] = {}  # job id -> reproduction verdict
 
         self.launch_button = QPushButton("Launch…")
         self.reproduce_button = QPushButton("Reproduce run…")
@@ -195,7 +224,11 @@ class JobsView(QWidget):
         self.table.setSelectionMode(QTableWidget.SelectionMode.SingleSelection)
         self.table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
         self.table.horizontalHeader().setStretchLastSection(True)
+        self.table.setWordWrap(False)
+        self.table.setTextElideMode(Qt.TextElideMode.ElideMiddle)
+        self.table.verticalHeader().hide()
         self.table.itemSelectionChanged.connect(self._refresh_logs)
+        self.table.cellDoubleClicked.connect(self._cell_activated)
         self.logs = QPlainTextEdit()
         self.logs.setReadOnly(True)
         self.logs.setPlaceholderText("select a job to see its output")
@@ -224,7 +257,8 @@ class JobsView(QWidget):
         self.pool.start(_Call(self.relay, what, fn))
 
     def refresh(self) -> None:
-        self._submit("jobs", lambda: control.jobs(self.workspace, limit=500))
+        known = set(self.verdicts)
+        self._submit("jobs", lambda: _jobs_and_verdicts(self.workspace, known))
         self._submit("gpus", self.inventory.snapshot)
         self._refresh_logs()
 
@@ -250,7 +284,9 @@ class JobsView(QWidget):
                 self.status.setText(f"{what}: {error}")
             return
         if what == "jobs":
-            self._show_jobs(result)
+            jobs, verdicts = result
+            self.verdicts.update(verdicts)
+            self._show_jobs(jobs)
         elif what == "gpus":
             self.gpu_panel.update_snapshot(result)
         elif what == "logs":
@@ -275,20 +311,48 @@ class JobsView(QWidget):
         self.table.setRowCount(len(jobs))
         for r, j in enumerate(jobs):
             where = "" if j.executor == "local" else f" @ {j.executor}"  # a cluster job says which cluster
-            values = [j.id, j.status, str(j.priority), (",".join(j.gpus) or "cpu") + where,
-                      time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(j.created_at / 1000)),
-                      " ".join(j.command), j.message]
+            command = " ".join(j.command)
+            values = [j.id, j.status, j.project.rstrip("/").rsplit("/", 1)[-1], j.run_id and public_run_id(j),
+                      (",".join(j.gpus) or "cpu") + where,
+                      time.strftime("%Y-%m-%d %H:%M", time.localtime(j.created_at / 1000)),
+                      _duration(j), self.verdicts.get(j.id, ""), command, j.message]
+            tips = {COMMAND_COLUMN: command, RUN_COLUMN: "double-click: show the run in the Runs tab",
+                    COLUMNS.index("Project"): j.project, COLUMNS.index("Message"): j.message}
             for c, v in enumerate(values):
                 item = self.table.item(r, c)
                 if item is None:
-                    self.table.setItem(r, c, QTableWidgetItem(v))
+                    item = QTableWidgetItem(v)
+                    self.table.setItem(r, c, item)
                 elif item.text() != v:
                     item.setText(v)
+                if c in tips:
+                    item.setToolTip(tips[c])
+                if c == RUN_COLUMN and v:
+                    font = item.font()
+                    font.setUnderline(True)
+                    item.setFont(font)
+                    item.setForeground(self.palette().link())
+        self._fit_columns()
         if selected is not None:
             for r, j in enumerate(jobs):
                 if j.id == selected.id:
                     self.table.selectRow(r)
         self.cancel_button.setEnabled(any(not j.finished for j in jobs))
+
+    def _fit_columns(self) -> None:
+        """Columns as wide as their content; the command capped (elided in the middle), the
+        message takes what is left."""
+        header = self.table.horizontalHeader()
+        for c in range(len(COLUMNS) - 1):
+            self.table.resizeColumnToContents(c)
+        if header.sectionSize(COMMAND_COLUMN) > COMMAND_MAX_PX:
+            header.resizeSection(COMMAND_COLUMN, COMMAND_MAX_PX)
+
+    def _cell_activated(self, row: int, column: int) -> None:
+        if column == RUN_COLUMN and row < len(self.jobs):
+            item = self.table.item(row, column)
+            if item is not None and item.text():
+                self.run_requested.emit(item.text())
 
     # Actions --------------------------------------------------------------
 
