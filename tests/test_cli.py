@@ -192,3 +192,25 @@ def test_config_user_is_who_acts_unless_labdeck_user_is_set(tmp_path, monkeypatc
     assert current_user() == os_user
     done = cli("config", "colour", "blue", index=tmp_path / "i.sqlite", check=False)
     assert done.returncode == 2 and "unknown setting 'colour'" in done.stderr
+
+
+def test_the_verb_table_names_the_module_that_adds_each_verb():
+    import argparse
+
+    from labdeck.cli import VERB_MODULES, _verb_modules
+
+    added = {}
+    for module in _verb_modules():
+        module.register(lambda name, _help, _func, m=module: (added.setdefault(name, m.__name__.rsplit(".", 1)[1]),
+                                                              argparse.ArgumentParser())[1])
+    assert added == VERB_MODULES
+
+
+def test_a_verb_imports_only_its_own_module(tmp_path):
+    code = ("import sys; from labdeck.cli import run_cli; run_cli(['--index', sys.argv[1], 'runs', '--json']); "
+            "print(sorted(m for m in sys.modules if m.startswith(('labdeck.cli.', 'alembic', 'pandas'))))")
+    index = tmp_path / "i.sqlite"
+    cli("runs", index=index)  # creates (and migrates) the index: the check below is of a daily start
+    done = subprocess.run([sys.executable, "-c", code, str(index)], capture_output=True, text=True, check=True)
+    loaded = done.stdout.strip().splitlines()[-1]
+    assert loaded == "['labdeck.cli.common', 'labdeck.cli.runs']", loaded

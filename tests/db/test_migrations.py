@@ -62,3 +62,8 @@ def test_index_is_wal_with_foreign_keys(tmp_path):
         assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
         assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
     db.close()
+
+
+def test_the_head_read_from_the_scripts_is_alembics_head(tmp_path):
+    engine = make_engine(tmp_path / "i.sqlite")
+    assert ScriptDirectory.from_config(alembic_config(engine)).get_heads() == [head_revision()]

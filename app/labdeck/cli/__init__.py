@@ -21,21 +21,48 @@ from labdeck.workspace import Workspace
 __all__ = ["CliError", "build_parser", "run_cli", "verbs"]
 
 
+# Which module adds each verb. Running a verb imports only its module (each capability pulls in
+# its own libraries: pandas, the registry clients, Qt); a test checks this against what the
+# modules register.
+VERB_MODULES = {
+    **dict.fromkeys(["gui", "add", "remove", "projects", "index", "watch", "runs", "show", "warnings",
+                     "hide", "unhide", "config", "registered", "demo"], "runs"),
+    "card": "cards",
+    "dataset": "datasets", "gc": "datasets",
+    "executor": "executors",
+    "launch": "launch", "jobs": "launch", "reproduce": "launch",
+    "model": "models", "registry": "models",
+    "screenshot": "screenshot",
+}
+
+
 @cache
-def _verb_modules() -> tuple:
-    modules = []
-    for info in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):
-        if info.name in ("common",) or info.name.startswith("_"):
-            continue
-        module = importlib.import_module(f"{__name__}.{info.name}")
-        if hasattr(module, "register"):
-            modules.append(module)
-    # The run verbs first: they are what `labdeck --help` should show at the top.
+def _verb_modules(names: tuple[str, ...] | None = None) -> tuple:
+    """The verb modules named (all of the package's when None), the run verbs first: they are
+    what `labdeck --help` should show at the top."""
+    if names is None:
+        names = tuple(info.name for info in pkgutil.iter_modules(__path__)
+                      if info.name != "common" and not info.name.startswith("_"))
+    modules = [importlib.import_module(f"{__name__}.{name}") for name in names]
+    modules = [m for m in modules if hasattr(m, "register")]
     modules.sort(key=lambda m: (m.__name__ != f"{__name__}.runs", m.__name__))
     return tuple(modules)
 
 
-def build_parser() -> argparse.ArgumentParser:
+def _verb_of(argv: list[str]) -> str | None:
+    """The verb word of a command line (the first word that is not an option or --index's value)."""
+    rest = list(argv)
+    while rest:
+        arg = rest.pop(0)
+        if arg == "--index":
+            rest = rest[1:]
+        elif not arg.startswith("-"):
+            return arg
+    return None
+
+
+def build_parser(verb: str | None = None) -> argparse.ArgumentParser:
+    """The parser with every verb, or with only ``verb``'s module when it is a known verb."""
     index_help = "the index file (default: $LABDECK_INDEX or the user data dir)"
     parser = argparse.ArgumentParser(prog="labdeck", description="Local-first experiment management.")
     parser.add_argument("--index", metavar="PATH", help=index_help)
@@ -49,19 +76,17 @@ def build_parser() -> argparse.ArgumentParser:
         p.set_defaults(func=func)
         return p
 
-    for module in _verb_modules():
+    for module in _verb_modules((VERB_MODULES[verb],) if verb in VERB_MODULES else None):
         module.register(add_verb)
     return parser
 
 
 def verbs() -> set[str]:
-    parser = build_parser()
-    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))  # noqa: SLF001
-    return set(sub.choices)
+    return set(VERB_MODULES)
 
 
 def run_cli(argv: list[str]) -> int:
-    parser = build_parser()
+    parser = build_parser(_verb_of(argv))
     args = parser.parse_args(argv)
     if args.verb is None or args.func is None:
         parser.print_help()
