@@ -122,8 +122,11 @@ def test_run_matches_expected(fixtures_dir: Path, run_name: str) -> None:
     run = _only_run(result)
     assert result.complete and not run.warnings
     assert run.source_id == run_name
-    status = "finished" if want["global_step"] >= want["max_steps"] else "unknown"
+    # Written long ago: a run short of max_steps stopped there (killed or crashed).
+    status = "finished" if want["global_step"] >= want["max_steps"] else "killed"
+    times = {k: run.meta.pop(k) for k in ("start_time", "end_time")}
     assert run.meta == {"experiment": "", "name": run_name, "status": status, "path": run_name}
+    assert 0 < times["start_time"] <= times["end_time"]
     assert run.replace_series
     _assert_same(_got_series(run), _expected_series(want["log_history"]))
 
@@ -134,8 +137,10 @@ def test_run_matches_expected(fixtures_dir: Path, run_name: str) -> None:
             assert f"hf.{field}" not in run.tags
         else:
             assert run.tags[f"hf.{field}"] == str(_number(value) if isinstance(value, float) else value)
-    for field in ("logging_steps", "eval_steps", "save_steps"):
-        assert run.params[field] == str(want[field])
+    assert run.params["logging_steps"] == str(want["logging_steps"])
+    # No TrainingArguments recorded (no TensorBoard run): whether eval_steps and save_steps
+    # applied is unknown, so they are left out rather than shown from defaults.
+    assert "eval_steps" not in run.params and "save_steps" not in run.params
 
 
 def test_best_checkpoint_tags(fixtures_dir: Path) -> None:
@@ -163,7 +168,8 @@ def test_pickles_are_never_opened(fixtures_dir: Path, monkeypatch: pytest.Monkey
     monkeypatch.setattr(builtins, "open", spy)
     for run in RUNS:
         READER.read(_source(fixtures_dir / PROJECT, run))
-    assert opened and all(p.endswith("trainer_state.json") for p in opened)
+    # The states and the model's config.json (JSON); never training_args.bin or other pickles.
+    assert opened and all(p.endswith(("trainer_state.json", "/config.json")) for p in opened)
 
 
 # Detection -------------------------------------------------------------------
@@ -256,7 +262,7 @@ def test_odd_entries(tmp_path: Path) -> None:
     got = _got_series(run)
     assert got["loss"][0] == [1, 2, 3] and math.isnan(got["loss"][1][1])
     assert set(got) == {"loss", "big", "huge"} and got["huge"][1] == [math.inf]
-    assert run.meta["status"] == "unknown"
+    assert run.meta["status"] == "running"  # short of max_steps and written just now
     assert run.tags["hf.trial_name"] == "t1" and run.params["lr"] == "0.1"
 
 

@@ -122,9 +122,10 @@ def test_run_matches_expected(fixtures_dir: Path, rel: str) -> None:
     run = _only_run(result)
     assert result.complete and not run.warnings and not result.warnings
 
-    parent, _, name = rel.rpartition("/")
     assert run.source_id == rel
-    assert run.meta == {"experiment": parent, "name": name, "status": "unknown", "path": rel}
+    times = {k: run.meta.pop(k) for k in ("start_time", "end_time")}
+    assert run.meta == {"experiment": rel.split("/")[-2], "name": rel, "status": "finished", "path": rel}
+    assert 0 < times["start_time"] <= times["end_time"]
 
     assert run.replace_params
     assert run.params == _flat_hparams(want["hparams"] or {})

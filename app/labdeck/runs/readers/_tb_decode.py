@@ -19,6 +19,9 @@ import numpy as np
 from labdeck.runs.readers.base import ReadWarning
 
 _HPARAMS_START = "_hparams_/session_start_info"
+# Text summaries kept (first value only): what the Hugging Face Trainer's TensorBoard callback
+# writes at the start of training, its TrainingArguments and the model config as JSON.
+TEXT_TAGS = frozenset({"args/text_summary", "model_config/text_summary"})
 _SESSION_START = 1  # SessionLog.START
 
 # TensorProto dtype -> (numpy dtype of tensor_content, repeated field holding the values).
@@ -70,6 +73,7 @@ class RunState:
         self.ok_lengths: dict[int, int] = {}  # record length -> its verified masked CRC
         self.params: dict[str, str] = {}
         self.tags: dict[str, str] = {}
+        self.texts: dict[str, str] = {}  # TEXT_TAGS seen in this read
         self.warnings: list[ReadWarning] = []
         self.where = ""  # file being read, for messages
 
@@ -147,6 +151,10 @@ class RunState:
                 self.warn("bad-scalar", message)
             else:
                 self.add(tag, step, number, wall)
+        elif kind == "tensor" and tag in TEXT_TAGS and self.plugins.get(tag) == "text" and tag not in self.texts:
+            strings = value.tensor.string_val
+            if strings:
+                self.texts[tag] = strings[0].decode("utf-8", "replace")
         # Histograms, images, audio, text and other plugins' tensors are not metrics.
 
     def add(self, tag: str, step: int, value: float, wall: float) -> None:
@@ -184,7 +192,13 @@ def _hparam_text(value: Any) -> str | None:
     """A google.protobuf.Value as a param string that reads back exactly (None: no value)."""
     kind = value.WhichOneof("kind")
     if kind == "number_value":
-        return repr(value.number_value)  # torch stores bools as 1.0/0.0: kept as stored
+        # Every number is a double here: an integral one is shown as the int the tool most
+        # likely wrote (32, not 32.0), as TensorBoard's own hparams table shows it. torch
+        # stores bools as 1.0/0.0: kept as stored.
+        number = value.number_value
+        if math.isfinite(number) and number.is_integer() and abs(number) < 2**53:
+            return str(int(number))
+        return repr(number)
     if kind == "string_value":
         return value.string_value
     if kind == "bool_value":

@@ -11,12 +11,21 @@ Mapping:
 - metrics: every numeric value of every ``log_history`` entry, at that entry's ``step``
   (train rows: loss, grad_norm, learning_rate, epoch; eval rows: eval_*; the summary row:
   train_runtime, train_loss, total_flos...). ``epoch`` is kept: the Trainer logged it.
-- params: the settings the state records (``SETTINGS``) and the trial's ``trial_params``.
+- params: the TrainingArguments the Trainer's TensorBoard callback wrote as JSON (``_hf_args``:
+  set and applied ones only, with their JSON types), the model's ``config.json`` as ``model/*``,
+  the trial's ``trial_params``, and the settings the state records (``SETTINGS``; ``eval_steps``
+  and ``save_steps`` only where the arguments show they applied: the state holds them even when
+  evaluation and saving ran per epoch).
+- name: the ``run_name`` recorded in those arguments, else the output folder's name.
 - tags: ``hf.best_metric``, ``hf.best_model_checkpoint``, ``hf.best_global_step``,
   ``hf.global_step``, ``hf.max_steps``, ``hf.trial_name``, ``hf.state_file`` (which file was read).
 - status: "finished" when the state reached ``max_steps`` or the Trainer recorded
-  ``should_training_stop`` (early stopping); else "unknown": a crashed and a running
-  training look the same on disk.
+  ``should_training_stop`` (early stopping); else "running" while a state, checkpoint or
+  TensorBoard file was written within the quiet period (``_liveness``), else "killed": it
+  stopped short of its end (killed or crashed: the files cannot tell which).
+- times: start from the TensorBoard run's file name or the earliest file, end from the last write.
+- a ``checkpoint-N`` folder is never a run of its own, even when a pass starts inside it (the
+  watcher walks from the folder that changed) while the Trainer writes it.
 
 The Trainer rewrites a state file whole. Each read parses the chosen file again; when the
 entries read last time are still its first entries (a digest compares them) only the newer
@@ -35,7 +44,9 @@ from typing import Any
 
 import numpy as np
 
+from labdeck.runs.readers import _hf_args
 from labdeck.runs.readers._json_salvage import salvage_state
+from labdeck.runs.readers._liveness import files_in, is_live, mtimes, quiet_mark, tfevents_start_s, time_span_ms
 from labdeck.runs.readers.base import (
     Detection,
     Points,
@@ -51,7 +62,9 @@ STATE = "trainer_state.json"
 _CHECKPOINT = re.compile(r"checkpoint-(\d+)\Z")
 _PRUNE = re.compile(r"(?:tmp-)?checkpoint-\d+\Z")  # tmp-: a checkpoint being written
 # TrainerState fields that are settings of the training, not its progress.
-SETTINGS = ("logging_steps", "eval_steps", "save_steps", "train_batch_size", "num_train_epochs")
+# Files a Trainer writes into a checkpoint folder: such a folder is part of its output folder's run.
+_CHECKPOINT_FILES = frozenset({STATE, "training_args.bin", "config.json", "model.safetensors", "optimizer.pt"})
+
 TAG_FIELDS = ("best_metric", "best_model_checkpoint", "best_global_step", "global_step", "max_steps", "trial_name")
 _NUMBER = frozenset({int, float})  # exact types: bool is not a measurement
 
@@ -66,6 +79,8 @@ class HfTrainerReader(Reader):
     format = "hf-trainer"
 
     def detect(self, folder: Path, names: frozenset[str], rel: str) -> Detection | None:
+        if _PRUNE.match(folder.name) and names & _CHECKPOINT_FILES:
+            return Detection(claim_all=True)  # a checkpoint, maybe half written: never a run
         checkpoints = [n for n in names if n.startswith(("checkpoint-", "tmp-checkpoint-")) and _PRUNE.match(n)]
         if STATE not in names and not checkpoints:
             return None
@@ -81,7 +96,7 @@ class HfTrainerReader(Reader):
             return "-"
         newest = checkpoints[:1]
         files = [source.path / STATE] + [source.path / n / STATE for n in newest]
-        return f"{','.join(newest)}|{stat_fingerprint(files)}"
+        return f"{','.join(newest)}|{stat_fingerprint(files)}|{quiet_mark(_written(source.path, newest))}"
 
     def read_on(self, source: SourceRef, cursor: dict[str, Any] | None) -> ReadResult:
         try:
@@ -100,6 +115,8 @@ class HfTrainerReader(Reader):
             return ReadResult(runs=[record], cursor=cursor or {}, complete=cursor is None)
         rel_file, state = chosen
         new_cursor = _apply_state(state, rel_file, cursor, record, source)
+        _apply_arguments(source, names, rel_file, state, cursor, new_cursor, record)
+        record.meta["status"] = _status_now(record.meta["status"], source.path, names)
         return ReadResult(runs=[record], cursor=new_cursor, complete=cursor is None)
 
 
@@ -192,7 +209,61 @@ def _json_warning(exc: json.JSONDecodeError, raw: bytes, rel: str) -> ReadWarnin
 
 def _meta(source: SourceRef) -> dict[str, Any]:
     parent, _, name = source.rel.rpartition("/")
-    return {"experiment": parent, "name": name or source.path.name, "status": "unknown", "path": source.rel}
+    try:
+        newest = _by_step(os.listdir(source.path))[:1]
+    except OSError:
+        newest = []
+    written = _written(source.path, newest)
+    tb_starts = [tfevents_start_s(p.name) for p in written]
+    start, end = time_span_ms(written + files_in(source.path, depth=0), tb_starts)
+    return {"experiment": parent, "name": name or source.path.name, "status": "unknown", "path": source.rel,
+            "start_time": start, "end_time": end}
+
+
+def _written(output: Path, newest_checkpoints: list[str]) -> list[Path]:
+    """The files a running Trainer keeps writing: its states, the newest checkpoint's files and
+    its TensorBoard event files."""
+    files = [output / STATE]
+    for name in newest_checkpoints:
+        files.extend(files_in(output / name, depth=0))
+    for run in _hf_args.tb_run_folders(output):
+        files.extend(files_in(run, depth=0))
+    return files
+
+
+def _apply_arguments(
+    source: SourceRef, names: list[str], rel_file: str, state: dict, cursor: dict[str, Any] | None,
+    new_cursor: dict[str, Any], record: RunRecord,
+) -> None:
+    """Name and params from what the Trainer recorded besides the state's history (``_hf_args``)."""
+    runs = _hf_args.tb_run_folders(source.path)
+    args_cache = (cursor or {}).get("args")
+    if runs and not (isinstance(args_cache, dict) and args_cache.get("from") == runs[0].name):
+        texts = _hf_args.tb_texts(runs[0])
+        args = _hf_args.json_object(texts.get(_hf_args.ARGS_TAG))
+        args_cache = {"from": runs[0].name, "args": args} if args is not None else None
+    args = args_cache.get("args") if isinstance(args_cache, dict) else None
+    if not isinstance(args, dict):
+        args = None
+    else:
+        new_cursor["args"] = args_cache
+        record.meta["name"] = _hf_args.run_name(args) or record.meta["name"]
+    folder = rel_file.rpartition("/")[0]  # the chosen state's checkpoint, if any
+    config = _hf_args.model_config(source.path, ([folder] if folder else []) + _by_step(names)[:1] + [""])
+    record.params = {
+        **_hf_args.state_settings(state, args),
+        **(_hf_args.training_params(args) if args else {}),
+        **(_hf_args.model_params(config) if config else {}),
+        **record.params,  # the trial's
+    }
+
+
+def _status_now(status: str, output: Path, names: list[str]) -> str:
+    """A state short of its end is running while the Trainer writes, else it stopped there."""
+    if status == "finished":
+        return status
+    written = mtimes(_written(output, _by_step(names)[:1]))
+    return "running" if is_live(max(written, default=None)) else "killed"
 
 
 def _apply_state(
@@ -337,12 +408,9 @@ def _dig(data: Any, *keys: str) -> Any:
 
 
 def _params(state: dict) -> dict[str, str]:
-    params: dict[str, str] = {}
+    """The trial's params (the settings are added with the arguments: ``_apply_arguments``)."""
     trial = state.get("trial_params")
-    if isinstance(trial, dict):
-        params.update({str(k): _text(v) for k, v in trial.items()})
-    params.update({k: _text(state[k]) for k in SETTINGS if state.get(k) is not None})
-    return params
+    return {str(k): _text(v) for k, v in trial.items()} if isinstance(trial, dict) else {}
 
 
 def _tags(state: dict, rel_file: str) -> dict[str, str]:

@@ -11,7 +11,11 @@ with a SafeLoader that turns every unknown tag into plain data: nothing is impor
 Nested mappings are flattened with "/" (what Lightning's own TensorBoard and MLflow loggers do),
 values become ``str()`` text ('nan', 'inf', 'None', '[4, 8, 1]').
 
-Lightning records no run status or times, so the status is "unknown".
+Lightning records no run status, end marker or wall times: the status is "running" while a file
+of the version folder (metrics, hparams, checkpoints) was written within the quiet period, else
+"finished" (a killed training looks the same; ``_liveness``); start and end come from the files'
+times. The run is named as the logger names it, ``<name>/<version>`` with the folders above it
+(``live/version_0``, ``tb_logs/smoke/version_3``), in the experiment ``<name>``.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ import pyarrow.csv as pacsv
 
 from labdeck.runs.readers._hparams_yaml import HPARAMS, _read_hparams
 from labdeck.runs.readers._io import os_warning as _os_warning
+from labdeck.runs.readers._liveness import files_in, is_live, mtimes, quiet_mark, tfevents_start_s, time_span_ms
 from labdeck.runs.readers.base import (
     Detection,
     Points,
@@ -68,7 +73,8 @@ class LightningCsvReader(Reader):
         return Detection(sources=[SourceRef(self.format, folder, rel)], prune=prune)
 
     def fingerprint(self, source: SourceRef) -> str:
-        return stat_fingerprint([source.path / METRICS, source.path / HPARAMS])
+        files = [source.path / METRICS, source.path / HPARAMS]
+        return f"{stat_fingerprint(files)}|{quiet_mark(files_in(source.path))}"
 
     def read_on(self, source: SourceRef, cursor: dict[str, Any] | None) -> ReadResult:
         prev = cursor or {}
@@ -91,8 +97,16 @@ READER = LightningCsvReader()
 
 
 def _meta(source: SourceRef) -> dict[str, Any]:
-    parent, _, name = source.rel.rpartition("/")
-    return {"experiment": parent, "name": name or source.path.name, "status": "unknown", "path": source.rel}
+    files = files_in(source.path)  # metrics.csv, hparams.yaml, checkpoints/*.ckpt, a TB twin's events
+    start, end = time_span_ms(files, [tfevents_start_s(p.name) for p in files])
+    return {
+        "experiment": source.path.parent.name,  # the logger's name
+        "name": source.rel or source.path.name,
+        "status": "running" if is_live(max(mtimes(files), default=None)) else "finished",
+        "start_time": start,
+        "end_time": end,
+        "path": source.rel,
+    }
 
 
 def _rel(source: SourceRef, name: str) -> str:

@@ -8,6 +8,14 @@ CRC or is incomplete. The cursor holds each file's byte offset, so a run still b
 is continued from where the last read stopped.
 
 Record framing and CRCs are walked in ``_tb_records``, events decoded in ``_tb_decode``.
+
+Event files have no end marker: the run is "running" while an event file was written within the
+quiet period, else "finished" (``_liveness``). Start and end are the first and last wall times.
+Names: a Lightning TensorBoardLogger folder (``hparams.yaml`` beside the events) is named as
+the Lightning reader names it, ``<name>/<version>`` with the folders above; a Hugging Face
+Trainer's run (an ``args`` text summary) by its ``run_name``, else its output folder; its
+TrainingArguments and model config become params (``_hf_args``). Lightning's ``hparams.yaml``
+gives the params their written types (the hparams plugin holds every number as a double).
 """
 
 from __future__ import annotations
@@ -18,6 +26,9 @@ from typing import Any
 
 import numpy as np
 
+from labdeck.runs.readers import _hf_args, _liveness
+from labdeck.runs.readers._hparams_yaml import HPARAMS, _read_hparams
+from labdeck.runs.readers._liveness import mtimes, quiet_mark, tfevents_start_s
 from labdeck.runs.readers._tb_decode import Restart, RunState
 from labdeck.runs.readers._tb_records import read_file
 from labdeck.runs.readers.base import (
@@ -82,7 +93,8 @@ class TensorBoardReader(Reader):
             names = _event_files(source.path)
         except OSError:
             return "-"
-        return "\n".join(names) + "\n" + stat_fingerprint([source.path / n for n in names])
+        files = [source.path / n for n in names]
+        return "\n".join(names) + "\n" + stat_fingerprint(files + [source.path / HPARAMS]) + "|" + quiet_mark(files)
 
     def read_on(self, source: SourceRef, cursor: dict[str, Any] | None) -> ReadResult:
         try:
@@ -117,20 +129,26 @@ class TensorBoardReader(Reader):
                 offsets[name] = offset  # try again next time
                 run.warn("unreadable-file", f"cannot read ({exc.strerror or exc})")
         if fresh and not offsets and not run.warnings:
-            return ReadResult(runs=[], cursor=self._cursor(run, offsets), complete=True)
-        record = self._record(source, run)
-        return ReadResult(runs=[record], cursor=self._cursor(run, offsets), complete=fresh)
+            return ReadResult(runs=[], cursor=self._cursor(run, offsets, state), complete=True)
+        cursor = self._cursor(run, offsets, state)
+        record = self._record(source, run, names, cursor)
+        cursor["max_step"] = run.emitted_max  # _record counts what it hands over
+        return ReadResult(runs=[record], cursor=cursor, complete=fresh)
 
-    def _record(self, source: SourceRef, run: RunState) -> RunRecord:
+    def _record(self, source: SourceRef, run: RunState, names: list[str], cursor: dict[str, Any]) -> RunRecord:
         rel = source.rel
-        meta: dict[str, Any] = {
-            "experiment": rel.rpartition("/")[0],
-            "name": source.path.name,
-            "path": rel,
-            "status": "unknown",  # event files say nothing about how a run ended
-        }
+        files = [source.path / n for n in names]
+        written = mtimes(files)
+        live = _liveness.is_live(max(written, default=None))
+        meta: dict[str, Any] = {"path": rel, "status": "running" if live else "finished"}
+        meta.update(_names(source, run, cursor))
         if run.new_start is not None:
             meta["start_time"] = run.new_start
+        elif cursor.get("start") is None:
+            # No event with a wall time yet: the creation time in the file's name, else its mtime.
+            starts = [t for t in (tfevents_start_s(n) for n in names) if t is not None] or written
+            if starts:
+                meta["start_time"] = int(min(starts) * 1000)
         points = {}
         for tag, (steps, values, walls) in run.series.items():
             if steps:
@@ -140,7 +158,14 @@ class TensorBoardReader(Reader):
                 points[tag] = Points(step_arr, np.frombuffer(values, dtype=np.float64), wall_ms)
                 top = int(step_arr.max())
                 run.emitted_max = top if run.emitted_max is None else max(run.emitted_max, top)
-        return RunRecord(
+                finite = wall_ms[np.isfinite(wall_ms)]
+                if len(finite):
+                    last = float(finite.max())
+                    cursor["end"] = max(cursor.get("end") or last, last)
+        end = cursor.get("end") or (int(max(written) * 1000) if written else None)
+        if end is not None:
+            meta["end_time"] = int(end)
+        record = RunRecord(
             source_id=rel or ".",
             meta=meta,
             params=run.params,
@@ -151,9 +176,12 @@ class TensorBoardReader(Reader):
             replace_series=run.fresh,
             warnings=run.warnings,
         )
+        _typed_params(source, run, record, cursor)
+        return record
 
     @staticmethod
-    def _cursor(run: RunState, offsets: dict[str, int]) -> dict[str, Any]:
+    def _cursor(run: RunState, offsets: dict[str, int], prev: dict[str, Any] | None) -> dict[str, Any]:
+        kept = {k: prev[k] for k in ("end", "hf", "hparams") if prev and k in prev}
         return {
             "version": CURSOR_VERSION,
             "files": offsets,
@@ -161,7 +189,45 @@ class TensorBoardReader(Reader):
             "plugins": run.plugins,
             "max_step": run.emitted_max,
             "start": run.start,
+            **kept,
         }
+
+
+def _names(source: SourceRef, run: RunState, cursor: dict[str, Any]) -> dict[str, str]:
+    """experiment and name, as the tool that wrote the run names it (see the module doc)."""
+    rel = source.rel
+    args = _hf_args.json_object(run.texts.get(_hf_args.ARGS_TAG))
+    if args is not None:
+        output = source.path.parent.parent  # <output_dir>/runs/<time>_<host>
+        output_rel = rel.rsplit("/", 2)[0] if rel.count("/") >= 2 else ""
+        cursor["hf"] = {
+            "name": _hf_args.run_name(args) or output.name,
+            "experiment": output_rel.rpartition("/")[0],
+        }
+    if isinstance(cursor.get("hf"), dict):
+        return {"name": str(cursor["hf"].get("name")), "experiment": str(cursor["hf"].get("experiment"))}
+    if (source.path / HPARAMS).is_file():  # Lightning's TensorBoardLogger: <save_dir>/<name>/<version>
+        return {"name": rel or source.path.name, "experiment": source.path.parent.name}
+    return {"name": source.path.name, "experiment": rel.rpartition("/")[0]}
+
+
+def _typed_params(source: SourceRef, run: RunState, record: RunRecord, cursor: dict[str, Any]) -> None:
+    """Params with the types the tool wrote: Lightning's hparams.yaml over the hparams plugin's
+    doubles, a Trainer's TrainingArguments and model config from their JSON text summaries."""
+    args = _hf_args.json_object(run.texts.get(_hf_args.ARGS_TAG))
+    if args is not None:
+        record.params.update(_hf_args.training_params(args))
+    config = _hf_args.json_object(run.texts.get(_hf_args.MODEL_TAG))
+    if config is not None:
+        record.params.update(_hf_args.model_params(config))
+    if (source.path / HPARAMS).is_file() or "hparams" in cursor:
+        rel = f"{source.rel}/{HPARAMS}" if source.rel else HPARAMS
+        yaml_record = RunRecord(source_id=record.source_id)
+        _read_hparams(source.path, rel, cursor.get("hparams"), run.fresh, yaml_record, cursor)
+        if yaml_record.params:
+            record.params = {**record.params, **yaml_record.params}
+            record.replace_params = run.fresh
+        record.warnings.extend(yaml_record.warnings)
 
 
 READER = TensorBoardReader()

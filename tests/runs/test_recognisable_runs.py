@@ -1,0 +1,204 @@
+"""Lightning, TensorBoard and Hugging Face runs look like what they are (issue 14).
+
+Fixtures: tests/fixtures/recognisable, written by the real tools (scripts/make_fixtures_recognisable):
+one Lightning training with CSVLogger + TensorBoardLogger and one Transformers Trainer reporting to
+TensorBoard, each captured mid-training and finished, with expected.json from the tools' readers.
+File times come from the checkout, so each test sets them and the liveness clock itself.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from labdeck.runs.indexer import index_project
+from labdeck.runs.readers import _liveness, all_readers
+from labdeck.runs.walk import walk_project
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "recognisable"
+WROTE_AT = 1_800_000_000.0  # when the copied files were "last written" (s)
+QUIET = _liveness.QUIET_PERIOD_S
+
+
+def _copy(kind: str, captured: str, tmp_path: Path) -> tuple[Path, dict]:
+    """A copy of one captured project, every file last written at WROTE_AT."""
+    folder = tmp_path / f"{kind}-{captured}"
+    shutil.copytree(FIXTURES / kind / captured, folder)
+    for path in folder.rglob("*"):
+        os.utime(path, (WROTE_AT, WROTE_AT))
+    return folder, json.loads((folder / "expected.json").read_text())
+
+
+def _clock(monkeypatch: pytest.MonkeyPatch, seconds_after_last_write: float) -> None:
+    monkeypatch.setattr(_liveness, "now", lambda: WROTE_AT + seconds_after_last_write)
+
+
+def _runs(workspace, folder: Path) -> dict:
+    """The runs of ``folder`` (added and indexed) by source id."""
+    workspace.add_project(folder)
+    workspace.index()
+    return {r.source_id: r for r in workspace.runs() if Path(r.project) == folder}
+
+
+def _same(got: float, want) -> bool:
+    want = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}.get(want, want)
+    return (math.isnan(got) and math.isnan(want)) or got == want
+
+
+def _assert_points(workspace, run, expected: dict[str, list[dict]]) -> None:
+    series = workspace.series(run.id)
+    for key, points in expected.items():
+        assert series[key].steps.tolist() == [p["step"] for p in points], key
+        assert all(_same(v, p["value"]) for v, p in zip(series[key].values.tolist(), points, strict=True)), key
+
+
+# Status ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("captured", ["mid", "finished"])
+def test_lightning_runs_are_running_while_written_then_finished(workspace, tmp_path, monkeypatch, captured):
+    folder, _ = _copy("lightning", captured, tmp_path)
+    _clock(monkeypatch, 5)
+    runs = _runs(workspace, folder)
+    assert {r.status for r in runs.values()} == {"running"}
+    # Nothing changes on disk; the next pass after the quiet period re-reads (its fingerprint
+    # says "quiet" now) and the runs stop being running.
+    _clock(monkeypatch, QUIET + 1)
+    workspace.index()
+    assert {r.status for r in workspace.runs()} == {"finished"}
+
+
+def test_hf_run_status_follows_the_trainer_state(workspace, tmp_path, monkeypatch):
+    mid, _ = _copy("hf", "mid", tmp_path)
+    finished, _ = _copy("hf", "finished", tmp_path)
+    _clock(monkeypatch, 5)
+    assert _runs(workspace, mid)["tiny-cls"].status == "running"  # step 4 of 12, written just now
+    assert _runs(workspace, finished)["tiny-cls"].status == "finished"  # global_step == max_steps
+    _clock(monkeypatch, QUIET + 1)
+    workspace.index()
+    runs = {(r.project, r.source_id): r.status for r in workspace.runs() if r.format == "hf-trainer"}
+    # Stopped short of max_steps and quiet: killed (or crashed; the files cannot tell).
+    assert runs == {(str(mid), "tiny-cls"): "killed", (str(finished), "tiny-cls"): "finished"}
+
+
+# Times ----------------------------------------------------------------------------------
+
+
+def test_every_run_has_start_and_end_times(workspace, tmp_path, monkeypatch):
+    _clock(monkeypatch, QUIET + 1)
+    for kind in ("lightning", "hf"):
+        folder, expected = _copy(kind, "finished", tmp_path)
+        runs = _runs(workspace, folder)
+        for run in runs.values():
+            assert run.start_time is not None and run.end_time is not None, run.source_id
+            assert run.start_time <= run.end_time
+        tb_runs = expected["runs"] if kind == "lightning" else expected["tb_runs"]
+        for rel, want in tb_runs.items():
+            if "scalars" not in want:
+                continue  # the CSV run: file times only (set above)
+            run = runs[rel]
+            # The first and last wall times TensorBoard's own reader returns.
+            assert abs(run.start_time - want["first_wall_time"] * 1000) < 1000
+            assert run.end_time == int(want["last_wall_time"] * 1000)
+    csv = _runs(workspace, _copy("lightning", "mid", tmp_path)[0])["live/version_0"]
+    assert csv.start_time == csv.end_time == int(WROTE_AT * 1000)  # no wall times: the files' times
+
+
+# Names ----------------------------------------------------------------------------------
+
+
+def test_names_are_the_loggers_own(workspace, tmp_path, monkeypatch):
+    _clock(monkeypatch, QUIET + 1)
+    lightning = _runs(workspace, _copy("lightning", "finished", tmp_path)[0])
+    assert {(r.experiment, r.name) for r in lightning.values()} == {
+        ("live", "live/version_0"),
+        ("live", "tb_logs/live/version_0"),
+    }
+    hf_folder, expected = _copy("hf", "finished", tmp_path)
+    hf = _runs(workspace, hf_folder)
+    run_name = expected["training_args"]["run_name"]
+    [tb_rel] = expected["tb_runs"]
+    assert hf["tiny-cls"].name == run_name
+    assert hf[tb_rel].name == run_name  # not the timestamped folder Dec06_12-19-35_vm
+    assert "runs" not in hf[tb_rel].experiment
+
+
+# Params ---------------------------------------------------------------------------------
+
+
+def test_params_keep_the_types_the_tool_wrote(workspace, tmp_path, monkeypatch):
+    _clock(monkeypatch, QUIET + 1)
+    folder, expected = _copy("lightning", "finished", tmp_path)
+    runs = _runs(workspace, folder)
+    written = expected["runs"]["live/version_0"]["hparams"]
+    assert written["batch_size"] == 32 and expected["runs"]["tb_logs/live/version_0"]["hparams"]["batch_size"] == 32.0
+    for run in runs.values():
+        assert run.params == {k: str(v) for k, v in written.items()}  # 32, not 32.0; False, not 0.0
+
+
+def test_hf_params_are_the_training_arguments_and_model_config(workspace, tmp_path, monkeypatch):
+    _clock(monkeypatch, QUIET + 1)
+    folder, expected = _copy("hf", "finished", tmp_path)
+    runs = _runs(workspace, folder)
+    args, config = expected["training_args"], expected["model_config"]
+    assert args["eval_strategy"] == "epoch" and args["save_strategy"] == "epoch"
+    for source_id in ("tiny-cls", *expected["tb_runs"]):
+        params = runs[source_id].params
+        assert params["learning_rate"] == repr(args["learning_rate"]) == "0.003"
+        assert params["seed"] == "7" and params["per_device_train_batch_size"] == "8"
+        assert params["num_train_epochs"] == "3" and params["logging_steps"] == "2"
+        assert params["model/hidden_size"] == str(config["hidden_size"]) == "16"
+        # Settings that did not apply are not shown from their defaults.
+        assert "eval_steps" not in params and "save_steps" not in params
+        assert not any(v == "None" for v in params.values())
+    assert runs["tiny-cls"].params["train_batch_size"] == "8"
+
+
+# No phantoms ----------------------------------------------------------------------------
+
+
+def test_a_checkpoint_being_written_is_never_a_run(workspace, tmp_path, monkeypatch):
+    _clock(monkeypatch, 5)
+    folder, _ = _copy("hf", "mid", tmp_path)
+    output = folder / "tiny-cls"
+    # The Trainer writes checkpoint-8: model and config first, trainer_state.json last.
+    shutil.copytree(FIXTURES / "hf" / "finished" / "tiny-cls" / "checkpoint-8", output / "checkpoint-8")
+    for step in ("with its state", "without its state"):
+        # The watcher walks from the folder that changed: the checkpoint itself.
+        found = walk_project(folder, all_readers(), start=output / "checkpoint-8")
+        assert found.sources == [], step
+        (output / "checkpoint-8" / "trainer_state.json").unlink(missing_ok=True)
+    workspace.add_project(folder)
+    index_project(workspace.db, str(folder), starts=[output / "checkpoint-8"])
+    workspace.index()
+    assert sorted(r.source_id for r in workspace.runs() if r.format == "hf-trainer") == ["tiny-cls"]
+
+
+# Points -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("captured", ["mid", "finished"])
+def test_every_point_equals_what_the_tools_read(workspace, tmp_path, monkeypatch, captured):
+    _clock(monkeypatch, QUIET + 1)
+    folder, expected = _copy("lightning", captured, tmp_path)
+    runs = _runs(workspace, folder)
+    _assert_points(workspace, runs["live/version_0"], expected["runs"]["live/version_0"]["series"])
+    _assert_points(workspace, runs["tb_logs/live/version_0"], expected["runs"]["tb_logs/live/version_0"]["scalars"])
+
+    folder, expected = _copy("hf", captured, tmp_path)
+    runs = _runs(workspace, folder)
+    for rel, want in expected["tb_runs"].items():
+        _assert_points(workspace, runs[rel], want["scalars"])
+    # The most complete state: the top-level one when finished, the newest checkpoint's mid-way.
+    state = max(expected["states"].values(), key=lambda s: (s["global_step"], len(s["log_history"])))
+    by_key: dict[str, list[dict]] = {}
+    for entry in state["log_history"]:
+        for key, value in entry.items():
+            if key != "step" and not isinstance(value, (bool, str)):
+                by_key.setdefault(key, []).append({"step": entry["step"], "value": value})
+    _assert_points(workspace, runs["tiny-cls"], by_key)
