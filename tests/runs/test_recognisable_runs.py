@@ -166,15 +166,17 @@ def test_a_checkpoint_being_written_is_never_a_run(workspace, tmp_path, monkeypa
     _clock(monkeypatch, 5)
     folder, _ = _copy("hf", "mid", tmp_path)
     output = folder / "tiny-cls"
+    workspace.add_project(folder)
+    workspace.index()
     # The Trainer writes checkpoint-8: model and config first, trainer_state.json last.
-    shutil.copytree(FIXTURES / "hf" / "finished" / "tiny-cls" / "checkpoint-8", output / "checkpoint-8")
+    checkpoint = output / "checkpoint-8"
+    shutil.copytree(FIXTURES / "hf" / "finished" / "tiny-cls" / "checkpoint-8", checkpoint)
     for step in ("with its state", "without its state"):
         # The watcher walks from the folder that changed: the checkpoint itself.
-        found = walk_project(folder, all_readers(), start=output / "checkpoint-8")
-        assert found.sources == [], step
-        (output / "checkpoint-8" / "trainer_state.json").unlink(missing_ok=True)
-    workspace.add_project(folder)
-    index_project(workspace.db, str(folder), starts=[output / "checkpoint-8"])
+        assert walk_project(folder, all_readers(), start=checkpoint).sources == [], step
+        index_project(workspace.db, str(folder), starts=[checkpoint])
+        assert sorted(r.source_id for r in workspace.runs() if r.format == "hf-trainer") == ["tiny-cls"], step
+        (checkpoint / "trainer_state.json").unlink(missing_ok=True)
     workspace.index()
     assert sorted(r.source_id for r in workspace.runs() if r.format == "hf-trainer") == ["tiny-cls"]
 
@@ -202,3 +204,44 @@ def test_every_point_equals_what_the_tools_read(workspace, tmp_path, monkeypatch
             if key != "step" and not isinstance(value, (bool, str)):
                 by_key.setdefault(key, []).append({"step": entry["step"], "value": value})
     _assert_points(workspace, runs["tiny-cls"], by_key)
+
+
+# One training, one run ------------------------------------------------------------------
+
+
+def test_the_sources_of_one_training_fold_under_one_run(workspace, tmp_path, monkeypatch):
+    from labdeck.db import grouping
+    from labdeck.jsonfmt import run_json
+
+    _clock(monkeypatch, QUIET + 1)
+    lightning = _runs(workspace, _copy("lightning", "finished", tmp_path)[0])
+    hf_folder, expected = _copy("hf", "finished", tmp_path)
+    hf = _runs(workspace, hf_folder)
+    [tb_rel] = expected["tb_runs"]
+    csv, tb = lightning["live/version_0"], lightning["tb_logs/live/version_0"]
+    # The TensorBoard logger's version is a child of the CSV logger's; the Trainer's
+    # TensorBoard run a child of its output folder's run.
+    assert tb.parent == csv.id and csv.parent is None
+    assert hf[tb_rel].parent == hf["tiny-cls"].id and hf["tiny-cls"].parent is None
+    pks = workspace.run_pks()
+    with workspace.db.read() as session:
+        tree = grouping.parents(session, pks)
+        uids = dict(zip(pks, [r.id for r in workspace.runs_by_pk(pks)]))
+    assert {(uids[c], uids[p]) for c, p in tree.items()} == {(tb.id, csv.id), (hf[tb_rel].id, hf["tiny-cls"].id)}
+    # --json keeps each source's own id.
+    assert [run_json(r)["source_id"] for r in (csv, tb)] == ["live/version_0", "tb_logs/live/version_0"]
+    assert run_json(hf[tb_rel])["parent"] == hf["tiny-cls"].id
+
+
+def test_both_loggers_in_one_folder_are_linked_too(workspace, tmp_path, monkeypatch):
+    _clock(monkeypatch, QUIET + 1)
+    folder, _ = _copy("lightning", "finished", tmp_path)
+    # CSVLogger and TensorBoardLogger given the same save_dir, name and version.
+    for path in (folder / "tb_logs" / "live" / "version_0").iterdir():
+        if path.name.startswith("events"):
+            shutil.copy2(path, folder / "live" / "version_0" / path.name)
+    shutil.rmtree(folder / "tb_logs")
+    _runs(workspace, folder)
+    runs = {(r.format, r.source_id): r for r in workspace.runs() if Path(r.project) == folder}
+    tb, csv = runs[("tensorboard", "live/version_0")], runs[("lightning", "live/version_0")]
+    assert tb.parent == csv.id and csv.parent is None

@@ -9,7 +9,7 @@ from collections.abc import Iterable
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
-from labdeck.db import raw, series_sources
+from labdeck.db import raw, run_links, series_sources
 from labdeck.db import series as series_codec
 from labdeck.db.batches import batches
 from labdeck.db.entities import ProjectInfo, RunInfo, Series, WarningInfo
@@ -127,6 +127,9 @@ def _load_batch(session: Session, pks: list[int], with_warnings: bool) -> dict[i
     ).all()
     parent_keys = {(r.source_pk, r.parent_source_id) for r, _ in rows if r.parent_source_id}
     parents = _parent_uids(session, parent_keys)
+    other_format = run_links.cross_format_parents(
+        session, ((r.pk, r.project_id, r.format, r.parent_source_id) for r, _ in rows if r.parent_source_id)
+    )
     uids = {r.pk: r.uid for r, _ in rows}
     if with_warnings:
         for w, project_path in session.execute(
@@ -148,7 +151,7 @@ def _load_batch(session: Session, pks: list[int], with_warnings: bool) -> dict[i
             deleted=bool(r.deleted),
             hidden=bool(r.hidden),
             gone=r.gone_at is not None,
-            parent=parents.get((r.source_pk, r.parent_source_id)),
+            parent=parents.get((r.source_pk, r.parent_source_id)) or other_format.get(r.pk, (0, None))[1],
             start_time=r.start_time,
             end_time=r.end_time,
             path=r.path,

@@ -1,5 +1,6 @@
 """What the runs table needs to show runs as groups or as a tree: each run's value of a
-group-by key, and each run's parent run (nested runs: an MLflow sweep's children).
+group-by key, and each run's parent run (nested runs: an MLflow sweep's children, and the
+other-format sources of one training: ``run_links``).
 
 Both read whole columns with one indexed select each and keep the rows of the listed runs:
 at 100,000 runs that is cheaper than an IN-list of 100,000 keys.
@@ -10,6 +11,7 @@ from __future__ import annotations
 from sqlalchemy import and_, select
 from sqlalchemy.orm import Session, aliased
 
+from labdeck.db import run_links
 from labdeck.db.models import Param, Project, Run, Tag
 
 ATTRIBUTE_COLUMNS = {
@@ -56,11 +58,21 @@ def parents(session: Session, pks: list[int]) -> dict[int, int]:
         ),
     ).where(Run.parent_source_id.is_not(None))
     wanted = set(pks)
-    return {
+    found = {
         child: par
         for child, par in _pairs(session, stmt)
         if child in wanted and par in wanted and child != par
     }
+    # A source of the same training in another format (run_links): TensorBoard under its
+    # Hugging Face output folder, a Lightning TensorBoardLogger version under its CSV twin.
+    linked = select(Run.pk, Run.project_id, Run.format, Run.parent_source_id).where(
+        Run.parent_source_id.like("%:%")
+    )
+    children = [row for row in _pairs(session, linked) if row[0] in wanted]
+    for child, (par, _) in run_links.cross_format_parents(session, children).items():
+        if par in wanted:
+            found.setdefault(child, par)
+    return found
 
 
 def _pairs(session: Session, stmt) -> list[tuple]:

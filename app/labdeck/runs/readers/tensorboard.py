@@ -16,6 +16,7 @@ the Lightning reader names it, ``<name>/<version>`` with the folders above; a Hu
 Trainer's run (an ``args`` text summary) by its ``run_name``, else its output folder; its
 TrainingArguments and model config become params (``_hf_args``). Lightning's ``hparams.yaml``
 gives the params their written types (the hparams plugin holds every number as a double).
+Such a run is linked to the other source of its training as its parent (``_twins``).
 """
 
 from __future__ import annotations
@@ -26,7 +27,8 @@ from typing import Any
 
 import numpy as np
 
-from labdeck.runs.readers import _hf_args, _liveness
+from labdeck.db.run_links import parent_in_format
+from labdeck.runs.readers import _hf_args, _liveness, _twins
 from labdeck.runs.readers._hparams_yaml import HPARAMS, _read_hparams
 from labdeck.runs.readers._liveness import mtimes, quiet_mark, tfevents_start_s
 from labdeck.runs.readers._tb_decode import Restart, RunState
@@ -142,6 +144,9 @@ class TensorBoardReader(Reader):
         live = _liveness.is_live(max(written, default=None))
         meta: dict[str, Any] = {"path": rel, "status": "running" if live else "finished"}
         meta.update(_names(source, run, cursor))
+        parent = _parent(source, cursor)
+        if parent is not None:
+            meta["parent_source_id"] = parent
         if run.new_start is not None:
             meta["start_time"] = run.new_start
         elif cursor.get("start") is None:
@@ -209,6 +214,17 @@ def _names(source: SourceRef, run: RunState, cursor: dict[str, Any]) -> dict[str
     if (source.path / HPARAMS).is_file():  # Lightning's TensorBoardLogger: <save_dir>/<name>/<version>
         return {"name": rel or source.path.name, "experiment": source.path.parent.name}
     return {"name": source.path.name, "experiment": rel.rpartition("/")[0]}
+
+
+def _parent(source: SourceRef, cursor: dict[str, Any]) -> str | None:
+    """The other source of the same training, when there is one (``_twins``): an HF output
+    folder's run, or a Lightning CSVLogger version of the same name and version."""
+    if isinstance(cursor.get("hf"), dict):
+        return parent_in_format("hf-trainer", _twins.hf_output_rel(source.rel))
+    if (source.path / HPARAMS).is_file():
+        twin = _twins.csv_twin(source.path, source.rel)
+        return parent_in_format("lightning", twin) if twin is not None else None
+    return None
 
 
 def _typed_params(source: SourceRef, run: RunState, record: RunRecord, cursor: dict[str, Any]) -> None:

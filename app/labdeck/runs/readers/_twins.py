@@ -1,0 +1,51 @@
+"""Finding the other source of one training, for a parent link (``labdeck.db.run_links``).
+
+- A Hugging Face Trainer's TensorBoard run lies at ``<output_dir>/runs/<time>_<host>``: its
+  parent is the output folder's ``hf-trainer`` run.
+- Lightning's TensorBoardLogger and CSVLogger of one training write ``<save_dir>/<name>/<version>``
+  each, with the same name and version and often different save dirs (``tb_logs/live/version_0``
+  and ``live/version_0``): the TensorBoard version's parent is the CSV version, looked for in the
+  same folder, then under each folder above it and their direct sub-folders.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+METRICS = "metrics.csv"
+_MAX_SIBLINGS = 64  # sub-folders looked into per level: a huge folder is not searched
+
+
+def hf_output_rel(rel: str) -> str:
+    """The output folder of a Trainer's TensorBoard run at ``rel`` (``<output>/runs/<x>``)."""
+    parts = rel.split("/")
+    return "/".join(parts[:-2])
+
+
+def csv_twin(path: Path, rel: str) -> str | None:
+    """The project-relative CSVLogger version folder of the Lightning TensorBoard run at ``rel``."""
+    if (path / METRICS).is_file():
+        return rel  # both loggers in one folder
+    parts = rel.split("/")
+    if len(parts) < 2:
+        return None
+    project = path.parents[len(parts) - 1]
+    name_version = parts[-2:]
+    above = parts[:-2]
+    for depth in range(len(above), -1, -1):
+        base = project.joinpath(*above[:depth]) if depth else project
+        for middle in [None, *_subfolders(base)]:
+            folder = base.joinpath(*([middle] if middle else []), *name_version)
+            if folder != path and (folder / METRICS).is_file():
+                return "/".join([*above[:depth], *([middle] if middle else []), *name_version])
+    return None
+
+
+def _subfolders(base: Path) -> list[str]:
+    try:
+        with os.scandir(base) as entries:
+            names = sorted(e.name for e in entries if e.is_dir() and not e.name.startswith("."))
+    except OSError:
+        return []
+    return names[:_MAX_SIBLINGS]
