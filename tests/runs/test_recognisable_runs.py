@@ -18,6 +18,8 @@ import pytest
 
 from labdeck.runs.indexer import index_project
 from labdeck.runs.readers import _liveness, all_readers
+from labdeck.runs.readers.base import SourceRef
+from labdeck.runs.readers.lightning import READER as LIGHTNING
 from labdeck.runs.walk import walk_project
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "recognisable"
@@ -105,8 +107,16 @@ def test_every_run_has_start_and_end_times(workspace, tmp_path, monkeypatch):
             # The first and last wall times TensorBoard's own reader returns.
             assert abs(run.start_time - want["first_wall_time"] * 1000) < 1000
             assert run.end_time == int(want["last_wall_time"] * 1000)
-    csv = _runs(workspace, _copy("lightning", "mid", tmp_path)[0])["live/version_0"]
-    assert csv.start_time == csv.end_time == int(WROTE_AT * 1000)  # no wall times: the files' times
+    folder, expected = _copy("lightning", "mid", tmp_path)
+    csv = _runs(workspace, folder)["live/version_0"]
+    # metrics.csv has no wall times: it ends at its files' last write and starts when the
+    # TensorBoardLogger twin's event file was created (the time in its name).
+    [events] = [f for f in expected["runs"]["tb_logs/live/version_0"]["files"] if "tfevents" in f]
+    assert csv.start_time == _liveness.tfevents_start_s(events) * 1000
+    assert csv.end_time == int(WROTE_AT * 1000)
+    shutil.rmtree(folder / "tb_logs")  # a CSVLogger alone: its files' times
+    [record] = LIGHTNING.read(SourceRef("lightning", folder / "live" / "version_0", "live/version_0")).runs
+    assert record.meta["start_time"] == record.meta["end_time"] == int(WROTE_AT * 1000)
 
 
 # Names ----------------------------------------------------------------------------------

@@ -5,12 +5,14 @@
 - Lightning's TensorBoardLogger and CSVLogger of one training write ``<save_dir>/<name>/<version>``
   each, with the same name and version and often different save dirs (``tb_logs/live/version_0``
   and ``live/version_0``): the TensorBoard version's parent is the CSV version, looked for in the
-  same folder, then under each folder above it and their direct sub-folders.
+  same folder, then under each folder above it and their direct sub-folders. The other way
+  round, the CSV version borrows its start time from the twin's event file names.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 METRICS = "metrics.csv"
@@ -27,6 +29,26 @@ def csv_twin(path: Path, rel: str) -> str | None:
     """The project-relative CSVLogger version folder of the Lightning TensorBoard run at ``rel``."""
     if (path / METRICS).is_file():
         return rel  # both loggers in one folder
+    return _twin(path, rel, lambda folder: (folder / METRICS).is_file())
+
+
+def event_files_of_twin(path: Path, rel: str) -> list[str]:
+    """Event file names of the TensorBoardLogger version twin of the CSVLogger version at ``rel``
+    (their names carry the training's start time, which metrics.csv does not record)."""
+    found: list[str] = []
+
+    def has_events(folder: Path) -> bool:
+        found[:] = _event_names(folder)
+        return bool(found)
+
+    if has_events(path):
+        return found
+    return found if _twin(path, rel, has_events) is not None else []
+
+
+def _twin(path: Path, rel: str, matches: Callable[[Path], bool]) -> str | None:
+    """The nearest other ``<...>/<name>/<version>`` folder of the project that ``matches``: under
+    each folder above ``rel``'s save dir, the folder itself and then its direct sub-folders."""
     parts = rel.split("/")
     if len(parts) < 2:
         return None
@@ -37,9 +59,16 @@ def csv_twin(path: Path, rel: str) -> str | None:
         base = project.joinpath(*above[:depth]) if depth else project
         for middle in [None, *_subfolders(base)]:
             folder = base.joinpath(*([middle] if middle else []), *name_version)
-            if folder != path and (folder / METRICS).is_file():
+            if folder != path and matches(folder):
                 return "/".join([*above[:depth], *([middle] if middle else []), *name_version])
     return None
+
+
+def _event_names(folder: Path) -> list[str]:
+    try:
+        return [n for n in os.listdir(folder) if "tfevents" in n]
+    except OSError:
+        return []
 
 
 def _subfolders(base: Path) -> list[str]:

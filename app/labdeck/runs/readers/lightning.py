@@ -14,7 +14,7 @@ values become ``str()`` text ('nan', 'inf', 'None', '[4, 8, 1]').
 Lightning records no run status, end marker or wall times: the status is "running" while a file
 of the version folder (metrics, hparams, checkpoints) was written within the quiet period, else
 "finished" (a killed training looks the same; ``_liveness``); start and end come from the files'
-times. The run is named as the logger names it, ``<name>/<version>`` with the folders above it
+times (its TensorBoardLogger twin's event file names give the start). The run is named as the logger names it, ``<name>/<version>`` with the folders above it
 (``live/version_0``, ``tb_logs/smoke/version_3``), in the experiment ``<name>``.
 """
 
@@ -34,6 +34,7 @@ import pyarrow.csv as pacsv
 from labdeck.runs.readers._hparams_yaml import HPARAMS, _read_hparams
 from labdeck.runs.readers._io import os_warning as _os_warning
 from labdeck.runs.readers._liveness import files_in, is_live, mtimes, quiet_mark, tfevents_start_s, time_span_ms
+from labdeck.runs.readers._twins import event_files_of_twin
 from labdeck.runs.readers.base import (
     Detection,
     Points,
@@ -97,8 +98,11 @@ READER = LightningCsvReader()
 
 
 def _meta(source: SourceRef) -> dict[str, Any]:
-    files = files_in(source.path)  # metrics.csv, hparams.yaml, checkpoints/*.ckpt, a TB twin's events
-    start, end = time_span_ms(files, [tfevents_start_s(p.name) for p in files])
+    files = files_in(source.path)  # metrics.csv, hparams.yaml, checkpoints/*.ckpt
+    # metrics.csv records no wall time and is rewritten: a TensorBoardLogger twin's event file
+    # names carry when the training started.
+    twin_events = event_files_of_twin(source.path, source.rel)
+    start, end = time_span_ms(files, [tfevents_start_s(n) for n in twin_events])
     return {
         "experiment": source.path.parent.name,  # the logger's name
         "name": source.rel or source.path.name,
