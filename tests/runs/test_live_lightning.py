@@ -1,0 +1,100 @@
+"""A real Lightning training (CPU) watched live: `running` while it writes, `finished` once quiet.
+
+Needs the tools' own environment (scripts/make_fixtures_recognisable makes it: .venv-fixtures,
+or $LABDECK_FIXTURE_VENV); skipped where it is absent, as Lightning is no labdeck dependency.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+from labdeck.runs.readers import _liveness
+from labdeck.runs.watcher import Watcher
+
+REPO = Path(__file__).resolve().parents[2]
+
+TRAINING = textwrap.dedent("""
+    import sys, time
+    import lightning as L, torch
+    from lightning.pytorch.loggers import CSVLogger
+
+    class Slow(L.LightningModule):
+        def __init__(self):
+            super().__init__()
+            self.save_hyperparameters({"batch_size": 16})
+            self.net = torch.nn.Linear(2, 1)
+        def training_step(self, batch, _):
+            time.sleep(0.3)  # a step a person can watch
+            loss = torch.nn.functional.mse_loss(self.net(batch[0]), batch[1])
+            self.log("loss", loss)
+            return loss
+        def configure_optimizers(self):
+            return torch.optim.SGD(self.parameters(), lr=0.1)
+
+    data = torch.utils.data.TensorDataset(torch.randn(64, 2), torch.randn(64, 1))
+    trainer = L.Trainer(max_epochs=2, logger=CSVLogger(sys.argv[1], name="live"), log_every_n_steps=1,
+                        enable_progress_bar=False, enable_model_summary=False, enable_checkpointing=False,
+                        accelerator="cpu")
+    trainer.fit(Slow(), torch.utils.data.DataLoader(data, batch_size=16))
+""")
+
+
+def _tools_python() -> Path:
+    venv = Path(os.environ.get("LABDECK_FIXTURE_VENV") or REPO / ".venv-fixtures")
+    python = venv / "bin" / "python"
+    if not python.is_file():
+        pytest.skip(f"no tools environment at {venv} (scripts/make_fixtures_recognisable makes it)")
+    if subprocess.run([python, "-c", "import lightning"], capture_output=True).returncode != 0:
+        pytest.skip(f"lightning is not installed in {venv}")
+    return python
+
+
+def _wait(predicate, timeout: float = 60.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.05)
+    return predicate()
+
+
+def _status(workspace) -> str | None:
+    runs = [r for r in workspace.runs() if r.source_id == "live/version_0"]
+    return runs[0].status if runs else None
+
+
+def test_a_watched_lightning_training_goes_running_then_finished(workspace, project, tmp_path, monkeypatch):
+    python = _tools_python()
+    script = tmp_path / "train.py"
+    script.write_text(TRAINING)
+    workspace.add_project(project)
+    watcher = Watcher(workspace.db, rescan_s=0.5)
+    watcher.start()
+    try:
+        env = {**os.environ, "CUDA_VISIBLE_DEVICES": ""}
+        training = subprocess.Popen([python, script, str(project)], env=env, stdout=subprocess.DEVNULL,
+                                    stderr=subprocess.PIPE)
+        try:
+            assert _wait(lambda: _status(workspace) == "running" or training.poll() is not None)
+            assert _status(workspace) == "running", "seen while the training wrote"
+            seen_running_at = training.poll()
+            assert training.wait(timeout=120) == 0, training.stderr.read().decode()[-2000:]
+        finally:
+            training.kill()
+        assert seen_running_at is None  # the training was still under way
+        assert _status(workspace) == "running"  # ended moments ago: within the quiet period
+        # Nothing is written any more; once the quiet period has passed, the watcher's next
+        # full pass finds the run quiet and stores its end.
+        monkeypatch.setattr(_liveness, "now", lambda: time.time() + _liveness.QUIET_PERIOD_S + 1)
+        assert _wait(lambda: _status(workspace) == "finished", timeout=20)
+    finally:
+        watcher.stop()
+    run = next(r for r in workspace.runs() if r.source_id == "live/version_0")
+    assert run.name == "live/version_0" and run.experiment == "live" and run.params == {"batch_size": "16"}
+    assert run.metrics["loss"].count == 8 and run.start_time <= run.end_time
