@@ -34,22 +34,18 @@ entries are returned, else the series are replaced.
 
 from __future__ import annotations
 
-import hashlib
 import json
-import math
 import os
 import re
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from labdeck.runs.readers import _hf_args
+from labdeck.runs.readers._hf_log_history import LogItems, is_step
 from labdeck.runs.readers._json_salvage import salvage_state
 from labdeck.runs.readers._liveness import files_in, is_live, mtimes, quiet_mark, tfevents_start_s, time_span_ms
 from labdeck.runs.readers.base import (
     Detection,
-    Points,
     Reader,
     ReadResult,
     ReadWarning,
@@ -66,7 +62,6 @@ _PRUNE = re.compile(r"(?:tmp-)?checkpoint-\d+\Z")  # tmp-: a checkpoint being wr
 _CHECKPOINT_FILES = frozenset({STATE, "training_args.bin", "config.json", "model.safetensors", "optimizer.pt"})
 
 TAG_FIELDS = ("best_metric", "best_model_checkpoint", "best_global_step", "global_step", "max_steps", "trial_name")
-_NUMBER = frozenset({int, float})  # exact types: bool is not a measurement
 
 
 class _StateError(Exception):
@@ -278,119 +273,20 @@ def _apply_state(
         if history is not None:
             record.warnings.append(ReadWarning("bad-state-file", f"{rel}: log_history is not a list", rel))
         history = []
-    items = _Items.of(history, rel, record.warnings)
+    items = LogItems.of(history, rel, record.warnings)
     start = _unchanged_prefix(items, cursor, len(history))
     record.replace_series = start == 0
     record.points = items.points(start)
     return {"v": 1, "file": rel_file, "n": len(history), "digest": items.digest(len(items.steps))}
 
 
-def _unchanged_prefix(items: _Items, cursor: dict[str, Any] | None, n_entries: int) -> int:
+def _unchanged_prefix(items: LogItems, cursor: dict[str, Any] | None, n_entries: int) -> int:
     """How many items were read before and are still the same (0: read all again)."""
     prev_n = (cursor or {}).get("n")
     if not isinstance(prev_n, int) or not 0 <= prev_n <= n_entries:
         return 0
     start = items.count_before(prev_n)
     return start if start and items.digest(start) == cursor.get("digest") else 0
-
-
-class _Items:
-    """The numeric values of ``log_history``, flattened in file order.
-
-    Each item is a fixed-width record (entry index, step, value, key hash), so the digest of
-    the first k items does not depend on what follows them: the prefix read last time is
-    recognised by one hash over bytes, with no float-to-text work (5x cheaper than hashing
-    json.dumps of each entry).
-    """
-
-    _RECORD = np.dtype([("entry", "<i8"), ("step", "<i8"), ("value", "<f8"), ("key", "<u8")])
-
-    def __init__(self, names: list[str], codes: list[int], entries: list[int], steps: list[int], values: list) -> None:
-        self.names = names
-        self.codes = np.array(codes, np.int64)
-        self.entries = np.array(entries, np.int64)
-        self.steps = np.array(steps, np.int64)
-        self.values = _floats(values)
-        key_hashes = np.array([_key_hash(n) for n in names], np.uint64)
-        self.records = np.empty(len(steps), self._RECORD)
-        self.records["entry"], self.records["step"], self.records["value"] = self.entries, self.steps, self.values
-        self.records["key"] = key_hashes[self.codes] if names else 0
-
-    @classmethod
-    def of(cls, history: list, rel: str, warnings: list[ReadWarning]) -> _Items:
-        names: list[str] = []
-        code_of: dict[str, int] = {}
-        codes: list[int] = []
-        entries: list[int] = []
-        steps: list[int] = []
-        values: list = []
-        bad = 0
-        for i, entry in enumerate(history):
-            step = entry.get("step") if isinstance(entry, dict) else None
-            if not _is_step(step):
-                bad += 1
-                continue
-            step = int(step)
-            for key, value in entry.items():
-                # Strings and booleans are not measurements: skipped without a word.
-                if type(value) not in _NUMBER or key == "step":
-                    continue
-                code = code_of.get(key)
-                if code is None:
-                    code = code_of[key] = len(names)
-                    names.append(key)
-                codes.append(code)
-                entries.append(i)
-                steps.append(step)
-                values.append(value)
-        if bad:
-            msg = f"{rel}: {bad} log_history entries without an integer step left out"
-            warnings.append(ReadWarning("bad-log-entry", msg, rel))
-        return cls(names, codes, entries, steps, values)
-
-    def count_before(self, entry: int) -> int:
-        """How many items come from the first ``entry`` entries."""
-        return int(np.searchsorted(self.entries, entry))
-
-    def digest(self, count: int) -> str:
-        return hashlib.sha1(self.records[:count].tobytes(), usedforsecurity=False).hexdigest()
-
-    def points(self, start: int) -> dict[str, Points]:
-        codes = self.codes[start:]
-        order = np.argsort(codes, kind="stable")  # keeps file order within each key
-        bounds = np.flatnonzero(np.diff(codes[order])) + 1
-        out = {}
-        for idx in np.split(order, bounds) if len(order) else []:
-            at = idx + start
-            out[self.names[codes[idx[0]]]] = Points(self.steps[at], self.values[at], np.full(len(at), np.nan))
-        return out
-
-
-def _key_hash(name: str) -> int:
-    digest = hashlib.blake2b(name.encode("utf-8", "surrogatepass"), digest_size=8).digest()
-    return int.from_bytes(digest, "little")
-
-
-def _floats(values: list) -> np.ndarray:
-    try:
-        return np.array(values, np.float64)
-    except OverflowError:  # an int beyond the double range
-        return np.array([_float(v) for v in values], np.float64)
-
-
-def _is_step(step: Any) -> bool:
-    if isinstance(step, bool):
-        return False
-    if isinstance(step, int):
-        return -(2**63) <= step < 2**63
-    return isinstance(step, float) and math.isfinite(step) and step.is_integer() and abs(step) < 2**63
-
-
-def _float(value: int | float) -> float:
-    try:
-        return float(value)
-    except OverflowError:  # an int beyond the double range
-        return math.inf if value > 0 else -math.inf
 
 
 def _status(state: dict) -> str:
@@ -426,4 +322,4 @@ def _text(value: Any) -> str:
 
 
 def _int(value: Any, default: int) -> int:
-    return int(value) if _is_step(value) else default
+    return int(value) if is_step(value) else default
