@@ -5,12 +5,13 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from labdeck.db import catalogue
+from labdeck.db import catalogue, run_links
 from labdeck.db.engine import Database
 from labdeck.db.entities import ProjectInfo, RunInfo, Series, WarningInfo
 from labdeck.db.projects import add_project, normalise, remove_project
 from labdeck.db.writer import set_runs_hidden
 from labdeck.paths import default_index_path
+from labdeck.runs.fold import Folded, Source, fold
 from labdeck.runs.indexer import IndexStats, index_all, index_project
 from labdeck.runs.query import parse_query, parse_sort
 from labdeck.tasks import Task
@@ -91,6 +92,20 @@ class Workspace:
         with self.db.read() as session:
             pk = catalogue.find_run_pk(session, ref)
             return catalogue.series_for(session, pk, keys)
+
+    def training_series(self, ref: str, keys: list[str] | None = None) -> Folded:
+        """The run's series with those of its training's other sources (linked runs in other
+        formats) folded in, each metric once from its richest source (``runs/fold.py``)."""
+        with self.db.read() as session:
+            pk = catalogue.find_run_pk(session, ref)
+            pks = [pk, *run_links.linked_sources(session, [pk]).get(pk, [])]
+            infos = catalogue.runs_by_pk(session, pks)
+            sources = [Source(i.id, i.format, catalogue.series_for(session, p)) for p, i in zip(pks, infos)]
+        folded = fold(sources[0], sources[1:])
+        if keys is not None:
+            folded.series = {k: v for k, v in folded.series.items() if k in keys}
+            folded.chosen = {k: v for k, v in folded.chosen.items() if k in keys}
+        return folded
 
     def warnings(self, project: str | None = None) -> list[WarningInfo]:
         with self.db.read() as session:

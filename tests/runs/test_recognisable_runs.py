@@ -12,8 +12,11 @@ import json
 import math
 import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from labdeck.runs.indexer import index_project
@@ -255,3 +258,53 @@ def test_both_loggers_in_one_folder_are_linked_too(workspace, tmp_path, monkeypa
     runs = {(r.format, r.source_id): r for r in workspace.runs() if Path(r.project) == folder}
     tb, csv = runs[("tensorboard", "live/version_0")], runs[("lightning", "live/version_0")]
     assert tb.parent == csv.id and csv.parent is None
+
+
+def test_a_training_shows_each_metric_once_from_its_richest_source(workspace, tmp_path, monkeypatch):
+    _clock(monkeypatch, QUIET + 1)
+    lightning = _runs(workspace, _copy("lightning", "finished", tmp_path)[0])
+    csv, tb = lightning["live/version_0"], lightning["tb_logs/live/version_0"]
+    folded = workspace.training_series(csv.id)
+    assert set(folded.series) == set(csv.metrics) | set(tb.metrics)  # hp_metric: TensorBoard's only
+    # Same points in both: TensorBoard's carry wall times, so they are the richer source.
+    assert folded.chosen["train_loss"] == tb.id and folded.chosen["hp_metric"] == tb.id
+    tb_series = workspace.series(tb.id)
+    assert np.array_equal(folded.series["train_loss"].walls, tb_series["train_loss"].walls)
+    assert np.isfinite(folded.series["train_loss"].walls).all()
+
+    hf_folder, expected = _copy("hf", "finished", tmp_path)
+    hf = _runs(workspace, hf_folder)
+    [tb_rel] = expected["tb_runs"]
+    folded = workspace.training_series(hf["tiny-cls"].id)
+    # The Trainer's TensorBoard names (train/loss, eval/loss) are matched to its own: kept once.
+    assert not any(k.startswith(("train/", "eval/")) for k in folded.series)
+    assert set(folded.series) >= set(hf["tiny-cls"].metrics)
+    tb_points = workspace.series(hf[tb_rel].id)
+    assert folded.chosen["loss"] == hf[tb_rel].id
+    assert folded.series["loss"].values.tolist() == tb_points["train/loss"].values.tolist()
+    assert folded.series["eval_loss"].steps.tolist() == tb_points["eval/loss"].steps.tolist()
+    # A run with no linked source is its own series.
+    alone = workspace.training_series(tb.id)
+    assert set(alone.chosen.values()) == {tb.id}
+
+
+def test_show_training_states_where_each_metric_came_from(tmp_path):
+    folder, _ = _copy("lightning", "finished", tmp_path)
+    index = tmp_path / "cli-index.sqlite"
+
+    def cli(*args: str) -> str:
+        done = subprocess.run([sys.executable, "-m", "labdeck", *args, "--index", str(index)],
+                              capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, done.stderr
+        return done.stdout
+
+    cli("add", str(folder))
+    cli("index")
+    runs = {r["source_id"]: r for r in json.loads(cli("runs", "--json"))}
+    csv, tb = runs["live/version_0"], runs["tb_logs/live/version_0"]
+    assert tb["parent"] == csv["id"]  # --json keeps each source's id and the link
+    shown = json.loads(cli("show", "live/version_0", "--training", "--series", "--json"))
+    assert shown["source_id"] == "live/version_0"
+    assert shown["series_from"]["train_loss"] == tb["id"] and "hp_metric" in shown["series"]
+    text = cli("show", csv["id"], "--training", "--series")
+    assert f"series train_loss (12 points from {tb['id']})" in text

@@ -140,9 +140,18 @@ def cmd_runs(ws: Workspace, args) -> int:
 
 def cmd_show(ws: Workspace, args) -> int:
     run = ws.run(args.run)
-    series = ws.series(run.id) if args.series else None
+    chosen: dict[str, str] = {}
+    if getattr(args, "training", False):
+        # One training, several sources: each metric once, from its richest source (runs/fold.py).
+        folded = ws.training_series(run.id)
+        series, chosen = (folded.series if args.series else None), folded.chosen
+    else:
+        series = ws.series(run.id) if args.series else None
     if args.json:
-        print_json(jsonfmt.run_json(run, series))
+        out = jsonfmt.run_json(run, series)
+        if chosen:
+            out["series_from"] = chosen
+        print_json(out)
         return 0
     print(f"{run.name}  ({run.id}, {run.format} run {run.source_id})")
     print(f"  project     {run.project}")
@@ -165,7 +174,8 @@ def cmd_show(ws: Workspace, args) -> int:
     if series:
         for key, s in series.items():
             pts = ", ".join(f"{st}:{fmt_num(v)}" for st, v in zip(s.steps[:10].tolist(), s.values[:10].tolist()))
-            print(f"series {key} ({len(s)} points): {pts}{' …' if len(s) > 10 else ''}")
+            origin = f" from {chosen[key]}" if chosen.get(key, run.id) != run.id else ""
+            print(f"series {key} ({len(s)} points{origin}): {pts}{' …' if len(s) > 10 else ''}")
     for i in run.inputs:
         print(f"input  {i['name']} ({i.get('context') or 'dataset'}) {i['source']} digest {i['digest'][:16]}")
     for m in run.models:
@@ -270,6 +280,9 @@ def register(add_verb) -> None:
     p = add_verb("show", "show one run (labdeck's id or the tool's own run id)", cmd_show)
     p.add_argument("run")
     p.add_argument("--series", action="store_true", help="include every metric point")
+    p.add_argument("--training", action="store_true",
+                   help="with the training's other sources (a Lightning TensorBoard twin, a Trainer's "
+                        "TensorBoard run) folded in: each metric once, from its richest source")
     p.add_argument("--json", action="store_true")
     p = add_verb("warnings", "problems met while indexing", cmd_warnings)
     p.add_argument("--project")

@@ -59,3 +59,26 @@ def cross_format_parents(
             if child != pk:
                 found[child] = (pk, uid)
     return found
+
+
+def linked_sources(session: Session, pks: Iterable[int]) -> dict[int, list[int]]:
+    """run pk -> pks of the runs in other formats that name it as their parent (its training's
+    other sources), for the listed runs that have any."""
+    parents = {
+        pk: (project_id, fmt, source_id)
+        for pk, project_id, fmt, source_id in session.execute(
+            select(Run.pk, Run.project_id, Run.format, Run.source_id).where(Run.pk.in_(list(pks)))
+        )
+    }
+    if not parents:
+        return {}
+    wanted = {parent_in_format(fmt, source_id) for _, fmt, source_id in parents.values()}
+    children = session.execute(
+        select(Run.pk, Run.project_id, Run.format, Run.parent_source_id)
+        .where(Run.parent_source_id.in_(wanted), Run.gone_at.is_(None))
+    ).all()
+    out: dict[int, list[int]] = {}
+    for child, (parent, _) in cross_format_parents(session, children).items():
+        if parent in parents:
+            out.setdefault(parent, []).append(child)
+    return {pk: sorted(kids) for pk, kids in out.items()}
