@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from labdeck.db.entities import Series
+from labdeck.db.entities import RunInfo, Series
 
 
 @dataclass(frozen=True)
@@ -58,3 +58,21 @@ def _own_name(key: str, fmt: str, own_format: str) -> str:
         if key.startswith("train/"):
             return key[len("train/"):]
     return key
+
+
+def without_twins(runs: list[RunInfo]) -> list[RunInfo]:
+    """``runs`` less those that are another format's source of a listed run's training (their
+    series are folded into it); an MLflow child run, same format as its parent, stays."""
+    formats = {r.id: r.format for r in runs}
+    return [r for r in runs if not (r.parent in formats and formats[r.parent] != r.format)]
+
+
+def fold_many(
+    own: dict[str, Source], linked: dict[str, list[Source]], keys: list[str] | None = None
+) -> dict[str, dict[str, Series]]:
+    """run id -> its folded series (``keys`` only, when given) for runs with linked sources."""
+    out = {}
+    for run_id, source in own.items():
+        series = fold(source, linked.get(run_id, [])).series if linked.get(run_id) else source.series
+        out[run_id] = series if keys is None else {k: v for k, v in series.items() if k in keys}
+    return out

@@ -35,6 +35,7 @@ from PySide6.QtWidgets import (
 )
 
 from labdeck.db.entities import RunInfo, Series
+from labdeck.runs.fold import without_twins
 from labdeck.ui.background import Background
 from labdeck.ui.curves import X_METRIC_PREFIX, X_MODES, write_csv
 from labdeck.ui.grouping import BANDS, CENTRES, group_keys, group_runs
@@ -191,7 +192,10 @@ class ComparePanel(QWidget):
     # Inputs ----------------------------------------------------------------
 
     def set_runs(self, runs: list[RunInfo]) -> None:
-        """Compare these runs (at most 100): fill the metric list, then load their series."""
+        """Compare these runs (at most 100): fill the metric list, then load their series.
+        Another format's source of a listed run's training is folded into it (its richest
+        points are that run's: ``RunStore.series``)."""
+        runs = without_twins(runs)
         self.runs = runs[:MAX_RUNS]
         self.capped.setVisible(len(runs) > MAX_RUNS)
         self.capped.setText(

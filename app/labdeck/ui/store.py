@@ -12,8 +12,9 @@ import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from labdeck.db import compare, grouping
+from labdeck.db import catalogue, compare, grouping, run_links
 from labdeck.db.entities import ProjectInfo, RunInfo, Series
+from labdeck.runs.fold import Source, fold_many
 from labdeck.ui.run_tree import RunTree, flat, grouped, nested
 from labdeck.workspace import Workspace
 
@@ -150,11 +151,26 @@ class RunStore:
     def series(
         self, run_ids: list[str], keys: list[str]
     ) -> dict[str, dict[str, Series]]:
-        """run id -> metric -> every point."""
+        """run id -> metric -> every point; a run with linked sources in other formats (one
+        training's CSV and TensorBoard logs) gets each metric from its richest source."""
         with self.workspace.db.read() as session:
             pks = compare.pks_for_uids(session, run_ids)
             by_pk = compare.series_many(session, list(pks.values()), keys)
-        return {uid: by_pk.get(pk, {}) for uid, pk in pks.items()}
+            links = run_links.linked_sources(session, list(pks.values()))
+            if not links:
+                return {uid: by_pk.get(pk, {}) for uid, pk in pks.items()}
+            parents = list(links)
+            twins = sorted({c for kids in links.values() for c in kids})
+            info = dict(zip(parents + twins, catalogue.runs_by_pk(session, parents + twins, with_warnings=False)))
+            # All of a twin's keys: its names may differ (a Trainer's TensorBoard: train/loss).
+            twin_series = {pk: catalogue.series_for(session, pk) for pk in twins}
+        own = {info[pk].id: Source(info[pk].id, info[pk].format, by_pk.get(pk, {})) for pk in parents}
+        linked = {
+            info[pk].id: [Source(info[c].id, info[c].format, twin_series[c]) for c in kids]
+            for pk, kids in links.items()
+        }
+        folded = fold_many(own, linked, keys)
+        return {uid: folded.get(uid, by_pk.get(pk, {})) for uid, pk in pks.items()}
 
 
 def _join(project: str, path: str) -> str:
