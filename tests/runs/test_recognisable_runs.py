@@ -308,3 +308,19 @@ def test_show_training_states_where_each_metric_came_from(tmp_path):
     assert shown["series_from"]["train_loss"] == tb["id"] and "hp_metric" in shown["series"]
     text = cli("show", csv["id"], "--training", "--series")
     assert f"series train_loss (12 points from {tb['id']})" in text
+
+
+# Models -----------------------------------------------------------------------------------
+
+
+def test_model_candidates_are_the_checkpoints_of_the_run(workspace, tmp_path, monkeypatch):
+    from labdeck.models.versions import ModelService
+
+    _clock(monkeypatch, QUIET + 1)
+    lightning = _runs(workspace, _copy("lightning", "finished", tmp_path)[0])
+    hf = _runs(workspace, _copy("hf", "finished", tmp_path)[0])
+    models = ModelService(workspace.db)
+    found = {c.candidate.rel: c.candidate.format for c in models.candidates(lightning["live/version_0"].id)}
+    assert found == {"checkpoints/epoch=2-step=12.ckpt": "ckpt"}
+    found = {c.candidate.rel: c.candidate.format for c in models.candidates(hf["tiny-cls"].id)}
+    assert found == {"checkpoint-4": "hf", "checkpoint-8": "hf", "checkpoint-12": "hf"}

@@ -99,7 +99,8 @@ class HfTrainerReader(Reader):
         except OSError as exc:
             warn = ReadWarning("missing-file", f"cannot list {source.rel or '.'}: {exc.strerror}", source.rel)
             return ReadResult(runs=[], cursor=cursor or {}, warnings=[warn], complete=False)
-        record = RunRecord(source_id=source.rel, meta=_meta(source))
+        # The output folder holds the checkpoint-N folders (config.json + weights): model candidates.
+        record = RunRecord(source_id=source.rel, meta=_meta(source), artifact_dir=str(source.path))
         # With data read before, a state being rewritten is waited for rather than replaced by
         # an older checkpoint: nothing read is dropped, even for a moment.
         chosen = _choose_state(source, names, record.warnings, fall_back=cursor is None)

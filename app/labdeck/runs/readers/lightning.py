@@ -84,7 +84,8 @@ class LightningCsvReader(Reader):
             # The whole run folder is gone: say so, and drop nothing here (the walk decides).
             warn = ReadWarning("missing-file", f"run folder {source.rel or '.'} disappeared", source.rel)
             return ReadResult(runs=[], cursor=prev, warnings=[warn], complete=False)
-        record = RunRecord(source_id=source.rel, meta=_meta(source))
+        # The version folder holds the ModelCheckpoint's .ckpt files: model candidates of the run.
+        record = RunRecord(source_id=source.rel, meta=_meta(source), artifact_dir=str(folder))
         new_cursor: dict[str, Any] = {"v": 1}
         _read_hparams(folder, _rel(source, HPARAMS), prev.get("hparams"), cursor is None, record, new_cursor)
         _read_metrics(folder, _rel(source, METRICS), prev.get("csv"), record, new_cursor)
