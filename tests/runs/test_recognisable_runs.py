@@ -324,3 +324,15 @@ def test_model_candidates_are_the_checkpoints_of_the_run(workspace, tmp_path, mo
     assert found == {"checkpoints/epoch=2-step=12.ckpt": "ckpt"}
     found = {c.candidate.rel: c.candidate.format for c in models.candidates(hf["tiny-cls"].id)}
     assert found == {"checkpoint-4": "hf", "checkpoint-8": "hf", "checkpoint-12": "hf"}
+
+
+def test_an_hf_run_without_tensorboard_starts_with_its_oldest_checkpoint(workspace, tmp_path, monkeypatch):
+    _clock(monkeypatch, QUIET + 1)
+    folder, _ = _copy("hf", "finished", tmp_path)
+    output = folder / "tiny-cls"
+    shutil.rmtree(output / "runs")  # report_to="none": no event files, no wall times
+    os.utime(output / "checkpoint-4", (WROTE_AT - 120, WROTE_AT - 120))
+    os.utime(output, (WROTE_AT, WROTE_AT))
+    run = _runs(workspace, folder)["tiny-cls"]
+    assert (run.start_time, run.end_time) == (int((WROTE_AT - 120) * 1000), int(WROTE_AT * 1000))
+    assert run.name == "tiny-cls"  # no recorded run_name: the output folder

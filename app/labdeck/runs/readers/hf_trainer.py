@@ -206,12 +206,14 @@ def _json_warning(exc: json.JSONDecodeError, raw: bytes, rel: str) -> ReadWarnin
 def _meta(source: SourceRef) -> dict[str, Any]:
     parent, _, name = source.rel.rpartition("/")
     try:
-        newest = _by_step(os.listdir(source.path))[:1]
+        checkpoints = _by_step(os.listdir(source.path))
     except OSError:
-        newest = []
-    written = _written(source.path, newest)
+        checkpoints = []
+    written = _written(source.path, checkpoints[:1])
     tb_starts = [tfevents_start_s(p.name) for p in written]
-    start, end = time_span_ms(written + files_in(source.path, depth=0), tb_starts)
+    # The oldest checkpoint folder kept was made early on; the state files are rewritten late.
+    kept = [source.path / n for n in checkpoints]
+    start, end = time_span_ms(written + kept + files_in(source.path, depth=0), tb_starts)
     return {"experiment": parent, "name": name or source.path.name, "status": "unknown", "path": source.rel,
             "start_time": start, "end_time": end}
 
