@@ -244,6 +244,28 @@ def _write_expected(folder: Path, data: dict) -> None:
     (folder / "expected.json").write_text(json.dumps(data, indent=1, sort_keys=True, default=str) + "\n")
 
 
+README = """# Recognisable runs: fixtures written by the real tools
+
+Made by `scripts/make_fixtures_recognisable` (do not edit by hand; regenerating changes times,
+host names and ids, never the structure). Used by tests/runs/test_recognisable_runs.py.
+
+- `lightning/{{mid,finished}}/`: one Lightning training (3 epochs x 4 batches, validation per
+  epoch, ModelCheckpoint) with `CSVLogger(save_dir, name="live")` -> `live/version_0/` and
+  `TensorBoardLogger(save_dir/tb_logs, name="live")` -> `tb_logs/live/version_0/`; hparams
+  batch_size=32 (int), lr=0.05, hidden=8, optimizer="sgd", shuffle=False.
+- `hf/{{mid,finished}}/tiny-cls/`: a Transformers `Trainer` on a BertForSequenceClassification
+  built from a tiny BertConfig (nothing downloaded), run_name "tiny-cls-lr3e-3",
+  report_to tensorboard (`runs/<time>_<host>/`), eval and save per epoch, 3 epochs x 4 steps,
+  `save_state()` at the end.
+- `mid` is a copy taken inside the training (loggers flushed first), `finished` the folder after it.
+- `expected.json` in each: what the tools' own readers return (pandas for metrics.csv,
+  `load_hparams_from_yaml`, TensorBoard's `EventAccumulator`, `TrainerState.load_from_json`),
+  the TrainingArguments (`args.to_json_string()`) and the model config.
+
+Tool versions: {versions}
+"""
+
+
 def main() -> None:
     out = Path(sys.argv[1]).resolve()
     out.mkdir(parents=True, exist_ok=True)
@@ -251,6 +273,9 @@ def main() -> None:
     torch.set_num_threads(1)
     lightning_fixture(out)
     hf_fixture(out)
+    versions = json.loads((out / "hf" / "finished" / "expected.json").read_text())["versions"]
+    shown = ", ".join(f"{k} {v}" for k, v in sorted(versions.items()))
+    (out / "README.md").write_text(README.format(versions=shown))
 
 
 if __name__ == "__main__":
