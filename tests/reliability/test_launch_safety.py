@@ -144,7 +144,7 @@ def _job_count(index: Path) -> int:
 def _settle(index: Path) -> list:
     """Wait for every job to end (each one's runner is alive, else the refresh has ended it)."""
     from labdeck.launch import control
-    from labdeck.launch.executor import runner_alive
+    from labdeck.launch.processes import runner_alive
     from labdeck.launch.isolated import helper_running
     from labdeck.workspace import Workspace
 

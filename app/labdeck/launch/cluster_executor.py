@@ -17,9 +17,10 @@ from pathlib import Path
 from labdeck.db import jobs as jobsdb
 from labdeck.db.engine import Database
 from labdeck.db.jobs import JobInfo
-from labdeck.launch import cluster_bundle
+from labdeck.launch import cluster_prepare
 from labdeck.launch.cluster_engine import Engine, EngineUnreachable
-from labdeck.launch.executor import Executor, SubmissionRejected, logs_dir, pid_alive
+from labdeck.launch.executor import Executor, SubmissionRejected, logs_dir
+from labdeck.launch.processes import pid_alive
 from labdeck.launch.executors_config import ExecutorConfig
 from labdeck.launch.isolated import helper_command, helper_cwd, helper_env
 
@@ -56,11 +57,11 @@ class ClusterExecutor(Executor):
         db = Database(db_path)
         try:
             python = self.cfg.get("python", sys.executable)
-            root = cluster_bundle.shared_root(self.cfg.get("shared"), job)
+            root = cluster_prepare.shared_root(self.cfg.get("shared"), job)
             try:
-                bundle = cluster_bundle.prepare(db, job, root, executor=self.name, kind=self.cfg.kind, python=python,
+                bundle = cluster_prepare.prepare(db, job, root, executor=self.name, kind=self.cfg.kind, python=python,
                                                 results_here=self.engine.results_in_bundle)
-            except cluster_bundle.BundleError as exc:
+            except cluster_prepare.BundleError as exc:
                 raise SubmissionRejected(str(exc)) from None
             # The configuration travels with the job: the monitor follows it even if the executor is removed.
             info = {"executor": self.name, "kind": self.cfg.kind, "bundle": str(bundle.root),

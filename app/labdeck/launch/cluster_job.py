@@ -22,10 +22,9 @@ from pathlib import Path
 
 from labdeck.launch import envs, manifest
 from labdeck.launch.cluster_bundle import RESULT_FILE, RUN_DIR_FILE, write_json
-from labdeck.launch.executor import kill_group
 from labdeck.launch.gpus import InventorySnapshot, default_inventory
 from labdeck.launch.jobenv import job_command, job_environment
-from labdeck.launch.outputs import collect_outputs
+from labdeck.launch.processes import kill_group
 from labdeck.sdk import Run
 
 STDOUT_FILE = "stdout.log"  # as the local runner names them (jobs logs reads these)
@@ -140,6 +139,8 @@ class ClusterJob:
                 return self.done("failed", None, f"cannot start {command[0]!r}: {exc}")
         code = self.wait(proc)
         kill_group(proc.pid, signal.SIGKILL)
+        from labdeck.launch.outputs import collect_outputs  # the readers: needed only now, after the job
+
         try:
             collected = collect_outputs(self.cwd, self.run.dir, since=started)
             if collected:

@@ -8,7 +8,6 @@ engine; a local monitor process per job follows it there and updates the same jo
 
 from __future__ import annotations
 
-import os
 import signal
 import socket
 import subprocess
@@ -19,6 +18,7 @@ from labdeck.db import jobs as jobsdb
 from labdeck.db.engine import Database
 from labdeck.db.jobs import JobInfo
 from labdeck.launch.isolated import helper_command, helper_cwd, helper_env
+from labdeck.launch.processes import job_group, kill_group, runner_alive
 from labdeck.paths import data_dir
 
 
@@ -27,58 +27,6 @@ RUNNER_MODULE = "labdeck.launch.runner"
 
 def logs_dir() -> Path:
     return data_dir() / "launch" / "logs"
-
-
-def pid_alive(pid: int | None) -> bool:
-    if not pid:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    # A zombie child of this very process counts as gone.
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().split(") ", 1)[1][:1] != "Z"
-    except OSError:
-        return True
-
-
-def runner_alive(pid: int | None, job_id: str) -> bool:
-    """The runner of ``job_id`` still runs (a recycled pid, e.g. after a reboot, does not count)."""
-    if not pid_alive(pid):
-        return False
-    try:
-        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-    except OSError:
-        return True  # no /proc to ask: trust the pid
-    return b"labdeck.launch.runner" in cmdline and job_id.encode() in cmdline
-
-
-def job_group(pgid: int | None, job_id: str) -> int | None:
-    """``pgid`` if its leader is still the job's command (its environment names the job), else None."""
-    if not pgid:
-        return None
-    try:
-        environ = Path(f"/proc/{pgid}/environ").read_bytes()
-    except OSError:
-        return None  # gone, or not ours to read: never signal a group we cannot recognise
-    return pgid if f"LABDECK_JOB_ID={job_id}".encode() in environ.split(b"\0") else None
-
-
-def kill_group(pgid: int | None, sig: int = signal.SIGTERM) -> bool:
-    """Signal a whole process group; False when it no longer exists."""
-    if not pgid:
-        return False
-    try:
-        os.killpg(pgid, sig)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return False
-    return True
 
 
 class Executor(ABC):

@@ -27,7 +27,7 @@ from labdeck.db.engine import Database
 from labdeck.db.jobs import JobInfo
 from labdeck.launch import datasets as launch_datasets
 from labdeck.launch import envs, gitsnap, manifest
-from labdeck.launch.executor import kill_group
+from labdeck.launch.processes import kill_group
 from labdeck.launch.gpus import default_inventory
 from labdeck.launch.jobenv import job_command, job_environment
 from labdeck.launch.outputs import collect_outputs
