@@ -404,3 +404,16 @@ def test_bad_and_explosive_yaml(tmp_path: Path) -> None:
     run = _only_run(READER.read_on(_source(tmp_path, "v"), None))
     assert max(len(v) for v in run.params.values()) <= _hparams_yaml.MAX_VALUE_CHARS + 100
     assert "bad-hparams" in {w.code for w in run.warnings}  # the 100-deep mapping was cut
+
+
+def test_a_step_past_64_bits_is_left_out_with_a_warning(tmp_path: Path) -> None:
+    import warnings
+
+    run_dir = tmp_path / "v"
+    run_dir.mkdir()
+    (run_dir / "metrics.csv").write_text("loss,step\n1.0,0\n2.0,1e30\n3.0,2\n")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)  # numpy's cast warning reached the CLI's output
+        run = _only_run(READER.read_on(_source(tmp_path, "v"), None))
+    assert _points(run, "loss") == ([0, 2], [1.0, 3.0])
+    assert any(w.code == "bad-step" and "64 bits" in w.message for w in run.warnings)

@@ -341,10 +341,11 @@ def _arrow_rows(
 def _series(cells: dict[str, Cells], rel: str, warnings: list[ReadWarning]) -> dict[str, Points]:
     """One series per column but step: a point per non-empty cell, in row order."""
     steps, ok = cells[STEP]
-    integral = ok & np.isfinite(steps) & (np.floor(steps) == steps)
+    # A step past int64 (a damaged cell) is no step: it would not survive the cast below.
+    integral = ok & np.isfinite(steps) & (np.floor(steps) == steps) & (np.abs(steps) < 2.0**63)
     if not integral.all():
         missing = int((~integral).sum())
-        warnings.append(ReadWarning("bad-step", f"{rel}: {missing} row(s) without an integer step left out", rel))
+        warnings.append(ReadWarning("bad-step", f"{rel}: {missing} row(s) without an integer step (or one past 64 bits) left out", rel))
     steps_int = np.where(integral, steps, 0).astype(np.int64)
     out: dict[str, Points] = {}
     for name, (values, present) in cells.items():
