@@ -20,7 +20,7 @@ from labdeck.db.jobs import JobInfo
 from labdeck.launch import cluster_prepare
 from labdeck.launch.cluster_engine import Engine, EngineUnreachable
 from labdeck.launch.executor import Executor, SubmissionRejected, logs_dir
-from labdeck.launch.processes import pid_alive
+from labdeck.launch.processes import helper_alive
 from labdeck.launch.executors_config import ExecutorConfig
 from labdeck.launch.isolated import helper_command, helper_cwd, helper_env
 
@@ -38,13 +38,7 @@ def engine_for(cfg: ExecutorConfig) -> Engine:
 
 
 def monitor_alive(pid: int | None, job_id: str) -> bool:
-    if not pid_alive(pid):
-        return False
-    try:
-        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-    except OSError:
-        return True
-    return MONITOR_MODULE.encode() in cmdline and job_id.encode() in cmdline
+    return helper_alive(pid, MONITOR_MODULE, job_id)
 
 
 class ClusterExecutor(Executor):

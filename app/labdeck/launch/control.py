@@ -11,8 +11,8 @@ from pathlib import Path
 from labdeck.db import jobs as jobsdb
 from labdeck.db.jobs import JobInfo
 from labdeck.launch.cluster_executor import MONITOR_MODULE
-from labdeck.launch.executor import RUNNER_MODULE, executor_for
-from labdeck.launch.processes import job_group, kill_group, pid_alive
+from labdeck.launch.executor import executor_for
+from labdeck.launch.processes import RUNNER_MODULE, job_group, kill_group, pid_alive
 from labdeck.launch.isolated import helper_running
 from labdeck.launch.runner import STDERR_FILE, STDOUT_FILE
 from labdeck.tasks import Task

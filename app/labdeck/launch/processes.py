@@ -28,15 +28,23 @@ def pid_alive(pid: int | None) -> bool:
         return True
 
 
-def runner_alive(pid: int | None, job_id: str) -> bool:
-    """The runner of ``job_id`` still runs (a recycled pid, e.g. after a reboot, does not count)."""
+RUNNER_MODULE = "labdeck.launch.runner"
+
+
+def helper_alive(pid: int | None, module: str, job_id: str) -> bool:
+    """``pid`` is still ``python -m module JOB_ID`` of this job (a recycled pid, e.g. after a
+    reboot, does not count)."""
     if not pid_alive(pid):
         return False
     try:
         cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
     except OSError:
         return True  # no /proc to ask: trust the pid
-    return b"labdeck.launch.runner" in cmdline and job_id.encode() in cmdline
+    return module.encode() in cmdline and job_id.encode() in cmdline
+
+
+def runner_alive(pid: int | None, job_id: str) -> bool:
+    return helper_alive(pid, RUNNER_MODULE, job_id)
 
 
 def job_group(pgid: int | None, job_id: str) -> int | None:
