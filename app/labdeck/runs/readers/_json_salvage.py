@@ -59,8 +59,11 @@ def _entries(text: str, at: int) -> tuple[list, int]:
 
 
 def _next_entry(text: str, at: int) -> int:
-    """Past the damaged entry: its end is the next ``}`` (entries are flat)."""
-    end = text.find("}", at)
+    """Past the damaged entry: its end is the next ``}`` (entries are flat), unless the next
+    entry's ``{`` comes first (the damage took this entry's closing brace)."""
+    end, brace = text.find("}", at), text.find("{", at)
+    if 0 <= brace < end or end < 0 <= brace:
+        return brace
     return len(text) if end < 0 else end + 1
 
 
