@@ -100,6 +100,11 @@ def _fold(
         # on it may be an older row's at that step: the index keeps the later of the two anyway).
         if last is None or last[1] != max_step or not _numeric(last[1], last[2]):
             last = con.execute(_LAST_BY_ROWS, (rid, key, lo, hi)).fetchone()
+        if last is None:
+            # The table scan counted rows that the lookup by index cannot find: a damaged
+            # index page, which SQLite does not report. Said as damage, the salvage reads on.
+            raise sqlite3.DatabaseError(f"database disk image is malformed (an index of metrics misses rows "
+                                        f"of run {rid})")
         value, step, ts = last
         points += good
         out.setdefault(rid, {})[as_text(key)] = {
