@@ -114,8 +114,12 @@ class RunChanges(Protocol):
 class StoredSource:
     pk: int
     fingerprint: str
-    cursor: dict[str, Any]
+    cursor_json: str  # decoded only for a source that is read: most of a rescan's are unchanged
     gone: bool = False  # a complete pass found it missing; its runs are kept as gone
+
+    @property
+    def cursor(self) -> dict[str, Any]:
+        return json.loads(self.cursor_json or "{}")
 
 
 class CatalogueWriter:
@@ -133,14 +137,11 @@ class CatalogueWriter:
     # Sources -------------------------------------------------------------
 
     def stored_sources(self) -> dict[tuple[str, str], StoredSource]:
-        rows = self.session.execute(
-            select(Source.id, Source.format, Source.path, Source.fingerprint, Source.cursor, Source.gone_at)
-            .where(Source.project_id == self.project_id)
+        rows = self._raw.execute(  # the driver's cursor: one row per source, 10,000s on a rescan
+            "SELECT id, format, path, fingerprint, cursor, gone_at FROM sources WHERE project_id = ?",
+            (self.project_id,),
         )
-        return {
-            (fmt, path): StoredSource(pk, fp, json.loads(cur or "{}"), gone is not None)
-            for pk, fmt, path, fp, cur, gone in rows
-        }
+        return {(fmt, path): StoredSource(pk, fp, cur, gone is not None) for pk, fmt, path, fp, cur, gone in rows}
 
     def upsert_source(self, reader_key: str, rel: str) -> int:
         self._raw.execute(

@@ -209,7 +209,7 @@ def _read_if_changed(
         fingerprint = ""
     if stored is not None and stored.fingerprint == fingerprint and fingerprint:
         return None
-    cursor = stored.cursor if stored is not None and stored.cursor else None
+    cursor = (stored.cursor or None) if stored is not None else None
     try:
         result = reader.read_on(source, cursor)
     except Exception as exc:  # noqa: BLE001 - one broken reader or file must not stop the index

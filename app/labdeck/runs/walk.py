@@ -55,8 +55,7 @@ def walk_project(
     ignore = load_ignore(project, result.warnings)
     root = start or project
     seen: set[tuple[int, int]] = set()
-    for folder, names, subdirs in _folders(root, project, result, seen, cancelled):
-        rel = _rel(folder, project)
+    for folder, rel, names, subdirs in _folders(root, _rel(root, project), project, result, seen, cancelled):
         result.folders += 1
         prune: set[str] = set()
         claimed = False
@@ -118,19 +117,22 @@ def _skip_undecodable(folder: Path, name: str, project: Path, result: WalkResult
 
 def _folders(
     root: Path,
+    root_rel: str,
     project: Path,
     result: WalkResult,
     seen: set[tuple[int, int]],
     cancelled: Callable[[], bool],
-) -> Iterator[tuple[Path, frozenset[str], set[str]]]:
-    """Depth-first: each folder, all its entry names, and the set of sub-folders to enter
-    next (the caller removes names from that set to keep the walk out of them)."""
-    stack = [root]
+) -> Iterator[tuple[Path, str, frozenset[str], set[str]]]:
+    """Depth-first: each folder, its path relative to the project ('/'-separated, '' for the
+    project), all its entry names, and the set of sub-folders to enter next (the caller
+    removes names from that set to keep the walk out of them). Relative paths are built as
+    the walk goes down: an unchanged rescan of 10,000 runs spent half its time in relpath."""
+    stack = [(root, root_rel)]
     while stack:
         if cancelled():
             return
-        folder = stack.pop()
-        rel = _rel(folder, project) or "."
+        folder, folder_rel = stack.pop()
+        rel = folder_rel or "."
         try:
             st = os.stat(folder)
             key = (st.st_dev, st.st_ino)
@@ -168,6 +170,6 @@ def _folders(
         # Virtual environments have many names; `pyvenv.cfg` marks them.
         if "pyvenv.cfg" in frozen and folder != root:
             continue
-        yield folder, frozen, subdirs
+        yield folder, folder_rel, frozen, subdirs
         for name in sorted(subdirs, reverse=True):
-            stack.append(folder / name)
+            stack.append((folder / name, f"{folder_rel}/{name}" if folder_rel else name))

@@ -214,7 +214,7 @@ def _cleaning(raw: Any) -> Any:
     return read_on
 
 
-def stat_fingerprint(paths: list[Path]) -> str:
+def stat_fingerprint(paths: list[Path] | list[str]) -> str:
     """Sizes and mtimes of ``paths`` (missing files included as '-'): the usual fingerprint."""
     parts = []
     for p in paths:

@@ -50,12 +50,12 @@ class NativeReader(Reader):
         )
 
     def fingerprint(self, source: SourceRef) -> str:
-        d = source.path
-        files = [d / fmt.META_FILE, d / fmt.METRICS_FILE, d / fmt.EVENTS_FILE]
-        print_ = stat_fingerprint(files)
+        d = os.fspath(source.path)  # plain strings: this runs for every run on every pass
+        print_ = stat_fingerprint([f"{d}/{fmt.META_FILE}", f"{d}/{fmt.METRICS_FILE}", f"{d}/{fmt.EVENTS_FILE}"])
         # A live run's lock matters too: the run turns "killed" when its process disappears.
         try:
-            lock = (d / fmt.LOCK_FILE).read_text()
+            with open(f"{d}/{fmt.LOCK_FILE}", encoding="utf-8") as f:
+                lock = f.read()
         except OSError:
             return print_ + "|unlocked"
         return print_ + ("|dead" if fmt.lock_is_stale(lock) else "|live")
