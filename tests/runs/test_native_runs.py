@@ -179,3 +179,14 @@ def test_dataset_and_model_events_become_inputs_and_models(project, workspace):
     assert [i["source"] for i in info.inputs] == ["mnist:2"]
     assert [(m["name"], m["artifact_path"]) for m in info.models] == [("clf", str(run.dir / "artifacts/models/clf"))]
     run.end()
+
+
+def test_a_step_past_64_bits_costs_only_its_line(project):
+    with labdeck.start_run(project, record_provenance=False) as run:
+        for s in range(3):
+            run.log({"loss": float(s)}, step=s)
+    metrics = run.dir / fmt.METRICS_FILE
+    metrics.write_text(metrics.read_text().replace("loss,1,", "loss,99999999999999999999,", 1))
+    [record] = READER.read(_source(run.dir, project)).runs
+    assert record.points["loss"].steps.tolist() == [0, 2]
+    assert [w.code for w in record.warnings] == ["bad-metric-line"]

@@ -294,6 +294,8 @@ def _parse_points_slowly(data: bytes, rel: str, first_line: int, warnings: list[
             row = next(csv.reader([raw.decode("utf-8")]))
             key, step, value, wall = row
             parsed = (str(key), int(step), float(value), float(wall))
+            if not -(2**63) <= parsed[1] < 2**63:  # a damaged step: no 64-bit step holds it
+                raise ValueError(step)
         except (ValueError, UnicodeDecodeError, StopIteration, csv.Error):
             bad += 1
             if bad <= MAX_LINE_WARNINGS:
