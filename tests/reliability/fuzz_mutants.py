@@ -345,11 +345,12 @@ def salvage_sqlite(damaged: Path, pristine: Path, dest: Path) -> None:
         out.execute(f'DELETE FROM "{t}"')
     try:
         src = sqlite3.connect(f"file:{damaged}?mode=ro&immutable=1", uri=True)
+        src.execute("SELECT name FROM sqlite_master").fetchall()  # the schema itself unreadable: nothing is
         for t in tables:
             for row in _readable_rows(src, t, 0, bounds[t] * 2 + 1000):
                 out.execute(f'INSERT OR IGNORE INTO "{t}" VALUES ({",".join("?" * len(row))})', row)
         src.close()
-    except sqlite3.DatabaseError:
+    except (sqlite3.DatabaseError, UnicodeDecodeError):  # the latter: SQLite's message quoting damaged bytes
         pass  # not even the schema is readable: nothing to expect
     out.commit()
     out.close()

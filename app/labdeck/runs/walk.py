@@ -67,6 +67,11 @@ def walk_project(
                     ReadWarning("unreadable-folder", f"cannot read {rel or '.'}: {exc.strerror}", rel)
                 )
                 found = None
+            except Exception as exc:  # noqa: BLE001 - one odd folder must not stop the pass
+                result.warnings.append(ReadWarning(
+                    "reader-error", f"the {reader.format} reader failed to look at {rel or '.'}: "
+                    f"{type(exc).__name__}: {exc}", rel))
+                found = None
             if found is None:
                 continue
             result.sources.extend((reader, s) for s in found.sources)

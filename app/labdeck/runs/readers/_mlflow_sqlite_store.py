@@ -51,7 +51,14 @@ def connect(db: Path) -> tuple[sqlite3.Connection, bool]:
     uri = f"file:{path}?mode=ro" + ("&immutable=1" if immutable else "")
     con = sqlite3.connect(uri, uri=True, timeout=BUSY_TIMEOUT_S, isolation_level=None)
     con.execute("PRAGMA temp_store = MEMORY")  # this connection only: no temp files
+    con.text_factory = decode_text
     return con, immutable
+
+
+def decode_text(raw: bytes) -> str:
+    """Text as stored; bytes that are not UTF-8 (a damaged page, a foreign writer) are shown
+    as U+FFFD instead of failing the whole read."""
+    return raw.decode("utf-8", "replace")
 
 
 def is_busy(exc: sqlite3.Error) -> bool:
@@ -90,7 +97,7 @@ def is_mlflow_db(db: Path) -> bool:
         return True
     try:
         return CORE_TABLES <= table_names(con)
-    except sqlite3.Error:
+    except (sqlite3.Error, UnicodeDecodeError):  # the latter: SQLite's message quotes damaged bytes
         return True
     finally:
         con.close()

@@ -30,6 +30,7 @@ from labdeck.runs.readers._mlflow_sqlite_store import (
     as_text,
     as_warning,
     connect,
+    decode_text,
     is_mlflow_db,
     ms,
 )
@@ -144,6 +145,9 @@ class MlflowSqliteReader(Reader):
                 if warning.code == "corrupt-db":
                     return self._salvaged(source, cursor, warning)
                 return self._failed(source, cursor, warning)
+            except UnicodeDecodeError as exc:  # SQLite's own message quoting damaged bytes
+                return self._salvaged(source, cursor, ReadWarning(
+                    "corrupt-db", f"{source.rel} is damaged: {type(exc).__name__}: {exc}"))
             except (ValueError, TypeError, KeyError) as exc:  # values no MLflow would write
                 return self._failed(source, cursor, ReadWarning(
                     "read-error",
@@ -184,6 +188,7 @@ class MlflowSqliteReader(Reader):
                 finally:
                     con.close()
                 salvaged = sqlite3.connect(copy, isolation_level=None)
+                salvaged.text_factory = decode_text
                 try:
                     result = self._read(salvaged, source, None)
                 finally:
