@@ -190,3 +190,15 @@ def test_a_step_past_64_bits_costs_only_its_line(project):
     [record] = READER.read(_source(run.dir, project)).runs
     assert record.points["loss"].steps.tolist() == [0, 2]
     assert [w.code for w in record.warnings] == ["bad-metric-line"]
+
+
+def test_a_damaged_run_file_keeps_the_run_id_it_still_holds(project):
+    with labdeck.start_run(project, record_provenance=False) as run:
+        run.log({"loss": 1.0}, step=0)
+    meta = run.dir / fmt.META_FILE
+    text = meta.read_text()
+    meta.write_text(text.replace('"id":', '"id"\\', 1))  # the id's key damaged, its value intact
+    [record] = READER.read(_source(run.dir, project)).runs
+    assert record.source_id == run.id
+    [warning] = record.warnings
+    assert "folder name begins" in warning.message

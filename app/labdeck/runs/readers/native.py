@@ -6,6 +6,7 @@ import csv
 import io
 import json
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -100,8 +101,12 @@ class NativeReader(Reader):
             warnings.append(ReadWarning("bad-run-file", f"{rel} holds no JSON object", rel))
             return False
         if not meta.get("id") or not isinstance(meta["id"], (str, int)):
-            problems.append("has no run id; the folder name stands for it")
-            meta["id"] = d.name
+            recovered = _id_in_damaged_text(raw, d.name)
+            if recovered:
+                problems.append("has no readable run id; the id the folder name begins was found in its text")
+            else:
+                problems.append("has no run id; the folder name stands for it")
+            meta["id"] = recovered or d.name
         if problems:
             warnings.append(ReadWarning("bad-run-file", f"{rel} " + "; and ".join(problems), rel))
         if not isinstance(meta.get("version", 1), int):
@@ -337,6 +342,19 @@ def _group_by_codes(names: list[str], codes: np.ndarray, steps, values, walls) -
     for idx in np.split(order, bounds):
         out[names[int(codes[idx[0]])]] = Points(steps[idx], values[idx], walls[idx])
     return out
+
+
+_HEX_ID = re.compile(rb"[0-9a-f]{32}")
+
+
+def _id_in_damaged_text(raw: bytes, folder: str) -> str | None:
+    """The run id in a damaged meta file's bytes: the one 32-hex token that starts with the
+    8 characters ending the folder's name (``<time>-<id8>``), so the run keeps its identity."""
+    prefix = folder.rsplit("-", 1)[-1].encode()
+    if len(prefix) != 8:
+        return None
+    found = {m.group().decode() for m in _HEX_ID.finditer(raw) if m.group().startswith(prefix)}
+    return found.pop() if len(found) == 1 else None
 
 
 def _mapping(value: Any) -> dict:
