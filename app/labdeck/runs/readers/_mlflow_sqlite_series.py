@@ -15,6 +15,7 @@ import pandas as pd
 
 from labdeck.db.entities import Series
 from labdeck.db.series_sources import SeriesUnavailable
+from labdeck.runs.readers._mlflow_sqlite_cache import CACHE, file_state
 from labdeck.runs.readers._mlflow_sqlite_store import (
     DBL_MAX,
     StoreError,
@@ -87,7 +88,8 @@ def _run_points(con: sqlite3.Connection, run_id: str, keys: list[str] | None) ->
 
 
 def load_points(db: Path, run_ids: list[str], keys: list[str] | None) -> dict[str, dict[str, Series]]:
-    """Every point of ``keys`` (or all) of those runs, read from the store now."""
+    """Every point of ``keys`` (or all) of those runs, as the store holds them now (from the
+    cache while the store is unchanged; the arrays are shared, so read-only)."""
     if keys is not None and not keys:
         return {}
     if not db.exists():
@@ -99,7 +101,20 @@ def load_points(db: Path, run_ids: list[str], keys: list[str] | None) -> dict[st
     except StoreError as exc:
         raise SeriesUnavailable(f"cannot read points from {db}: {exc}") from None
     try:
-        return {run_id: _run_points(con, run_id, keys) for run_id in run_ids}
+        # Taken before reading: a commit meanwhile makes the next look a miss.
+        state = (file_state(db), con.execute("SELECT max(rowid) FROM metrics").fetchone()[0])
+        wanted = None if keys is None else tuple(keys)
+        out = {}
+        for run_id in run_ids:
+            series = CACHE.get(str(db), state, run_id, wanted)
+            if series is None:
+                series = _run_points(con, run_id, keys)
+                for s in series.values():
+                    for a in (s.steps, s.values, s.walls):
+                        a.flags.writeable = False
+                CACHE.put(str(db), state, run_id, wanted, series)
+            out[run_id] = dict(series)
+        return out
     except sqlite3.Error as exc:
         raise SeriesUnavailable(f"cannot read points from {db}: {exc}") from None
     finally:
