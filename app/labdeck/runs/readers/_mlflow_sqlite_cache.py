@@ -71,6 +71,12 @@ class PointsCache:
                 _, dropped = self._entries.popitem(last=False)
                 self._points -= sum(len(s.steps) for s in dropped.values())
 
+    def clear(self) -> None:
+        with self._lock:
+            self._states.clear()
+            self._entries.clear()
+            self._points = 0
+
     def _drop_store(self, db: str) -> None:
         for key in [k for k in self._entries if k[0] == db]:
             self._points -= sum(len(s.steps) for s in self._entries.pop(key).values())
