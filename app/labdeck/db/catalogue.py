@@ -182,19 +182,32 @@ def _parent_uids(session: Session, keys: set[tuple[int, str]]) -> dict[tuple[int
 
 
 def find_run_pk(session: Session, ref: str) -> int:
-    """A run by labdeck's id, the tool's own id, or an unambiguous prefix of labdeck's id."""
+    """A run by labdeck's id, the tool's own id, or an unambiguous prefix of either.
+
+    An exact id wins over prefixes, so a full id never turns ambiguous when another run's id
+    happens to start with it. Every verb that takes a RUN resolves through here."""
     matches = list(session.execute(select(Run.pk).where(or_(Run.uid == ref, Run.source_id == ref))).scalars())
     if not matches and len(ref) >= 4:
         escaped = ref.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-        matches = list(
-            session.execute(select(Run.pk).where(Run.uid.like(escaped + "%", escape="\\"))).scalars()
-        )
+        pattern = escaped + "%"
+        matches = list(session.execute(
+            select(Run.pk).where(or_(Run.uid.like(pattern, escape="\\"),
+                                     Run.source_id.like(pattern, escape="\\")))
+        ).scalars())
     if not matches:
         raise RunNotFound(f"no run with id {ref!r} in the index")
     if len(matches) > 1:
-        uids = session.execute(select(Run.uid).where(Run.pk.in_(matches))).scalars().all()
-        raise AmbiguousRun(f"{ref!r} names {len(matches)} runs ({', '.join(sorted(uids))}); use labdeck's id")
+        raise AmbiguousRun(_ambiguity_message(session, ref, matches))
     return matches[0]
+
+
+def _ambiguity_message(session: Session, ref: str, pks: list[int]) -> str:
+    """The candidates, one a line (labdeck id, format, name), so the user can pick one."""
+    rows = session.execute(
+        select(Run.uid, Run.format, Run.name).where(Run.pk.in_(pks)).order_by(Run.uid)
+    ).all()
+    lines = [f"  {uid}  {fmt}  {name}" for uid, fmt, name in rows]
+    return f"{ref!r} names {len(rows)} runs; use a longer prefix or labdeck's id:\n" + "\n".join(lines)
 
 
 def series_for(session: Session, run_pk: int, keys: Iterable[str] | None = None) -> dict[str, Series]:
