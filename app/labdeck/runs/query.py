@@ -3,7 +3,7 @@
     params.lr = 0.01 and metrics.val_loss < 0.3
     tags.model = "resnet" or name ~ "bert"
     not (status = failed) and has metrics.accuracy
-    start_time >= "2026-11-01"
+    start_time >= 2026-11-01 and end_time < 2026-11-02T12:00
 
 Fields: ``params.KEY``, ``metrics.KEY`` (the last value), ``tags.KEY`` and the attributes
 ``id name status experiment format source_id path project start_time end_time``. A key
@@ -69,7 +69,7 @@ class QueryError(ValueError):
 
 @dataclass(frozen=True)
 class Token:
-    kind: str  # "name", "string", "number", "op", "lparen", "rparen", "end"
+    kind: str  # "name", "string", "number", "date", "op", "lparen", "rparen", "end"
     text: str
     pos: int
     value: object = None
@@ -79,6 +79,7 @@ _TOKEN = re.compile(
     r"""
     (?P<ws>\s+)
   | (?P<string>"(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*')
+  | (?P<date>\d{4}-\d{2}-\d{2}(?:T\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:?\d{2})?)?(?![\w.:+-]))
   | (?P<number>[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?(?![\w.]))
   | (?P<op>==|!=|<=|>=|!~|=|<|>|~)
   | (?P<lparen>\()
@@ -103,6 +104,9 @@ def tokenize(query: str) -> list[Token]:
             tokens.append(Token("string", text, pos, _UNQUOTE.sub(r"\1", text[1:-1])))
         elif kind == "number":
             tokens.append(Token("number", text, pos, float(text)))
+        elif kind == "date":
+            # Before numbers, or 2026-11-01 would read as the numbers 2026, -11, -01.
+            tokens.append(Token("date", text, pos, text))
         elif kind == "op":
             tokens.append(Token("op", "=" if text == "==" else text, pos))
         elif kind != "ws":
@@ -224,7 +228,7 @@ class _Parser:
 
     def make_compare(self, field: Field, field_tok: Token, op_tok: Token, tok: Token) -> Compare:
         op = op_tok.text
-        if tok.kind not in ("string", "number", "name"):
+        if tok.kind not in ("string", "number", "name", "date"):
             raise self.error(f"expected a value after {op!r}", tok)
         value: str | float = tok.value if tok.kind != "name" else tok.text
         if op in ("~", "!~"):
