@@ -205,7 +205,8 @@ def cmd_dvc(ws: Workspace, args) -> int:
 
 
 def cmd_rm(ws: Workspace, args) -> int:
-    n = _run(Datasets(ws.db).remove, args.name, _parse_version(args.version) if args.version else None)
+    version = _parse_version(args.version) if args.version else None
+    n = _run(Datasets(ws.db).remove, args.name, version, force=args.force)
     what = f"version {args.version} of {args.name}" if args.version else f"{args.name} ({n} version(s))"
     print(f"removed {what}; labdeck gc frees the space its files no longer share")
     return 0
@@ -215,12 +216,18 @@ def cmd_gc(ws: Workspace, args) -> int:
     r = _with_task(Datasets(ws.db).gc, dry_run=args.dry_run)
     if args.json:
         print_json({"objects": r.objects, "bytes": r.bytes, "manifests": r.manifests, "dry_run": r.dry_run,
-                    "digests": list(r.digests)})
+                    "digests": list(r.digests), "kept_objects": r.kept_objects,
+                    "kept_for": {d: list(who) for d, who in r.kept_for.items()}})
         return 0
     verb, frees = ("would remove", "would free") if r.dry_run else ("removed", "freed")
     # The bytes are what leaves the disk: unreferenced objects, and also left-over pack files
     # and second copies of packed objects, which are not objects of their own.
     print(f"{verb} {r.objects} unreferenced object(s) and {r.manifests} manifest(s); {frees} {size_text(r.bytes)}")
+    for digest, who in r.kept_for.items():
+        shown = ", ".join(who[:5]) + (f" and {len(who) - 5} more" if len(who) > 5 else "")
+        print(f"kept removed version {digest[:12]}: still recorded by {shown}")
+    if r.kept_for:
+        print(f"kept {r.kept_objects} object(s) only for removed versions that model versions or jobs record")
     return 0
 
 
@@ -280,9 +287,13 @@ def register(add_verb) -> None:
     a = action("dvc", "DVC-tracked data (.dvc files, dvc.lock) in DIR or every project, read-only", cmd_dvc)
     a.add_argument("dir", nargs="?")
     a.add_argument("--json", action="store_true")
-    a = action("rm", "remove NAME, or one VERSION of it (files stay until gc)", cmd_rm)
+    a = action("rm", "remove NAME, or one VERSION of it (files stay until gc); refused while runs, model "
+                     "versions or jobs use it", cmd_rm)
     a.add_argument("name")
     a.add_argument("version", nargs="?")
-    p = add_verb("gc", "remove dataset objects no version references", cmd_gc)
+    a.add_argument("--force", action="store_true",
+                   help="remove it even if in use (their records stay; gc keeps bytes that model versions "
+                        "or jobs record)")
+    p = add_verb("gc", "remove dataset objects no version, model version or job needs", cmd_gc)
     p.add_argument("--dry-run", action="store_true", help="only report what would go")
     p.add_argument("--json", action="store_true")

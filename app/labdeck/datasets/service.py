@@ -26,13 +26,26 @@ from labdeck.datasets.ingest import ingest
 from labdeck.datasets.scan import scan
 from labdeck.datasets.store import Store, StoreError, check_name, manifest_bytes
 from labdeck.db import catalogue
+from labdeck.db import dataset_users
 from labdeck.db import datasets as q
 from labdeck.db.engine import Database
+from labdeck.db.foreign_index import ForeignIndexError, read_references
 from labdeck.tasks import Task
 
 
 class ValidationRefused(StoreError):
     """A strict dataset refused a version that breaks its rules."""
+
+
+class VersionInUse(StoreError):
+    """``remove`` refused a version that runs, model versions or jobs use (the message lists them)."""
+
+    def __init__(self, message: str, users: dict[int, list[dataset_users.VersionUser]]) -> None:
+        super().__init__(message)
+        self.users = users
+
+
+SHOWN_USERS = 8  # users named in a refusal; the rest are counted
 
 
 @dataclass(frozen=True)
@@ -58,6 +71,19 @@ class GcResult:
     manifests: int
     dry_run: bool
     digests: tuple[str, ...] = field(default=())
+    # Removed versions whose bytes stay, as model versions or jobs still record them:
+    # {version hash: ["model clf:2", "job 3fa…"]}
+    kept_for: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    kept_objects: int = 0  # objects kept only for those versions
+
+
+def _in_use_message(name: str, users: dict[int, list[dataset_users.VersionUser]]) -> str:
+    parts = []
+    for version, used in sorted(users.items()):
+        shown = ", ".join(u.text() for u in used[:SHOWN_USERS])
+        more = f" and {len(used) - SHOWN_USERS} more" if len(used) > SHOWN_USERS else ""
+        parts.append(f"version {version} of {name!r} is used by {shown}{more}")
+    return "; ".join(parts) + "; --force removes it anyway (runs, models and jobs keep what they recorded)"
 
 
 def _now_ms() -> int:
@@ -82,10 +108,15 @@ class Datasets:
                 self.store.set_indexes([*self.store.indexes(), me])
         self._registered = True
 
-    def _references_elsewhere(self) -> tuple[set[str], set[str], list[str]]:
-        """Objects and manifests that other index files using this store refer to."""
+    def _references_elsewhere(self) -> tuple[set[str], set[str], dict[str, list[str]], list[str]]:
+        """Objects, manifests and pinned version hashes of the other index files using this store.
+
+        Read-only, whatever their schema revision: gc never migrates or writes them. One that
+        exists but cannot be read stops gc (StoreError) rather than losing its objects.
+        """
         objects: set[str] = set()
         manifests: set[str] = set()
+        pins: dict[str, list[str]] = {}
         alive = []
         me = str(self.db.path.resolve())
         for path in self.store.indexes():
@@ -94,15 +125,16 @@ class Datasets:
                 continue
             if not Path(path).exists():
                 continue  # that index is gone: so are its references
-            other = Database(Path(path))
             try:
-                with other.read() as s:
-                    objects |= q.referenced_objects(s)
-                    manifests |= q.referenced_manifests(s)
-            finally:
-                other.close()
+                refs = read_references(Path(path))
+            except ForeignIndexError as exc:
+                raise StoreError(f"{exc}; it shares this dataset store, so gc removed nothing") from None
+            objects |= refs.objects
+            manifests |= refs.manifests
+            for digest, who in refs.pins.items():
+                pins.setdefault(digest, []).extend(f"{w} in {path}" for w in who)
             alive.append(path)
-        return objects, manifests, alive
+        return objects, manifests, pins, alive
 
     # Adding --------------------------------------------------------------------
 
@@ -316,23 +348,45 @@ class Datasets:
 
     # Housekeeping ------------------------------------------------------------------
 
-    def remove(self, name: str, version: int | None = None) -> int:
+    def remove(self, name: str, version: int | None = None, *, force: bool = False) -> int:
+        """Remove one version, or the whole dataset; refused (VersionInUse) while in use unless ``force``.
+
+        In use: a run recorded it as an input, a model version's lineage names it, or a job's
+        launch spec checks it out. Those records stay; a forced removal only makes the version
+        unusable by name, and ``gc`` still keeps its bytes while model versions or jobs record it.
+        """
         with self.db.write() as s:
-            n = q.remove(s, name, version)
+            versions = [q.get_version(s, name, version)] if version is not None else q.list_versions(s, name)
+            users = {v.version: dataset_users.users_of(s, name, v.digest) for v in versions}
+            in_use = {v: used for v, used in users.items() if used}
+            if in_use and not force:
+                raise VersionInUse(_in_use_message(name, in_use), in_use)
+            n = q.remove(s, name, version, now_ms=_now_ms(),
+                         users={v: [u.as_json() for u in used] for v, used in in_use.items()})
         self._sync_refs(name)
         return n
 
     def gc(self, *, dry_run: bool = False, task: Task | None = None) -> GcResult:
-        """Remove objects and manifests no version references (dry run: only report them)."""
+        """Remove objects and manifests no version needs (dry run: only report them).
+
+        Needed: every version of this index and of the other index files using the store, and
+        every version a model version or job records even after ``dataset rm --force`` (its
+        manifest in the store says which objects it holds). Those kept for removed versions
+        are reported in ``kept_for``.
+        """
         with self.store.lock(exclusive=True):
             with self.db.read() as s:
                 keep = q.referenced_objects(s)
                 keep_manifests = q.referenced_manifests(s)
                 names = set(q.all_version_refs(s))
+                pins = dataset_users.pinned_digests(s)
             # Other index files may share this store (--index): their versions count too.
-            other_objects, other_manifests, alive = self._references_elsewhere()
+            other_objects, other_manifests, other_pins, alive = self._references_elsewhere()
             keep |= other_objects
             keep_manifests |= other_manifests
+            for digest, who in other_pins.items():
+                pins.setdefault(digest, []).extend(who)
+            kept_for, kept_objects = self._keep_pinned(pins, keep, keep_manifests)
             doomed = garbage.plan(self.store, keep, task)
             manifests = [d for d in self.store.manifest_digests() if d not in keep_manifests]
             if not dry_run:
@@ -347,7 +401,27 @@ class Datasets:
                     # refs files are shared by name; only drop them when no other index may own them
                     for stale in set(self.store.ref_names()) - names:
                         self.store.write_refs(stale, [])
-        return GcResult(len(doomed.digests), doomed.bytes, len(manifests), dry_run, tuple(sorted(doomed.digests)))
+        return GcResult(len(doomed.digests), doomed.bytes, len(manifests), dry_run, tuple(sorted(doomed.digests)),
+                        kept_for, kept_objects)
+
+    def _keep_pinned(self, pins: dict[str, list[str]], keep: set[str],
+                     keep_manifests: set[str]) -> tuple[dict[str, tuple[str, ...]], int]:
+        """Add the objects and manifests of pinned versions that no index holds any more to the keep sets."""
+        kept_for: dict[str, tuple[str, ...]] = {}
+        kept_objects = 0
+        for digest, who in sorted(pins.items()):
+            if digest in keep_manifests:
+                continue  # a version still in an index: kept anyway
+            try:
+                files = self.store.read_manifest(digest)
+            except StoreError:
+                continue  # its manifest went before (gc of an older labdeck): nothing left to keep
+            keep_manifests.add(digest)
+            new = {d for _, _, d in files} - keep
+            kept_objects += len(new)
+            keep |= new
+            kept_for[digest] = tuple(dict.fromkeys(who))
+        return kept_for, kept_objects
 
 
 def load_rules_file(path: str | os.PathLike) -> dict:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from datetime import datetime
 
 from sqlalchemy import delete, func, select
 from sqlalchemy.exc import IntegrityError
@@ -20,6 +21,7 @@ from labdeck.db.datasets_models import (
     Dataset,
     DatasetFile,
     DatasetVersion,
+    RemovedDatasetVersion,
 )
 from labdeck.db.models import Run, RunInput
 
@@ -80,18 +82,40 @@ def _version_info(name: str, v: DatasetVersion) -> VersionInfo:
 def _dataset_row(session: Session, name: str) -> Dataset:
     row = session.scalar(select(Dataset).where(Dataset.name == name))
     if row is None:
+        removed = session.scalar(select(func.count()).where(RemovedDatasetVersion.dataset == name))
+        if removed:
+            raise DatasetNotFound(f"dataset {name!r} was removed (labdeck dataset rm); its {removed} version(s) "
+                                  "are no longer in the index")
         raise DatasetNotFound(f"no dataset named {name!r} (labdeck dataset list shows them)")
     return row
 
 
+def _removed_note(session: Session, name: str, version: int) -> str | None:
+    """Why ``name`` has no ``version`` when ``dataset rm`` removed it, else None."""
+    row = session.scalar(
+        select(RemovedDatasetVersion).where(RemovedDatasetVersion.dataset == name,
+                                            RemovedDatasetVersion.version == version)
+    )
+    if row is None:
+        return None
+    when = datetime.fromtimestamp(row.removed_at / 1000).strftime("%Y-%m-%d %H:%M")
+    how = "labdeck dataset rm --force, while in use" if row.forced else "labdeck dataset rm"
+    return f"version {version} of {name!r} (hash {row.digest[:12]}) was removed on {when} ({how})"
+
+
 def _version_row(session: Session, name: str, version: int) -> DatasetVersion:
-    ds = _dataset_row(session, name)
     # A number past SQLite's 64-bit integers names no version (binding it would overflow).
     in_range = -(2**63) <= version < 2**63
+    if in_range and not dataset_exists(session, name) and (note := _removed_note(session, name, version)):
+        raise DatasetNotFound(note)  # the whole dataset went: say what became of this version
+    ds = _dataset_row(session, name)
     row = session.scalar(
         select(DatasetVersion).where(DatasetVersion.dataset_id == ds.id, DatasetVersion.version == version)
     ) if in_range else None
     if row is None:
+        note = _removed_note(session, name, version) if in_range else None
+        if note:
+            raise DatasetNotFound(note)
         last = session.scalar(select(func.max(DatasetVersion.version)).where(DatasetVersion.dataset_id == ds.id))
         raise DatasetNotFound(f"dataset {name!r} has no version {version} (latest: {last or 'none'})")
     return row
@@ -227,9 +251,12 @@ def _add_version(
 ) -> VersionInfo:
     dataset_id = ensure_dataset(session, name, now_ms)
     last = session.scalar(select(func.max(DatasetVersion.version)).where(DatasetVersion.dataset_id == dataset_id))
+    # A removed version's number is never given out again: lineage that names it keeps meaning its bytes.
+    last_removed = session.scalar(
+        select(func.max(RemovedDatasetVersion.version)).where(RemovedDatasetVersion.dataset == name))
     v = DatasetVersion(
         dataset_id=dataset_id,
-        version=(last or 0) + 1,
+        version=max(last or 0, last_removed or 0) + 1,
         digest=digest,
         created_at=now_ms,
         message=message,
@@ -251,21 +278,41 @@ def _add_version(
     return _version_info(name, v)
 
 
-def remove(session: Session, name: str, version: int | None = None) -> int:
-    """Delete a dataset (all versions) or one version; returns how many versions went."""
+def remove(session: Session, name: str, version: int | None = None, *, now_ms: int,
+           users: dict[int, list[dict]] | None = None) -> int:
+    """Delete a dataset (all versions) or one version; returns how many versions went.
+
+    Each removed version is remembered (``dataset_removed_versions``) with ``users[version]``,
+    who used it then; a version removed while used is marked forced. Lineage rows (runs'
+    inputs, model versions, job specs) hold names and hashes, not keys: they stay as they are.
+    """
+    users = users or {}
     if version is not None:
         row = _version_row(session, name, version)
+        _remember(session, name, [row], now_ms, users)
         vfiles.detach(session.connection(), row.id)  # versions stored as changes against it
         session.execute(delete(DatasetFile).where(DatasetFile.version_id == row.id))
         session.delete(row)
         return 1
     ds = _dataset_row(session, name)
-    ids = list(session.scalars(select(DatasetVersion.id).where(DatasetVersion.dataset_id == ds.id)))
+    rows = list(session.scalars(select(DatasetVersion).where(DatasetVersion.dataset_id == ds.id)))
+    _remember(session, name, rows, now_ms, users)
+    ids = [r.id for r in rows]
     for part in batches(ids):
         session.execute(delete(DatasetFile).where(DatasetFile.version_id.in_(part)))
     session.execute(delete(DatasetVersion).where(DatasetVersion.dataset_id == ds.id))
     session.delete(ds)
     return len(ids)
+
+
+def _remember(session: Session, name: str, rows: list[DatasetVersion], now_ms: int,
+              users: dict[int, list[dict]]) -> None:
+    for row in rows:
+        used = users.get(row.version, [])
+        session.add(RemovedDatasetVersion(dataset=name, version=row.version, digest=row.digest, removed_at=now_ms,
+                                          forced=bool(used), users=json.dumps(used, ensure_ascii=False)))
+    session.flush()
+
 
 
 # Hash cache ------------------------------------------------------------------

@@ -69,3 +69,21 @@ class DatasetHashCache(Base):
     size: Mapped[int] = mapped_column(BigInteger)
     mtime_ns: Mapped[int] = mapped_column(BigInteger)
     digest: Mapped[str] = mapped_column(String(64))
+
+
+class RemovedDatasetVersion(Base):
+    """A version that ``dataset rm`` removed: its number is never given out again, and what
+    still records it (runs, model versions, jobs) can be told what happened to it.
+
+    Keyed by the dataset's name, not its row: removing a whole dataset keeps these.
+    """
+
+    __tablename__ = "dataset_removed_versions"
+    __table_args__ = (UniqueConstraint("dataset", "version"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    dataset: Mapped[str] = mapped_column(Text)
+    version: Mapped[int] = mapped_column(Integer)
+    digest: Mapped[str] = mapped_column(String(64), index=True)
+    removed_at: Mapped[int] = mapped_column(Integer)  # ms since the epoch
+    forced: Mapped[bool] = mapped_column(Boolean, default=False)  # removed while in use (--force)
+    users: Mapped[str] = mapped_column(Text, default="[]")  # JSON: who used it when it went
