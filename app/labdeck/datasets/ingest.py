@@ -207,8 +207,9 @@ def ingest(
     todo: list[SourceFile] = []
     for sf in files:
         hit = cache.get((sf.dev, sf.ino))
-        # A cached digest's object is present: gc drops the cache entries of what it removes.
-        if hit is not None and hit[0] == sf.size and hit[1] == sf.mtime_ns:
+        # The object must still be there: gc drops this index's cache entries for what it
+        # removes, but a gc run from another index sharing the store cannot.
+        if hit is not None and hit[0] == sf.size and hit[1] == sf.mtime_ns and store.has_object(hit[2]):
             digests[sf.rel] = (sf.size, hit[2])
             result.cached += 1
             continue
