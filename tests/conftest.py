@@ -13,8 +13,13 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def _fixtures_root() -> Path:
+    """LABDECK_FIXTURES, else ../shared/fixtures (the reference corpus) when present, else the
+    project's own corpus tests/fixtures/corpus (made by scripts/make_fixtures)."""
     env = os.environ.get("LABDECK_FIXTURES")
-    return Path(env) if env else REPO.parent / "shared" / "fixtures"
+    if env:
+        return Path(env)
+    shared = REPO.parent / "shared" / "fixtures"
+    return shared if shared.is_dir() else REPO / "tests" / "fixtures" / "corpus"
 
 
 @pytest.fixture(autouse=True)
@@ -28,7 +33,7 @@ def _isolated_home(tmp_path_factory, monkeypatch):
 
 @pytest.fixture(scope="session")
 def fixtures_dir() -> Path:
-    """The corpus of run logs written by the real tools (../shared/fixtures, read-only)."""
+    """The corpus of run logs written by the real tools (read-only; see _fixtures_root)."""
     root = _fixtures_root()
     if not root.is_dir():
         pytest.fail(f"test corpus not found at {root} (set LABDECK_FIXTURES)")

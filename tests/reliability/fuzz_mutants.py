@@ -87,8 +87,13 @@ class Outcome:
 
 
 def fixtures_root() -> Path:
+    """LABDECK_FIXTURES, else ../shared/fixtures when present, else tests/fixtures/corpus."""
     env = os.environ.get("LABDECK_FIXTURES")
-    return Path(env) if env else Path(__file__).resolve().parents[2].parent / "shared" / "fixtures"
+    if env:
+        return Path(env)
+    repo = Path(__file__).resolve().parents[2]
+    shared = repo.parent / "shared" / "fixtures"
+    return shared if shared.is_dir() else repo / "tests" / "fixtures" / "corpus"
 
 
 def prepare_fixture(fmt: str, work: Path) -> Path | None:
