@@ -89,6 +89,10 @@ def check_after_kill(home: Path, index: Path, folder: Path, out: Path) -> str | 
             bad = ds.verify("ds", result.version.version)
             if bad:
                 return f"verify after the kill: {dict(list(bad.items())[:3])}"
+            left = [p.name for p in ds.store.tmp.iterdir()] + [
+                p.name for p in ds.store.packs_dir.glob("*.pack") if not p.with_suffix(".idx").exists()]
+            if left:
+                return f"the next add left what the killed one wrote behind: {left[:3]}"
             ds.checkout("ds", result.version.version, out)
             for p in folder.rglob("*"):
                 if p.is_file() and (out / p.relative_to(folder)).read_bytes() != p.read_bytes():

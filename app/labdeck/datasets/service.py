@@ -151,6 +151,7 @@ class Datasets:
         check_name(name)
         started = time.perf_counter()
         self._register_index()
+        self.store.recover()  # what a killed add left behind, when nothing else is at work
         with self.store.lock(exclusive=False):
             found = scan(source, task)
             if not found.files:

@@ -90,6 +90,23 @@ class ObjectReader:
         return b"".join(self.chunks(max(self.size, 1)))
 
 
+def _writer_alive(temp_name: str) -> bool:
+    """Whether the process that named a temp file ``<pid>-…`` still runs (this one counts as running)."""
+    pid_text = temp_name.split("-", 1)[0]
+    if not pid_text.isdigit():
+        return False
+    pid = int(pid_text)
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # another user's process
+    return True
+
+
 def store_root() -> Path:
     return data_dir() / "datasets"
 
@@ -331,11 +348,40 @@ class Store:
         self._write_atomic(self.root / "indexes.json", json.dumps({"indexes": sorted(set(paths))}, indent=1).encode())
 
     def clean_tmp(self) -> int:
+        """Remove temp files whose writer has ended (named ``<pid>-…``); a live process's may be in use.
+
+        Refs and index-list writes happen outside the store lock, so even gc's exclusive lock
+        does not make every temp file garbage.
+        """
         n = 0
         for p in self.tmp.iterdir():
+            if _writer_alive(p.name):
+                continue
             p.unlink(missing_ok=True)
             n += 1
         return n
+
+    def recover(self) -> int:
+        """Remove what killed adds left (temp files, packs never indexed), if no add or gc runs now.
+
+        Called by an add before it starts; an add or gc at work (holding the lock) may own such
+        files, so then nothing is touched and a later add or gc cleans up.
+        """
+        fd = os.open(self.root / ".lock", os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return 0
+            n = self.clean_tmp()
+            for name in os.listdir(self.packs_dir):
+                # A pack is written whole before its index, so one without an index holds nothing.
+                if name.endswith(".pack") and not (self.packs_dir / f"{name[:-5]}.idx").exists():
+                    (self.packs_dir / name).unlink(missing_ok=True)
+                    n += 1
+            return n
+        finally:
+            os.close(fd)
 
     def _write_atomic(self, dest: Path, data: bytes) -> None:
         tmp = self.temp_path()
