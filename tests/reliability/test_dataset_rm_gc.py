@@ -189,3 +189,25 @@ def test_a_hash_cached_in_one_index_is_not_trusted_after_gc_from_another(workspa
     v = other.add("theirs", src).version
     assert other.verify("theirs", v.version) == {}
     other_db.close()
+
+
+def test_gc_and_the_next_add_leave_a_live_writers_temp_files_alone(workspace, tmp_path):
+    from labdeck.datasets.service import Datasets
+
+    ds = Datasets(workspace.db)
+    live = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    try:
+        mine = ds.store.tmp / f"{live.pid}-0-abcd.part"  # a refs write in progress elsewhere
+        mine.write_bytes(b"being written")
+        stale = ds.store.tmp / f"{dead.stdout.strip()}-0-abcd.part"
+        stale.write_bytes(b"left by a killed add")
+        orphan = ds.store.packs_dir / "0123abcd.pack"  # written, never indexed
+        orphan.write_bytes(b"x" * 100)
+        ds.add("ds", write(tmp_path / "src" / "a.txt", "a").parent)
+        assert mine.exists() and not stale.exists() and not orphan.exists()
+        ds.gc()
+        assert mine.exists()
+    finally:
+        live.kill()
+        live.wait()
