@@ -54,9 +54,44 @@ def test_register_review_push_and_audit_from_the_view(model_run, qtbot, tmp_path
     qtbot.waitUntil(lambda: view.push_button.isEnabled() and _idle(view), timeout=WAIT_MS)
     qtbot.mouseClick(view.push_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: _state(view) == "published" and _idle(view), timeout=WAIT_MS)
-    assert view.table.item(0, 5).text() == "team:1"
+    assert view.table.item(0, view.table.columnCount() - 1).text() == "team:1"
     view.table.selectRow(0)
     qtbot.waitUntil(lambda: view.log.rowCount() == 4 and _idle(view), timeout=WAIT_MS)
     assert [view.log.item(r, 2).text() for r in range(4)] == ["register", "submit", "approve", "publish"]
     assert view.log.item(2, 6).text() == "approve from the view"
     assert "hash chain intact" in view.audit_label.text()
+
+
+def _header(view) -> list[str]:
+    return [view.table.horizontalHeaderItem(c).text() for c in range(view.table.columnCount())]
+
+
+def test_versions_show_metrics_and_dates_and_the_log_follows_the_selected_version(model_run, approved, svc, qtbot):
+    from labdeck.ui.numbers import format_number
+
+    ws, run_id, _ = model_run
+    second = svc.register(run_id, "artifacts/models/classifier", "classifier")  # classifier:2, a draft
+    view = view_module.create(ws)
+    qtbot.addWidget(view)
+    qtbot.waitUntil(lambda: view.table.rowCount() == 2 and _idle(view), timeout=WAIT_MS)
+    header = _header(view)
+    assert header[:7] == ["Model", "State", "Format", "Run", "Registered by", "Created", "Approved"]
+    assert header[-1] == "Pushed to"
+    rows = {view.table.item(r, 0).text(): r for r in range(2)}
+    first = svc.version(approved)
+    shown = header[7:-1]
+    assert shown  # the run logged metrics: they show
+    assert shown == sorted(m for m, x in first.metrics.items() if x is not None)[:3]
+    for c, name in enumerate(shown, start=7):
+        assert view.table.item(rows[approved], c).text() == format_number(first.metrics[name])
+    created, approved_at = header.index("Created"), header.index("Approved")
+    assert view.table.item(rows[approved], created).text()[:2] == "20"
+    assert view.table.item(rows[approved], approved_at).text()[:2] == "20"
+    assert view.table.item(rows[second.ref], approved_at).text() == ""
+
+    view.table.selectRow(rows[second.ref])
+    qtbot.waitUntil(lambda: view.log.rowCount() == 1 and _idle(view), timeout=WAIT_MS)
+    assert view.log.item(0, 1).text() == "2" and view.log.item(0, 2).text() == "register"
+    view.table.selectRow(rows[approved])
+    qtbot.waitUntil(lambda: view.log.rowCount() == 3 and _idle(view), timeout=WAIT_MS)
+    assert {view.log.item(r, 1).text() for r in range(3)} == {"1"}

@@ -28,13 +28,14 @@ from PySide6.QtWidgets import (
 from labdeck.models.publish import Publisher
 from labdeck.models.versions import ModelService
 from labdeck.tasks import Task
+from labdeck.ui.views import _models_columns as columns
 from labdeck.workspace import Workspace
 
 TITLE = "Models"
 ORDER = 30
 
 ACTIONS = ("submit", "approve", "reject", "revoke")
-VERSION_COLUMNS = ["Model", "State", "Format", "Run", "Registered by", "Pushed to"]
+VERSION_COLUMNS = columns.headers([])
 LOG_COLUMNS = ["#", "Version", "Action", "From", "To", "By", "Comment"]
 
 
@@ -129,6 +130,7 @@ class ModelsView(QWidget):
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.table.horizontalHeader().setStretchLastSection(True)
+        self.table.verticalHeader().setVisible(False)
         self.table.itemSelectionChanged.connect(self._selection_changed)
         layout.addWidget(self.table, 2)
 
@@ -179,7 +181,11 @@ class ModelsView(QWidget):
 
     def refresh(self) -> None:
         def load(_task: Task):
-            return self.models.versions(), self.publisher.registries()
+            versions = self.models.versions()
+            approved: dict[tuple[str, int], int] = {}
+            for name in sorted({v.name for v in versions}):
+                approved.update({(name, n): t for n, t in columns.approved_times(self.models.history(name)).items()})
+            return versions, self.publisher.registries(), approved
 
         self.reads.run(load, self._loaded, queue=True)
 
@@ -200,14 +206,21 @@ class ModelsView(QWidget):
     def _loaded(self, result: Any) -> None:
         if self._failed(result):
             return
-        versions, registries = result
+        versions, registries, approved = result
         selected = self._selected()
         self._versions = versions
+        metrics = columns.metric_columns(versions)
+        header = columns.headers(metrics)
+        self.table.setColumnCount(len(header))
+        self.table.setHorizontalHeaderLabels(header)
         self.table.setRowCount(len(versions))
         for row, v in enumerate(versions):
-            pushed = ", ".join(f"{p.registry}:{p.remote_version}" for p in v.pushes)
-            for col, text in enumerate([v.ref, v.state, v.model_format, v.run_uid, v.registered_by, pushed]):
-                self.table.setItem(row, col, QTableWidgetItem(text))
+            cells = columns.version_cells(v, metrics, approved.get((v.name, v.version)))
+            for col, (text, tip) in enumerate(cells):
+                item = QTableWidgetItem(text)
+                if tip:
+                    item.setToolTip(tip)
+                self.table.setItem(row, col, item)
             if selected is not None and v.ref == selected.ref:
                 self.table.selectRow(row)
         current = self.registries.currentText()
@@ -236,10 +249,11 @@ class ModelsView(QWidget):
             self.log.setRowCount(0)
             self.audit_label.setText("Approval log")
             return
-        name = mv.name
+        name, number = mv.name, mv.version
 
         def load(_task: Task):
-            return self.models.history(name), self.models.audit(name)
+            # The log of the selected version only; the audit still checks the whole chain.
+            return self.models.history(name, number), self.models.audit(name)
 
         self.reads.run(load, self._log_loaded, queue=True)
 
@@ -253,7 +267,8 @@ class ModelsView(QWidget):
                                         e.actor, e.comment]):
                 self.log.setItem(row, col, QTableWidgetItem(text))
         verdict = "hash chain intact" if report.ok else "TAMPERED: " + "; ".join(report.problems)
-        self.audit_label.setText(f"Approval log of {report.name} ({report.entries} entries): {verdict}")
+        self.audit_label.setText(f"Approval log of {report.name}:{entries[0].version if entries else '?'} "
+                                 f"({len(entries)} of {report.entries} entries of the model): {verdict}")
 
     def _update_buttons(self) -> None:
         mv = self._selected()
