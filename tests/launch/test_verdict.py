@@ -33,3 +33,9 @@ def test_missing_metric_and_short_series_diverge():
     assert v.verdict == "diverged" and "missing in the reproduction" in v.first.reason
     v = compare(a, {"loss": s([1.0, 0.5, 0.25], steps=[0, 1, 3])})
     assert v.first.reason == "steps differ" and v.first.step == 2
+
+
+def test_no_metric_in_the_original_is_nothing_to_compare_never_identical():
+    for reproduced in ({}, {"loss": s([1.0])}):
+        v = compare({}, reproduced)
+        assert v.verdict == "nothing_to_compare" and v.metrics == 0 and "nothing to compare" in v.note

@@ -158,6 +158,8 @@ def cmd_reproduce(ws: Workspace, args) -> int:
             f = out["first_divergence"]
             print(f"  first divergence: {f['metric']} at step {f['step']}: {f['original']} → {f['reproduced']} "
                   f"({f['reason']})")
+        if out.get("note"):
+            print(f"  {out['note']}")
     return status
 
 

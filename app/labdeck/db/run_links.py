@@ -20,6 +20,8 @@ from labdeck.db.models import Run
 
 # Formats a run may be linked to from another format.
 LINKABLE = frozenset({"lightning", "hf-trainer", "tensorboard"})
+# A native run's folder may hold those formats' runs (a labdeck job's training logging to them).
+NATIVE = "labdeck"
 
 
 def parent_in_format(fmt: str, source_id: str) -> str:
@@ -62,23 +64,39 @@ def cross_format_parents(
 
 
 def linked_sources(session: Session, pks: Iterable[int]) -> dict[int, list[int]]:
-    """run pk -> pks of the runs in other formats that name it as their parent (its training's
-    other sources), for the listed runs that have any."""
+    """run pk -> pks of its training's other sources, for the listed runs that have any: the
+    runs in other formats that name it as their parent, and for a native run (a labdeck job's)
+    the logger runs written inside its folder."""
     parents = {
-        pk: (project_id, fmt, source_id)
-        for pk, project_id, fmt, source_id in session.execute(
-            select(Run.pk, Run.project_id, Run.format, Run.source_id).where(Run.pk.in_(list(pks)))
+        pk: (project_id, fmt, source_id, path)
+        for pk, project_id, fmt, source_id, path in session.execute(
+            select(Run.pk, Run.project_id, Run.format, Run.source_id, Run.path).where(Run.pk.in_(list(pks)))
         )
     }
     if not parents:
         return {}
-    wanted = {parent_in_format(fmt, source_id) for _, fmt, source_id in parents.values()}
+    wanted = {parent_in_format(fmt, source_id) for _, fmt, source_id, _ in parents.values()}
     children = session.execute(
         select(Run.pk, Run.project_id, Run.format, Run.parent_source_id)
         .where(Run.parent_source_id.in_(wanted), Run.gone_at.is_(None))
     ).all()
-    out: dict[int, list[int]] = {}
+    out: dict[int, set[int]] = {}
     for child, (parent, _) in cross_format_parents(session, children).items():
         if parent in parents:
-            out.setdefault(parent, []).append(child)
-    return {pk: sorted(kids) for pk, kids in out.items()}
+            out.setdefault(parent, set()).add(child)
+    for pk, (project_id, fmt, _, path) in parents.items():
+        if fmt == NATIVE and path:
+            out.setdefault(pk, set()).update(_written_inside(session, project_id, path))
+    return {pk: sorted(kids) for pk, kids in out.items() if kids}
+
+
+def _written_inside(session: Session, project_id: int, folder: str) -> list[int]:
+    """Logger runs (Lightning, TensorBoard, HF) whose folder lies inside ``folder``: what a
+    training wrote under $LABDECK_RUN_DIR belongs to the job's run."""
+    escaped = folder.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return list(session.execute(
+        select(Run.pk).where(
+            Run.project_id == project_id, Run.format.in_(LINKABLE), Run.gone_at.is_(None),
+            Run.path.like(escaped + "/%", escape="\\"),
+        )
+    ).scalars())

@@ -290,4 +290,6 @@ def launch_plan(ws: Workspace, plan: Plan, executor: str = "local") -> JobInfo:
 
 def verdict(ws: Workspace, original: str, job: JobInfo, rtol: float = DEFAULT_RTOL) -> Verdict:
     new = public_run_id(job)
-    return compare(ws.series(original), ws.series(new), rtol)
+    # Each training's metrics wherever they were logged: a job's native run may hold none while
+    # the Lightning/TensorBoard/HF run written inside it holds them all.
+    return compare(ws.training_series(original).series, ws.training_series(new).series, rtol)

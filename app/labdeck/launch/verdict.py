@@ -3,6 +3,8 @@
 ``identical``: same steps and bit-for-bit the same values (NaN matches NaN).
 ``within_tolerance``: same steps, every value within ``rtol`` of the original's.
 ``diverged``: otherwise, with the first step (smallest step over all metrics) where it departs.
+``nothing_to_compare``: the original logged no metric, so no outcome could be checked (never
+called ``identical``: an empty comparison proves nothing).
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ import numpy as np
 from labdeck.db.entities import Series
 
 DEFAULT_RTOL = 1e-6
+NOTHING_TO_COMPARE = ("the original run has no metrics (nor its training's other sources): "
+                      "nothing to compare, so nothing is known about the reproduction's results")
 
 
 @dataclass(frozen=True)
@@ -27,7 +31,7 @@ class Divergence:
 
 @dataclass(frozen=True)
 class Verdict:
-    verdict: str  # identical | within_tolerance | diverged
+    verdict: str  # identical | within_tolerance | diverged | nothing_to_compare
     rtol: float
     metrics: int  # series compared
     points: int
@@ -82,6 +86,8 @@ def _first_bad(a: Series, b: Series, rtol: float) -> tuple[int | None, str, floa
 
 
 def compare(original: dict[str, Series], reproduced: dict[str, Series], rtol: float = DEFAULT_RTOL) -> Verdict:
+    if not original:
+        return Verdict("nothing_to_compare", rtol, 0, 0, 0.0, None, NOTHING_TO_COMPARE)
     firsts: list[tuple[int, str, Divergence]] = []
     identical = True
     max_rel = 0.0
@@ -106,8 +112,7 @@ def compare(original: dict[str, Series], reproduced: dict[str, Series], rtol: fl
             firsts.append((step if step is not None else -1, key, Divergence(
                 key, step, float(a.values[idx]) if idx < len(a) else None,
                 float(b.values[idx]) if idx < len(b) else None, reason)))
-    note = "" if original else "the original run has no metrics: nothing to compare"
     if firsts:
         first = min(firsts, key=lambda t: (t[0], t[1]))[2]
-        return Verdict("diverged", rtol, len(original), points, max_rel, first, note)
-    return Verdict("identical" if identical else "within_tolerance", rtol, len(original), points, max_rel, None, note)
+        return Verdict("diverged", rtol, len(original), points, max_rel, first)
+    return Verdict("identical" if identical else "within_tolerance", rtol, len(original), points, max_rel)
