@@ -84,6 +84,19 @@ def test_dropping_a_folder_adds_a_version_and_shows_it(view, qtbot, tmp_path, ds
     assert view.preview_model.rowCount() == 3 and "3 rows, 2 columns" in view.preview_label.text()
     petal = view.stats.topLevelItem(0)
     assert [petal.text(c) for c in range(7)] == ["petal", "float", "0", "3", "1", "4", "2.333"]
+    # Its histogram is drawn (pyqtgraph bars), with NumPy's counts on the same values.
+    import numpy as np
+    import pyqtgraph as pg
+
+    from labdeck.datasets.tabular import HIST_BINS
+
+    plot = view.stats.itemWidget(petal, 7)
+    bars = [i for i in plot.getPlotItem().items if isinstance(i, pg.BarGraphItem)]
+    assert len(bars) == 1
+    counts, edges = np.histogram([1.0, 2.0, 4.0], bins=HIST_BINS)
+    assert list(bars[0].opts["height"]) == counts.tolist()
+    assert np.allclose(bars[0].opts["x0"], edges[:-1])
+    assert view.stats.itemWidget(view.stats.topLevelItem(1), 7) is None  # text column: no histogram
 
     # A second drop of the same folder offers the existing dataset; changed content is version 2.
     pd.DataFrame({"petal": [1.0, 2.0], "kind": ["a", "c"]}).to_csv(root / "t.csv", index=False)
@@ -197,3 +210,16 @@ def test_results_queued_before_shutdown_go_nowhere(qtbot):
     jobs.shutdown()  # waits for the thread: its result is queued now
     QApplication.processEvents()
     assert called == [] and not jobs.busy
+
+
+def test_lineage_names_are_shown_in_full(view, qtbot):
+    from types import SimpleNamespace
+
+    long_name = "sweep-lr-0.0003-optimizer-adamw-seed-1234/version_12"
+    use = SimpleNamespace(run_id="0123456789abcdef", run_name=long_name, dataset="flowers", version=3,
+                          context="training")
+    view._show_version("flowers", 3, ([], [use]))
+    item = view.lineage.topLevelItem(0)
+    assert item.text(1) == long_name and item.toolTip(1) == long_name
+    needed = view.lineage.fontMetrics().horizontalAdvance(long_name)
+    assert view.lineage.columnWidth(1) >= needed  # not cut at the default 100 px beside empty space

@@ -141,12 +141,6 @@ class FrameModel(QAbstractTableModel):
         return str(section + 1)
 
 
-def sparkline(counts: list[int]) -> str:
-    bars = "▁▂▃▄▅▆▇█"
-    top = max(counts) if counts else 0
-    return "".join(bars[min(7, int(c / top * 7))] if top else bars[0] for c in counts)
-
-
 class AddDialog(QDialog):
     """Asks for the dataset name of a dropped path, offering the dataset it matches."""
 
@@ -195,4 +189,4 @@ def when(ms: int) -> str:
 def short(v) -> str:
     if v is None:
         return ""
-    return f"{v:.4g}" if isinstance(v, float) else str(v)[:24]
+    return f"{v:.4g}" if isinstance(v, float) else str(v)  # in full: the column elides if it must

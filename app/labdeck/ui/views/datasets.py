@@ -36,6 +36,7 @@ from labdeck.datasets.service import Datasets
 from labdeck.datasets.store import Store, StoreError
 from labdeck.tasks import Task
 from labdeck.ui.views._datasets_actions import RulesDialog, VersionActions
+from labdeck.ui.views._datasets_histogram import ROW_SIZE, histogram_widget
 from labdeck.ui.views._datasets_support import (
     THUMB,
     AddDialog,
@@ -44,7 +45,6 @@ from labdeck.ui.views._datasets_support import (
     default_name,
     fit_columns,
     short,
-    sparkline,
     when,
 )
 from labdeck.workspace import Workspace
@@ -52,6 +52,7 @@ from labdeck.workspace import Workspace
 TITLE = "Datasets"
 ORDER = 20
 PREVIEW_ROWS = 50
+HISTOGRAM_COLUMN = 7  # the stats tree's last column
 MAX_THUMBS = 48
 ROLE = Qt.ItemDataRole.UserRole
 
@@ -140,6 +141,7 @@ class DatasetsView(VersionActions, QWidget):
         self.validation.setReadOnly(True)
         self.lineage = QTreeWidget()
         self.lineage.setHeaderLabels(["Run", "Name", "Dataset version", "Context"])
+        self.lineage.setTextElideMode(Qt.TextElideMode.ElideMiddle)
         self.run_ref = QLineEdit()
         self.run_ref.setPlaceholderText("run id: show the dataset versions it used")
         self.run_ref.returnPressed.connect(self._inputs_of_run)
@@ -256,7 +258,12 @@ class DatasetsView(VersionActions, QWidget):
         fit_columns(self.files)
         self.lineage.clear()
         for u in uses:
-            self.lineage.addTopLevelItem(QTreeWidgetItem([u.run_id, u.run_name, f"{u.dataset}:{u.version}", u.context]))
+            texts = [u.run_id, u.run_name, f"{u.dataset}:{u.version}", u.context]
+            item = QTreeWidgetItem(texts)
+            for c, text in enumerate(texts):
+                item.setToolTip(c, text)
+            self.lineage.addTopLevelItem(item)
+        fit_columns(self.lineage)  # names in full; the tree elides only when the pane is too narrow
         images = [(f.path, f.digest) for f in files if tabular.is_image(f.path)][:MAX_THUMBS]
         self.thumbs.clear()
         if images:
@@ -298,12 +305,16 @@ class DatasetsView(VersionActions, QWidget):
         self.preview_label.setText(f"{rel}: {prof['rows']} rows, {len(prof['schema'])} columns")
         self.stats.clear()
         for col, st in prof["columns"].items():
-            hist = sparkline(st["histogram"]["counts"]) if "histogram" in st else ""
-            self.stats.addTopLevelItem(QTreeWidgetItem([
+            item = QTreeWidgetItem([
                 col, st["type"], str(st["nulls"]), str(st.get("distinct", "")), short(st.get("min")),
-                short(st.get("max")), short(st.get("mean")), hist,
-            ]))
+                short(st.get("max")), short(st.get("mean")), "",
+            ])
+            self.stats.addTopLevelItem(item)
+            if "histogram" in st:
+                hist = st["histogram"]
+                self.stats.setItemWidget(item, HISTOGRAM_COLUMN, histogram_widget(hist["counts"], hist["edges"]))
         fit_columns(self.stats)
+        self.stats.setColumnWidth(HISTOGRAM_COLUMN, ROW_SIZE[0] + 8)
         self.details.setCurrentIndex(1)
 
     def _show_image(self, rel: str, result) -> None:
