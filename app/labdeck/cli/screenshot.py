@@ -6,6 +6,9 @@ from labdeck.cli.common import CliError
 from labdeck.db.projects import normalise
 from labdeck.workspace import Workspace
 
+VIEWS = ("runs", "datasets", "models", "jobs")
+ANALYSIS_TABS = ("Compare", "Params", "Parallel", "Diff")  # also taken by --tab, as before --analysis
+
 
 def cmd_screenshot(ws: Workspace, args) -> int:
     project = None
@@ -34,7 +37,9 @@ def cmd_screenshot(ws: Workspace, args) -> int:
         select=args.select or "",
         metrics=args.metric or None,
         size=(w, h),
-        tab=args.tab,
+        tab=args.analysis or (args.tab if args.tab in ANALYSIS_TABS else "Compare"),
+        view=args.tab.lower() if args.tab in VIEWS else "runs",
+        group_by=args.group_by or "",
         columns=args.column,
         log_y=args.log_y,
         smoothing=args.smoothing,
@@ -86,7 +91,17 @@ def register(add_verb) -> None:
     )
     p.add_argument(
         "--tab",
-        default="Compare",
-        choices=["Compare", "Params", "Parallel", "Diff"],
-        help="analysis tab to show (default Compare)",
+        default="runs",
+        choices=[*VIEWS, *ANALYSIS_TABS],
+        help="tab to show: runs, datasets, models or jobs (default runs)",
+    )
+    p.add_argument(
+        "--analysis",
+        choices=list(ANALYSIS_TABS),
+        help="the Runs tab's analysis tab (default Compare)",
+    )
+    p.add_argument(
+        "--group-by",
+        metavar="KEY",
+        help="group the runs table and charts by KEY, e.g. params.lr",
     )

@@ -23,11 +23,14 @@ def render(
     metrics: list[str] | None = None,
     size: tuple[int, int] = (1500, 900),
     tab: str = "Compare",
+    view: str = "runs",
+    group_by: str = "",
     columns: list[str] | None = None,
     log_y: bool = False,
     smoothing: float = 0.0,
 ) -> Path:
-    """Save a PNG of the window; returns its path. Settings go to a throwaway file, so the
+    """Save a PNG of the window showing ``view`` (runs, datasets, models, jobs; ``tab`` is the
+    Runs tab's analysis tab); returns its path. Settings go to a throwaway file, so the
     user's own window layout is neither used nor changed."""
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     from PySide6.QtCore import QSettings
@@ -60,6 +63,9 @@ def render(
         _settle(app, window)
         if columns:
             window.runs.set_columns(columns)
+        if group_by:
+            window.runs.set_group_by(group_by)
+            _settle(app, window)
         window.compare.log_y.setChecked(log_y)
         window.compare.smoothing.setValue(round(smoothing * 100))
         if metrics:
@@ -73,6 +79,8 @@ def render(
         for r in range(window.model.rowCount()):
             window.model.run_at(r)  # ask for every visible page
         _settle(app, window)
+        if view.lower() != "runs":
+            _show_view(app, window, view)
         image = window.grab()
         target = Path(out)
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -84,12 +92,38 @@ def render(
     return target
 
 
-def _settle(app, window) -> None:
+def _show_view(app, window, name: str) -> None:
+    """Switch to the tab titled ``name`` and show its first entry, as a user opening it would."""
+    title = next((t for t in window.views if t.lower() == name.lower()), None)
+    if title is None:
+        raise ValueError(f"no tab {name!r}; the tabs are runs, " + ", ".join(t.lower() for t in window.views))
+    view = window.views[title]
+    window.tabs.setCurrentWidget(view)
+    _settle(app, window, view)
+    tree = getattr(view, "tree", None)  # datasets: the first dataset's newest version
+    if tree is not None and tree.topLevelItemCount() and tree.topLevelItem(0).childCount():
+        tree.setCurrentItem(tree.topLevelItem(0).child(0))
+    table = getattr(view, "table", None)  # models, jobs: the first row
+    if table is not None and hasattr(table, "selectRow") and table.model().rowCount():
+        table.selectRow(0)
+    _settle(app, window, view)
+
+
+def _view_idle(view) -> bool:
+    """No read of the view in flight (each view keeps its own worker: busy flags or a set)."""
+    if view is None:
+        return True
+    if getattr(view, "_in_flight", None):
+        return False
+    return not any(getattr(getattr(view, attr, None), "busy", False) for attr in ("reads", "actions", "jobs"))
+
+
+def _settle(app, window, view=None) -> None:
     """Process events until every background read has landed (bounded)."""
     deadline = time.monotonic() + SETTLE_TIMEOUT_S
     quiet = 0
     while time.monotonic() < deadline and quiet < 3:
         app.processEvents()
         time.sleep(0.02)
-        quiet = quiet + 1 if window.background.idle else 0
+        quiet = quiet + 1 if window.background.idle and _view_idle(view) else 0
     app.processEvents()
