@@ -32,6 +32,10 @@ def test_show_and_hide_take_a_prefix_of_the_tools_run_id(project, tmp_path):
     by_labdeck_prefix = json.loads(cli("show", shown["id"][:6], "--json", index=index).stdout)
     assert by_labdeck_prefix["source_id"] == runs[0].id
 
+    # The model verbs resolve the same way.
+    assert cli("model", "candidates", prefix, "--json", index=index).returncode == 0
+    assert cli("model", "candidates", "ffff0000ffff", index=index, check=False).returncode == 2
+
 
 def test_an_ambiguous_prefix_lists_the_candidates_and_exits_2(project, tmp_path):
     index, runs = _indexed(project, tmp_path)
