@@ -107,6 +107,10 @@ def _show_view(app, window, name: str) -> None:
     if table is not None and hasattr(table, "selectRow") and table.model().rowCount():
         table.selectRow(0)
     _settle(app, window, view)
+    files = getattr(view, "files", None)  # datasets: its first file's preview and statistics
+    if files is not None and files.topLevelItemCount():
+        files.setCurrentItem(files.topLevelItem(0))
+        _settle(app, window, view)
 
 
 def _view_idle(view) -> bool:
