@@ -41,11 +41,13 @@ def test_lightning_project(workspace, fixtures_dir):
 
 def test_hf_trainer_project(workspace, fixtures_dir):
     folder = fixtures_dir / "hf-trainer"
+    expected = json.loads((folder / "expected.json").read_text())
     _index(workspace, folder)
     names = sorted(r.source_id for r in workspace.runs())
     assert names == ["killed-run", "long-run", "no-logs", "tiny-bert-cls"]  # one run per output folder
     long_run = next(r for r in workspace.runs() if r.source_id == "long-run")
-    assert long_run.metrics["loss"].count == 5000
+    history = expected["states"]["long-run/trainer_state.json"]["log_history"]
+    assert long_run.metrics["loss"].count == sum("loss" in row for row in history) >= 1000
 
 
 def test_tensorboard_project(workspace, fixtures_dir):
