@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import time
 from pathlib import Path
 
@@ -26,20 +27,33 @@ def _fixtures_root() -> Path:
 OWN_CORPUS = REPO / "tests" / "fixtures" / "corpus"
 
 
-def age_corpus(root: Path) -> None:
-    """Move back the modification time of corpus files written within the readers' quiet period.
+def _written_recently(root: Path, cutoff: float) -> bool:
+    return any(
+        os.stat(os.path.join(dirpath, name)).st_mtime > cutoff
+        for dirpath, _dirs, files in os.walk(root)
+        for name in files
+    )
+
+
+def aged_corpus(root: Path, scratch: Path) -> Path:
+    """The corpus, or a copy of it whose recently written files carry older modification times.
 
     A checkout writes every file anew, and readers call a run whose files changed within their
-    quiet period "running"; the corpus was written long before. Only times change, never contents,
-    and no file gets a time before the tools wrote it (once the corpus is 11 minutes old)."""
+    quiet period "running"; the corpus was written long before. The copy changes only times, never
+    contents, and leaves the corpus itself untouched (../shared is read-only)."""
     from labdeck.runs.readers._liveness import QUIET_PERIOD_S
 
     old = time.time() - QUIET_PERIOD_S - 60
-    for dirpath, _dirs, files in os.walk(root):
+    if not _written_recently(root, old):
+        return root
+    copy = scratch / root.name
+    shutil.copytree(root, copy, symlinks=True)
+    for dirpath, _dirs, files in os.walk(copy):
         for name in files:
             path = os.path.join(dirpath, name)
-            if os.stat(path).st_mtime > old:
-                os.utime(path, (old, old))
+            if os.lstat(path).st_mtime > old:
+                os.utime(path, (old, old), follow_symlinks=False)
+    return copy
 
 
 @pytest.fixture(autouse=True)
@@ -52,14 +66,12 @@ def _isolated_home(tmp_path_factory, monkeypatch):
 
 
 @pytest.fixture(scope="session")
-def fixtures_dir() -> Path:
+def fixtures_dir(tmp_path_factory) -> Path:
     """The corpus of run logs written by the real tools (read-only; see _fixtures_root)."""
     root = _fixtures_root()
     if not root.is_dir():
         pytest.fail(f"test corpus not found at {root} (set LABDECK_FIXTURES)")
-    if root.resolve() == OWN_CORPUS.resolve():
-        age_corpus(root)
-    return root
+    return aged_corpus(root, tmp_path_factory.mktemp("corpus"))
 
 
 @pytest.fixture
