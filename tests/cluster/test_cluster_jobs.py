@@ -19,9 +19,11 @@ def _manifest(ws, job) -> dict:
     return json.loads(ws.provenance(public_run_id(job)))["manifest"]
 
 
-def _wait_running(ws, *jobs):
+def _wait_running(ws, *jobs, within_s: float = 120):
     ids = {j.id for j in jobs}
+    deadline = time.monotonic() + within_s
     while ids:
+        assert time.monotonic() < deadline, f"jobs {sorted(ids)} not running after {within_s} s"
         for job_id in list(ids):
             job = control.job(ws, job_id)
             assert not job.finished, f"job {job.id} ended early: {job.status} {job.message}"
@@ -101,3 +103,35 @@ def test_an_unreachable_ray_cluster_is_a_clear_launch_error(ws, repo):
     executors_config.add("away", "ray", {"address": "http://127.0.0.1:9"})
     with pytest.raises(LaunchError, match=r"cannot submit to Ray: Ray's job server at http://127.0.0.1:9 does not answer"):
         launch(ws, LaunchRequest(("python", "train.py"), project=str(repo), executor="away"))
+
+
+def _engine_resources(kind: str, engine_id: str) -> tuple[int, int]:
+    """(CPUs, memory in MiB) the engine holds for the job, in its own words."""
+    if kind == "slurm":
+        shown = subprocess.run(["scontrol", "show", "job", "-o", engine_id], capture_output=True, text=True,
+                               check=True).stdout
+        fields = dict(f.split("=", 1) for f in shown.split() if "=" in f)
+        return int(fields["NumCPUs"]), int(fields["MinMemoryNode"].rstrip("M"))
+    import urllib.request
+
+    # Ray holds a job's entrypoint resources on its supervisor actor; the job info does not echo them
+    with urllib.request.urlopen(f"{RAY_ADDRESS}/api/v0/actors?detail=1", timeout=10) as resp:
+        actors = json.loads(resp.read())["data"]["result"]["result"]
+    held = next(a["required_resources"] for a in actors if a["name"] == f"_ray_internal_job_actor_{engine_id}")
+    return int(held["CPU"]), int(held["memory"]) // 2**20
+
+
+def test_cpus_and_memory_are_asked_of_the_engine_and_again_by_reproduce(ws, repo, cluster):
+    cpus = 2 if cluster == "slurm" else 1  # the test's Ray head has one CPU; Ray's own default is 0
+    job = launch(ws, LaunchRequest(("python", "train.py"), project=str(repo), executor="c", cpus=cpus, mem_gb=0.25))
+    done = control.wait(ws, job.id)
+    assert done.status == "succeeded", done.message
+    assert _engine_resources(cluster, done.spec["cluster"]["id"]) == (cpus, 256)
+    assert _manifest(ws, done)["cluster"]["resources"] == {"cpus": cpus, "mem_gb": 0.25}
+
+    plan = make_plan(ws, public_run_id(done), executor="c")
+    assert plan.spec["resources"] == {"cpus": cpus, "mem_gb": 0.25}
+    assert any(i.what == "resources" and i.status == "restored" for i in plan.items), plan.text()
+    again = control.wait(ws, launch_plan(ws, plan, executor="c").id)
+    assert again.status == "succeeded", again.message
+    assert _engine_resources(cluster, again.spec["cluster"]["id"]) == (cpus, 256)

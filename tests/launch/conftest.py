@@ -61,7 +61,10 @@ def cli(tmp_path, capsys):
     index = tmp_path / "index.sqlite"
 
     def call(*argv: str, parse: bool = False):
-        code = run_cli([argv[0], "--index", str(index), *argv[1:]])
+        try:
+            code = run_cli([argv[0], "--index", str(index), *argv[1:]])
+        except SystemExit as exc:  # argparse rejects an option's value as the real process would: exit 2
+            code = exc.code
         out, err = capsys.readouterr()
         if parse:
             return code, json.loads(out), err

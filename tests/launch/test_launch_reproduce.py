@@ -87,6 +87,11 @@ def test_bad_input_gives_clear_messages_and_queues_nothing(repo, tmp_path, cli):
     assert code == 2 and "requirements.lock" in err
     code, _, err = cli("launch", "--project", str(repo), "--dataset", "mnist", "--", "python", "x.py")
     assert code == 2 and "NAME:VERSION" in err
+    code, _, err = cli("launch", "--project", str(repo), "--cpus", "0", "--", "python", "x.py")
+    assert code == 2 and "--cpus" in err
+    for bad in ("-1", "nan", "lots"):
+        code, _, err = cli("launch", "--project", str(repo), "--mem", bad, "--", "python", "x.py")
+        assert code == 2 and "GB" in err, (bad, err)
     code, jobs, _ = cli("jobs", "--json", parse=True)
     assert jobs == []
 

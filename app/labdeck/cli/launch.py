@@ -44,6 +44,17 @@ def _exit_status(job: JobInfo) -> int:
     return 1
 
 
+def positive_gb(text: str) -> float:
+    """An argparse type: a memory size in GB, more than zero and finite."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of GB") from None
+    if not 0 < value < 1e6:
+        raise argparse.ArgumentTypeError(f"{text!r} GB is not a memory size (more than 0, less than 1,000,000)")
+    return value
+
+
 def cmd_launch(ws: Workspace, args) -> int:
     command = list(args.command)
     if command and command[0] == "--":
@@ -51,7 +62,7 @@ def cmd_launch(ws: Workspace, args) -> int:
     req = LaunchRequest(
         command=tuple(command), project=args.project, gpus=args.gpus, min_gpu_mem_gb=args.min_gpu_mem,
         env=args.env, seed=args.seed, datasets=tuple(args.dataset or ()), priority=args.priority,
-        executor=args.executor,
+        executor=args.executor, cpus=args.cpus, mem_gb=args.mem,
     )
     try:
         job = launch(ws, req)
@@ -174,6 +185,8 @@ def register(add_verb) -> None:
     p.add_argument("--seed", type=int_in_range(0, 2**32 - 1), help="passed as LABDECK_SEED and PYTHONHASHSEED (see sdk.seed_everything)")
     p.add_argument("--dataset", action="append", metavar="NAME:VERSION", help="dataset version used (repeatable)")
     p.add_argument("--priority", type=int_in_range(), default=0, help="higher starts first (default 0)")
+    p.add_argument("--cpus", type=int_in_range(1, 4096), metavar="N", help="CPUs asked of a cluster executor")
+    p.add_argument("--mem", type=positive_gb, metavar="GB", help="memory asked of a cluster executor")
     p.add_argument("--executor", default="local", metavar="NAME",
                    help="where it runs: local (default) or a cluster added with labdeck executor add")
     p.add_argument("--wait", action="store_true", help="return when the job ends, with its exit status")

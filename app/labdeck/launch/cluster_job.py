@@ -80,7 +80,7 @@ class ClusterJob:
         env["CUDA_VISIBLE_DEVICES"] = ",".join(gpus)
         seen = [{"name": g.name, "uuid": g.uuid} for g in snap.gpus if g.uuid in gpus]
         cluster = {"executor": job["executor"], "kind": job["kind"], **engine_identity(job["kind"], os.environ),
-                   "gpus_seen": seen, "driver": snap.driver}
+                   "gpus_seen": seen, "driver": snap.driver, "resources": spec.get("resources") or {}}
         interpreter = envs.describe_interpreter(python)
         man = manifest.build(
             command=list(job["command"]), code=spec.get("code") or {}, env_kind=(spec.get("env") or {}).get("kind",

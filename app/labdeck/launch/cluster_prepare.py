@@ -55,6 +55,6 @@ def prepare(db: Database, job: JobInfo, root: Path, *, executor: str, kind: str,
         "kind": kind,
         "datasets": datasets,
         "spec": {k: spec.get(k) for k in ("code", "env", "gpus", "seed", "datasets", "reproduces", "notes", "name",
-                                          "experiment")},
+                                          "experiment", "resources")},
     })
     return bundle

@@ -108,6 +108,11 @@ class RayEngine(Engine):
             count = len(gpus.uuids) or gpus.count
             if count:
                 body["entrypoint_num_gpus"] = count
+            resources = job.spec.get("resources") or {}
+            if resources.get("cpus"):
+                body["entrypoint_num_cpus"] = int(resources["cpus"])
+            if resources.get("mem_gb"):
+                body["entrypoint_memory"] = int(resources["mem_gb"] * 2**30)
             status, text = self._request("POST", "/api/jobs/", body)
         except EngineUnreachable as exc:
             raise SubmissionRejected(f"cannot submit to Ray: {exc}") from None

@@ -108,10 +108,11 @@ def make_plan(ws: Workspace, ref: str, *, gpus: str | None = None, env: str | No
     else:
         gpu_req = _cluster_gpus(man, gpus, executor, items)
     _where(man, executor, items)
+    resources = _resources(man, executor, items)
     spec = {
         "code": code, "env": env_spec, "gpus": gpu_req, "seed": seed, "datasets": datasets,
         "reproduces": run.id, "notes": [f"{i.what}: {i.status}: {i.detail}" for i in items if i.status != "restored"],
-        "name": f"reproduce {run.name}"[:200], "experiment": run.experiment or "launch",
+        "name": f"reproduce {run.name}"[:200], "experiment": run.experiment or "launch", "resources": resources,
     }
     return Plan(run.id, str(_run_home(run)), tuple(command), tuple(items), spec, "; ".join(blockers))
 
@@ -280,6 +281,19 @@ def _where(man: dict | None, executor: str, items: list[PlanItem]) -> None:
         expect = "a CPU run with the same code, packages and seed: bit-identical results expected"
     status = "restored" if (then.get("executor") or "local") == executor else "substituted"
     items.append(PlanItem("executor", status, f"{executor} (was {was}); {expect}"))
+
+
+def _resources(man: dict | None, executor: str, items: list[PlanItem]) -> dict:
+    """The CPUs and memory the run asked of its cluster, asked again of a cluster (a local job has no limits)."""
+    asked = ((man or {}).get("cluster") or {}).get("resources") or {}
+    if not asked:
+        return {}
+    said = ", ".join(f"{asked['cpus']} CPUs" if k == "cpus" else f"{asked['mem_gb']:g} GB memory" for k in asked)
+    if executor == "local":
+        items.append(PlanItem("resources", "substituted", f"{said} were asked of the cluster; a local job is not limited"))
+        return {}
+    items.append(PlanItem("resources", "restored", said))
+    return dict(asked)
 
 
 def launch_plan(ws: Workspace, plan: Plan, executor: str = "local") -> JobInfo:

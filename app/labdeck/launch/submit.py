@@ -46,6 +46,8 @@ class LaunchRequest:
     name: str | None = None
     experiment: str = "launch"
     notes: tuple[str, ...] = field(default_factory=tuple)
+    cpus: int | None = None  # asked of a cluster's engine (Slurm --cpus-per-task, Ray's entrypoint CPUs)
+    mem_gb: float | None = None  # likewise (Slurm --mem, Ray's entrypoint memory)
 
 
 def resolve_gpus(req: GpuRequest, inventory: Inventory) -> tuple[GpuRequest, list[str]]:
@@ -113,6 +115,9 @@ def launch(ws: Workspace, req: LaunchRequest, *, inventory: Inventory | None = N
         raise LaunchError(str(exc)) from None
     if task is not None:
         task.check()
+    resources = {k: v for k, v in (("cpus", req.cpus), ("mem_gb", req.mem_gb)) if v is not None}
+    if resources and req.executor == "local":
+        notes.append("--cpus/--mem are asked of a cluster's engine; a local job is not limited by them")
     spec = {
         "code": code.to_json(),
         "env": env_spec,
@@ -123,6 +128,7 @@ def launch(ws: Workspace, req: LaunchRequest, *, inventory: Inventory | None = N
         "notes": [*req.notes, *notes],
         "name": req.name,
         "experiment": req.experiment,
+        "resources": resources,
     }
     return enqueue(ws, str(project), list(req.command), spec, priority=req.priority, executor=req.executor)
 
