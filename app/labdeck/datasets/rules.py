@@ -20,10 +20,12 @@ import fnmatch
 import math
 from dataclasses import dataclass
 from numbers import Real
-
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from labdeck.datasets.tabular import kind
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 TYPES = {"int", "float", "number", "string", "bool", "datetime"}
 COLUMN_KEYS = {"type", "required", "min", "max", "allowed", "max_null_fraction"}

@@ -15,8 +15,9 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from typing import TYPE_CHECKING
+
 import blake3
-import pandas as pd
 
 from labdeck.datasets import garbage, tabular
 from labdeck.datasets import rules as rules_mod
@@ -31,6 +32,9 @@ from labdeck.db import datasets as q
 from labdeck.db.engine import Database
 from labdeck.db.foreign_index import ForeignIndexError, read_references
 from labdeck.tasks import Task
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 class ValidationRefused(StoreError):

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import numpy as np
-import pandas as pd
+if TYPE_CHECKING:  # loaded where a file is parsed: listing or adding datasets never pays pandas' import
+    import pandas as pd
 
 FORMATS = {
     ".csv": "csv",
@@ -77,6 +78,8 @@ def load(source: str | Path | bytes, rel: str) -> pd.DataFrame:
 
 def kind(series: pd.Series) -> str:
     """A short type name used in schemas and validation rules."""
+    import pandas as pd
+
     dt = series.dtype
     if pd.api.types.is_bool_dtype(dt):
         return "bool"
@@ -86,7 +89,7 @@ def kind(series: pd.Series) -> str:
         return "float"
     if pd.api.types.is_datetime64_any_dtype(dt):
         return "datetime"
-    if pd.api.types.is_string_dtype(dt) or dt == object:
+    if pd.api.types.is_string_dtype(dt) or dt == "object":
         non_null = series.dropna()
         if len(non_null) == 0 or all(isinstance(v, str) for v in non_null.head(1000)):
             return "string"
@@ -94,6 +97,9 @@ def kind(series: pd.Series) -> str:
 
 
 def _json_value(v):
+    import numpy as np
+    import pandas as pd
+
     if v is None:
         return None
     if isinstance(v, (np.integer,)):
@@ -109,6 +115,8 @@ def _json_value(v):
 
 
 def column_stats(series: pd.Series) -> dict:
+    import numpy as np
+
     k = kind(series)
     n = len(series)
     nulls = int(series.isna().sum())

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-import numpy as np
+if TYPE_CHECKING:  # numpy is loaded by whoever builds the arrays; a CLI verb listing runs never does
+    import numpy as np
 
 
 @dataclass(frozen=True)

@@ -7,17 +7,23 @@ Appending points adds a chunk; ``compact`` merges a series' chunks when there ar
 from __future__ import annotations
 
 import math
-
-import numpy as np
+from typing import TYPE_CHECKING
 
 from labdeck.db.entities import MetricStats, Series
 
-STEP = np.dtype("<i8")
-VALUE = np.dtype("<f8")
-WALL = np.dtype("<f8")
+if TYPE_CHECKING:
+    import numpy as np
+
+# numpy is imported where points are packed or read, not with the module: listing runs (a CLI
+# verb's whole job) goes through here and must not pay numpy's import (about 0.1 s).
+STEP = "<i8"
+VALUE = "<f8"
+WALL = "<f8"
 
 
 def pack(steps: np.ndarray, values: np.ndarray, walls: np.ndarray) -> tuple[bytes, bytes, bytes]:
+    import numpy as np
+
     return (
         np.ascontiguousarray(steps, dtype=STEP).tobytes(),
         np.ascontiguousarray(values, dtype=VALUE).tobytes(),
@@ -26,6 +32,8 @@ def pack(steps: np.ndarray, values: np.ndarray, walls: np.ndarray) -> tuple[byte
 
 
 def unpack(chunks: list[tuple[bytes, bytes, bytes]]) -> Series:
+    import numpy as np
+
     if not chunks:
         return Series(np.empty(0, STEP), np.empty(0, VALUE), np.empty(0, WALL))
     if len(chunks) == 1:
@@ -51,6 +59,8 @@ def summarise(
     point winning a tie. Min/max ignore NaN; they are NaN (stored NULL) only when every
     point is NaN.
     """
+    import numpy as np
+
     # Position of the greatest (step, wall) pair; lexsort is stable, so ties go to the later point.
     # An unknown wall time (NaN) ranks below every known one, as in ``merge``.
     order = np.lexsort((np.where(np.isnan(walls), -np.inf, walls), steps))

@@ -14,19 +14,20 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-import numpy as np
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, update
 from sqlalchemy.orm import Session
 
 from labdeck.db.models import (
     IndexWarning,
     Project,
     Run,
-    Source,
 )
 from labdeck.db.series_writer import SeriesWriter
+
+if TYPE_CHECKING:
+    import numpy as np
 
 _RUN_DEFAULTS = {
     "experiment": "",
@@ -65,7 +66,7 @@ def now_ms() -> int:
 
 def run_uid(project_path: str, fmt: str, source_id: str) -> str:
     """A stable public id: the same run gets the same id when its project is re-added."""
-    digest = hashlib.sha1(f"{project_path}\0{fmt}\0{source_id}".encode()).hexdigest()
+    digest = hashlib.sha1(f"{project_path}\0{fmt}\0{source_id}".encode(), usedforsecurity=False).hexdigest()
     return digest[:12]
 
 

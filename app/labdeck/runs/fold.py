@@ -15,8 +15,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-import numpy as np
-
 from labdeck.db.entities import RunInfo, Series
 
 
@@ -35,6 +33,8 @@ class Folded:
 
 def fold(own: Source, linked: list[Source]) -> Folded:
     """The run's series with its linked sources' folded in, each metric from its richest source."""
+    import numpy as np  # here, not with the module: listing runs from the CLI never loads numpy
+
     candidates: dict[str, list[tuple[tuple[int, int, int], str, Series]]] = {}
     for rank, source in enumerate([own, *linked]):
         for key, series in source.series.items():

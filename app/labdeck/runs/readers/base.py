@@ -20,9 +20,10 @@ import traceback
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
-import numpy as np
+if TYPE_CHECKING:
+    import numpy as np
 
 # Statuses a run may have in the index (the JSON of a run uses these words).
 STATUSES = ("running", "finished", "failed", "killed", "scheduled", "unknown")
@@ -46,6 +47,8 @@ class Points:
     walls: np.ndarray  # float64, milliseconds since the epoch
 
     def __post_init__(self) -> None:
+        import numpy as np  # here, not with the module: a CLI verb that only lists runs never loads numpy
+
         self.steps = np.asarray(self.steps, dtype=np.int64)
         self.values = np.asarray(self.values, dtype=np.float64)
         self.walls = np.asarray(self.walls, dtype=np.float64)
