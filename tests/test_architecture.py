@@ -20,6 +20,14 @@ def test_import_contracts_hold():
     assert "broken" in done.stdout and "0 broken" in done.stdout
 
 
+def test_ruff_finds_nothing():
+    """pyproject.toml's [tool.ruff] rules hold for the app, its scripts and its tests."""
+    ruff = Path(sys.executable).with_name("ruff")
+    done = subprocess.run([str(ruff), "check", "--output-format", "concise", "app", "scripts", "tests"], cwd=REPO,
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
 def test_every_module_outside_ui_is_under_the_qt_contract():
     """A new top-level module cannot slip past the Qt ban by not being listed."""
     config = tomllib.loads((REPO / "pyproject.toml").read_text())

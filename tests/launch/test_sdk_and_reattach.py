@@ -43,9 +43,9 @@ def test_start_run_attaches_to_the_launchers_run(project, monkeypatch):
     owner.log({"loss": 1.0}, step=1)
     owner.end("finished")
     lines = (owner.dir / "metrics.csv").read_text().splitlines()
-    assert lines[0] == "key,step,value,wall_ms" and [l.split(",")[:3] for l in lines[1:]] == [
+    assert lines[0] == "key,step,value,wall_ms" and [ln.split(",")[:3] for ln in lines[1:]] == [
         ["loss", "0", "1.5"], ["loss", "1", "1.0"]]
-    events = [json.loads(l) for l in (owner.dir / "events.jsonl").read_text().splitlines()]
+    events = [json.loads(ln) for ln in (owner.dir / "events.jsonl").read_text().splitlines()]
     assert [e["type"] for e in events] == ["params", "end", "end"]
     assert len(list((project / "labdeck-runs").iterdir())) == 1
 

@@ -9,7 +9,6 @@ import sqlite3
 import threading
 from pathlib import Path
 
-import labdeck
 import pytest
 from labdeck.db.engine import Database
 from labdeck.runs.indexer import index_project

@@ -17,7 +17,6 @@ import sys
 import time
 from pathlib import Path
 
-import pytest
 from labdeck.launch import gitsnap
 
 LABDECK = str(Path(sys.executable).with_name("labdeck"))

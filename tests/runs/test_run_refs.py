@@ -46,7 +46,7 @@ def test_an_ambiguous_prefix_lists_the_candidates_and_exits_2(project, tmp_path)
     assert done.returncode == 2
     listed = json.loads(cli("runs", "--json", index=index).stdout)
     for run in listed:
-        line = next(l for l in done.stderr.splitlines() if run["id"] in l)
+        line = next(ln for ln in done.stderr.splitlines() if run["id"] in ln)
         assert run["format"] in line and run["name"] in line
     # A longer prefix or the full id still picks one.
     full = listed[0]["source_id"]

@@ -36,7 +36,7 @@ def watcher(request, workspace, project):
 def _count(ws, run_id, key="loss"):
     try:
         return ws.run(run_id).metrics.get(key).count
-    except Exception:  # not indexed yet
+    except Exception:  # noqa: BLE001 - not indexed yet
         return 0
 
 

@@ -166,7 +166,9 @@ def _walk(
     project: Path, roots: list[Path] | None, stored: dict[tuple[str, str], StoredSource], task: Task
 ) -> WalkResult:
     """The whole project, or each of ``roots`` plus the known sources that hold them."""
-    cancelled = lambda: task.cancelled
+    def cancelled() -> bool:
+        return task.cancelled
+
     if roots is None:
         return walk_project(project, all_readers(), cancelled=cancelled)
     merged = WalkResult()

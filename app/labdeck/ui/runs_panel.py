@@ -342,7 +342,7 @@ class RunsPanel(QWidget):
 
     def _columns_key(self) -> str:
         # A hash of the folder: a path's slashes would nest QSettings groups.
-        scope = hashlib.sha1((self.project or "*").encode("utf-8")).hexdigest()[:16]
+        scope = hashlib.sha1((self.project or "*").encode("utf-8"), usedforsecurity=False).hexdigest()[:16]
         return f"runs/columns-by-project/{scope}"
 
     def recall_columns(self) -> None:

@@ -103,7 +103,7 @@ class StoreFiles:
         if data is None:
             return None
         try:
-            doc = yaml.load(data, Loader=_LOADER)
+            doc = yaml.load(data, Loader=_LOADER)  # noqa: S506 - _LOADER is a SafeLoader subclass
         except yaml.YAMLError as exc:
             first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
             self.warn(out, "bad-meta-yaml", path, f"not valid YAML ({first})")

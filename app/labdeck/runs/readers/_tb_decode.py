@@ -106,7 +106,7 @@ class RunState:
             self._event(data)
         except Restart:
             raise
-        except Exception as exc:  # one malformed record must not stop the run's index
+        except Exception as exc:  # noqa: BLE001 - one malformed record must not stop the run's index
             self.warn("bad-record", f"a record passed its CRC check but cannot be read ({exc!r}); skipped")
 
     def _event(self, data: bytes) -> None:
