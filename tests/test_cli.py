@@ -219,3 +219,27 @@ def test_a_verb_imports_only_its_own_module(tmp_path):
                               check=True)
         loaded = done.stdout.strip().splitlines()[-1]
         assert loaded == f"['labdeck.cli.common', 'labdeck.cli.{own}']", (verb, loaded)
+
+
+def test_a_user_error_is_one_line_and_a_bug_keeps_its_traceback(tmp_path, monkeypatch, capsys):
+    import pytest
+
+    from labdeck.cli import run_cli
+    from labdeck.errors import UserError
+    from labdeck.launch.store import SnapshotMissing
+    from labdeck.workspace import Workspace
+
+    index = str(tmp_path / "i.sqlite")
+    assert run_cli(["--index", index, "show", "nosuch"]) == 2
+    err = capsys.readouterr().err
+    assert err == "labdeck: no run with id 'nosuch' in the index\n"
+    # A user error raised as a KeyError for older callers still reads as a message, unquoted.
+    assert str(SnapshotMissing("snapshot 1234 is not in the store")) == "snapshot 1234 is not in the store"
+    assert issubclass(SnapshotMissing, UserError) and issubclass(SnapshotMissing, KeyError)
+
+    def broken(self, *args, **kwargs):
+        return {}["a key labdeck forgot"]  # a bug: it must not pass for bad input
+
+    monkeypatch.setattr(Workspace, "runs", broken)
+    with pytest.raises(KeyError):
+        run_cli(["--index", index, "runs", "--json"])

@@ -10,6 +10,7 @@ import json
 import os
 from pathlib import Path
 
+from labdeck.errors import UserError
 from labdeck.paths import data_dir
 
 # key -> what it is for (shown by `labdeck config`)
@@ -18,7 +19,7 @@ KNOWN = {
 }
 
 
-class SettingsError(ValueError):
+class SettingsError(UserError, ValueError):
     pass
 
 

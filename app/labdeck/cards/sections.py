@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from labdeck.errors import UserError
+
 
 @dataclass(frozen=True)
 class HumanSection:
@@ -42,7 +44,7 @@ KEYS = tuple(BY_KEY)
 MISSING = "Missing: not written yet"  # the marker a card shows for an empty human section
 
 
-class UnknownSection(ValueError):
+class UnknownSection(UserError, ValueError):
     pass
 
 

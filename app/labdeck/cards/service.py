@@ -17,13 +17,14 @@ from labdeck.cards.sections import check_key
 from labdeck.db import cards as q
 from labdeck.db.cards import SectionText
 from labdeck.db.engine import Database
+from labdeck.errors import UserError
 from labdeck.models.versions import current_user, now_ms, parse_ref
 
 FORMATS = ("md", "html", "json", "pdf")
 TEXT_RENDERERS = {"md": render_md.render, "html": render_html.render, "json": render_json.render}
 
 
-class CardFormatError(ValueError):
+class CardFormatError(UserError, ValueError):
     pass
 
 

@@ -11,12 +11,14 @@ import os
 import re
 from dataclasses import dataclass
 
+from labdeck.errors import UserError
+
 DEFAULT_PATTERN = r"^(?P<metric>[^@]+)@(?P<factor>[^=@]+)=(?P<value>.+)$"
 ENV = "LABDECK_SLICE_PATTERN"
 GROUPS = ("metric", "factor", "value")
 
 
-class SlicePatternError(ValueError):
+class SlicePatternError(UserError, ValueError):
     pass
 
 

@@ -13,10 +13,12 @@ import sys
 from importlib.resources import files
 from pathlib import Path
 
+from labdeck.errors import UserError
+
 ENV = "LABDECK_CARD_TEMPLATES"
 
 
-class TemplateError(ValueError):
+class TemplateError(UserError, ValueError):
     pass
 
 

@@ -11,21 +11,19 @@ import threading
 from datetime import datetime
 from typing import Any
 
-from labdeck.db.catalogue import AmbiguousRun, RunNotFound
-from labdeck.db.projects import ProjectError
-from labdeck.db.series_sources import SeriesUnavailable
+from labdeck.errors import UserError
 from labdeck.tasks import Cancelled, Progress, Task
 
 
-class CliError(Exception):
+class CliError(UserError):
     """A user-facing failure: printed as one line, exit status 2."""
 
 
 # Exceptions whose message is for the user as it stands (exit status 2, no traceback).
 # A capability adds its own by subclassing CliError, or ValueError subclasses listed here.
-USER_ERRORS: tuple[type[BaseException], ...] = (
-    CliError, ProjectError, RunNotFound, AmbiguousRun, KeyError, SeriesUnavailable,
-)
+# What a user got wrong: one line, exit 2. Anything else (a KeyError included) is a bug in
+# labdeck and keeps its traceback (exit 1) so that it gets reported.
+USER_ERRORS: tuple[type[BaseException], ...] = (UserError,)
 
 
 # SQLite stores integers in 64 bits; a larger number would crash the query that binds it.

@@ -23,6 +23,7 @@ from numbers import Real
 from typing import TYPE_CHECKING
 
 from labdeck.datasets.tabular import kind
+from labdeck.errors import UserError
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -31,7 +32,7 @@ TYPES = {"int", "float", "number", "string", "bool", "datetime"}
 COLUMN_KEYS = {"type", "required", "min", "max", "allowed", "max_null_fraction"}
 
 
-class RulesError(ValueError):
+class RulesError(UserError, ValueError):
     """The rules themselves are malformed (the message names the offending key)."""
 
 

@@ -35,6 +35,7 @@ from pathlib import Path
 import blake3
 
 from labdeck.datasets.packs import PackIndex, PackWriter, fsync_path, pread_exact
+from labdeck.errors import UserError
 from labdeck.paths import data_dir, read_only_mode
 
 NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
@@ -45,7 +46,7 @@ FICLONE = 0x40049409  # linux/fs.h: share the source's blocks (btrfs, XFS, bcach
 PACK_LIMIT = 2 << 20
 
 
-class StoreError(Exception):
+class StoreError(UserError):
     """A problem with the store or a request to it; the message is for the user."""
 
 

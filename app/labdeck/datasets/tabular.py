@@ -10,6 +10,8 @@ import math
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from labdeck.errors import UserError
+
 if TYPE_CHECKING:  # loaded where a file is parsed: listing or adding datasets never pays pandas' import
     import pandas as pd
 
@@ -28,7 +30,7 @@ IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".gif", ".bmp", ".webp"}
 HIST_BINS = 10
 
 
-class TabularError(Exception):
+class TabularError(UserError):
     pass
 
 

@@ -27,13 +27,14 @@ from labdeck.db.models import (
     SourceRegisteredModel,
     Tag,
 )
+from labdeck.errors import UserError
 
 
-class RunNotFound(LookupError):
+class RunNotFound(UserError, LookupError):
     pass
 
 
-class AmbiguousRun(LookupError):
+class AmbiguousRun(UserError, LookupError):
     pass
 
 

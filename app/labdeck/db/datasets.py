@@ -24,9 +24,10 @@ from labdeck.db.datasets_models import (
     RemovedDatasetVersion,
 )
 from labdeck.db.models import Run, RunInput
+from labdeck.errors import UserError
 
 
-class DatasetNotFound(LookupError):
+class DatasetNotFound(UserError, LookupError):
     pass
 
 

@@ -13,11 +13,12 @@ from sqlalchemy.orm import Session, sessionmaker
 from labdeck.db.filters import register_sql_functions
 from labdeck.db.lock import writer_lock
 from labdeck.db.migrate import needs_upgrade, upgrade_to_head
+from labdeck.errors import UserError
 
 BUSY_TIMEOUT_MS = 30_000
 
 
-class IndexOpenError(RuntimeError):
+class IndexOpenError(UserError, RuntimeError):
     """The index file cannot be opened or migrated (the message says why)."""
 
 

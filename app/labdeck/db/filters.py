@@ -14,6 +14,7 @@ from sqlalchemy.orm import aliased
 from sqlalchemy.sql import ColumnElement
 
 from labdeck.db.models import MetricSummary, Param, Project, Run, Tag
+from labdeck.errors import UserError
 
 # Attributes of a run that a query may name directly, with their column.
 ATTRIBUTES = {
@@ -105,7 +106,7 @@ _RE2_OPTIONS.log_errors = False  # a bad pattern is reported to the user, not lo
 _RE2_OPTIONS.never_capture = True
 
 
-class PatternError(ValueError):
+class PatternError(UserError, ValueError):
     """A regular expression RE2 cannot compile (message says why)."""
 
 

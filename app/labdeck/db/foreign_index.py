@@ -14,11 +14,12 @@ from pathlib import Path
 from urllib.parse import quote
 
 from labdeck.db.dataset_users import pins_from_rows
+from labdeck.errors import UserError
 
 BUSY_TIMEOUT_S = 30
 
 
-class ForeignIndexError(RuntimeError):
+class ForeignIndexError(UserError, RuntimeError):
     """That index cannot be read (the message says which and why)."""
 
 

@@ -11,12 +11,13 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from labdeck.db.jobs_models import Job
+from labdeck.errors import UserError
 
 STATUSES = ("queued", "running", "succeeded", "failed", "cancelled")
 ACTIVE = ("queued", "running")
 
 
-class JobNotFound(KeyError):
+class JobNotFound(UserError, KeyError):
     """No job with that id (or prefix)."""
 
 

@@ -10,9 +10,10 @@ from sqlalchemy.orm import Session
 
 from labdeck.db.models import Project
 from labdeck.db.writer import now_ms
+from labdeck.errors import UserError
 
 
-class ProjectError(ValueError):
+class ProjectError(UserError, ValueError):
     pass
 
 

@@ -25,13 +25,14 @@ from labdeck.db.registry_models import (
     Registry,
     RegistryPush,
 )
+from labdeck.errors import UserError
 
 
-class ModelNotFound(LookupError):
+class ModelNotFound(UserError, LookupError):
     pass
 
 
-class RegistryNotFound(LookupError):
+class RegistryNotFound(UserError, LookupError):
     pass
 
 

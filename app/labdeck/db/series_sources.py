@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 from labdeck.db.batches import batches
 from labdeck.db.entities import Series
 from labdeck.db.models import Project, Run, Source
+from labdeck.errors import UserError
 
 # (the source file, the tool's run ids, metric keys or None for all) ->
 #     {run id: {key: Series}}; raises SeriesUnavailable when the store cannot be read.
@@ -29,7 +30,7 @@ Loader = Callable[[Path, list[str], list[str] | None], dict[str, dict[str, Serie
 _loaders: dict[str, Loader] = {}
 
 
-class SeriesUnavailable(RuntimeError):
+class SeriesUnavailable(UserError, RuntimeError):
     """The tool's store that holds these points cannot be read now (the message says why)."""
 
 

@@ -19,6 +19,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from labdeck.errors import UserError
 from labdeck.paths import data_dir
 from labdeck.tasks import Task
 
@@ -56,7 +57,7 @@ if __name__ == "__main__":
 """
 
 
-class EnvError(RuntimeError):
+class EnvError(UserError, RuntimeError):
     """An environment cannot be built or used (message says why)."""
 
 

@@ -13,6 +13,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from labdeck.errors import UserError
 from labdeck.paths import data_dir
 
 KINDS = ("slurm", "ray")
@@ -26,7 +27,7 @@ OPTIONS = {
 }
 
 
-class ExecutorConfigError(ValueError):
+class ExecutorConfigError(UserError, ValueError):
     """A bad executor definition or an unknown name (message for the user)."""
 
 

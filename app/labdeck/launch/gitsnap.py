@@ -20,6 +20,7 @@ import tarfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from labdeck.errors import UserError
 from labdeck.launch import store
 from labdeck.paths import current_umask
 
@@ -41,7 +42,7 @@ SECRET_PATTERNS = (
 )
 
 
-class SnapshotError(RuntimeError):
+class SnapshotError(UserError, RuntimeError):
     """The code cannot be snapshotted or restored (message says why)."""
 
 

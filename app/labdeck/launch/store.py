@@ -10,6 +10,7 @@ import hashlib
 import os
 from pathlib import Path
 
+from labdeck.errors import UserError
 from labdeck.paths import data_dir
 
 
@@ -36,14 +37,21 @@ def put(data: bytes) -> str:
     return digest
 
 
+class SnapshotMissing(UserError, KeyError):
+    """A job's code snapshot is gone from the store or damaged (still a KeyError for older callers)."""
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0]) if self.args else ""
+
+
 def get(digest: str) -> bytes:
     path = blob_path(digest)
     try:
         data = path.read_bytes()
     except FileNotFoundError:
-        raise KeyError(f"snapshot {digest[:12]} is not in the store ({store_dir()})") from None
+        raise SnapshotMissing(f"snapshot {digest[:12]} is not in the store ({store_dir()})") from None
     if hashlib.sha256(data).hexdigest() != digest:
-        raise KeyError(f"snapshot {digest[:12]} in {path} is corrupt (its hash does not match)")
+        raise SnapshotMissing(f"snapshot {digest[:12]} in {path} is corrupt (its hash does not match)")
     return data
 
 

@@ -17,6 +17,7 @@ from pathlib import Path
 from labdeck.db import jobs as jobsdb
 from labdeck.db.jobs import JobInfo
 from labdeck.db.projects import normalise
+from labdeck.errors import UserError
 from labdeck.launch import datasets as launch_datasets
 from labdeck.launch import envs, gitsnap
 from labdeck.launch.executor import SubmissionRejected, executor_for
@@ -28,7 +29,7 @@ from labdeck.workspace import Workspace
 PYTHON_NAMES = ("python", "python3", f"python{platform.python_version_tuple()[0]}.{platform.python_version_tuple()[1]}")
 
 
-class LaunchError(ValueError):
+class LaunchError(UserError, ValueError):
     """Bad launch input (message for the user)."""
 
 

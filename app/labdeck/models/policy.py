@@ -21,6 +21,7 @@ from pathlib import Path
 
 import yaml
 
+from labdeck.errors import UserError
 from labdeck.paths import data_dir
 
 PROJECT_FILE = "labdeck-policy.yaml"
@@ -33,7 +34,7 @@ OPS: dict[str, Callable[[float, float], bool]] = {
 _GATE = re.compile(r'^\s*metrics\.(?:"([^"]+)"|([^\s<>=!]+))\s*(>=|<=|==|!=|>|<|=)\s*(\S+)\s*$')
 
 
-class PolicyError(ValueError):
+class PolicyError(UserError, ValueError):
     """The policy file cannot be read or does not say anything labdeck understands."""
 
 

@@ -8,6 +8,8 @@
 
 from __future__ import annotations
 
+from labdeck.errors import UserError
+
 DRAFT, IN_REVIEW, APPROVED, PUBLISHED = "draft", "in_review", "approved", "published"
 REJECTED, REVOKED, DEPRECATED = "rejected", "revoked", "deprecated"
 STATES = (DRAFT, IN_REVIEW, APPROVED, PUBLISHED, REJECTED, REVOKED, DEPRECATED)
@@ -26,7 +28,7 @@ NEEDS_COMMENT = frozenset({"reject", "revoke", "deprecate"})
 PUSHABLE = frozenset({APPROVED, PUBLISHED})
 
 
-class TransitionRefused(ValueError):
+class TransitionRefused(UserError, ValueError):
     """A transition the workflow or the policy does not allow; the message names the rule."""
 
 

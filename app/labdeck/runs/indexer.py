@@ -24,7 +24,7 @@ from pathlib import Path
 
 from labdeck.db.engine import Database
 from labdeck.db.lock import LockCancelled, writer_lock
-from labdeck.db.projects import project_rows
+from labdeck.db.projects import ProjectError, project_rows
 from labdeck.db.writer import CatalogueWriter, StoredSource, touch_project
 from labdeck.runs import series_loaders  # noqa: F401 - registers on-demand point loaders
 from labdeck.runs.readers import all_readers, reader_for
@@ -105,7 +105,7 @@ def _index_project_locked(
     with db.read() as session:
         rows = project_rows(session, project_path)
         if not rows:
-            raise KeyError(f"{project_path} is not a registered project")
+            raise ProjectError(f"{project_path} is not a registered project (labdeck add adds it)")
         project_id = rows[0][0]
         stored = CatalogueWriter(session, project_id, project_path).stored_sources()
     if not project.is_dir():

@@ -38,6 +38,7 @@ from labdeck.db.filters import (
     SortKey,
     compile_pattern,
 )
+from labdeck.errors import UserError
 from labdeck.runs.readers.base import STATUSES
 
 NAMESPACES = ("params", "metrics", "tags")
@@ -47,7 +48,7 @@ MAX_TERMS = 256
 _CONTEXT = 60  # characters shown either side of an error in a long query
 
 
-class QueryError(ValueError):
+class QueryError(UserError, ValueError):
     def __init__(self, message: str, query: str, position: int) -> None:
         super().__init__(message)
         self.message = message

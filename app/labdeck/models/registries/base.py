@@ -16,13 +16,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlparse
 
+from labdeck.errors import UserError
 from labdeck.models import hashing
 from labdeck.tasks import Task
 
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 
 
-class RegistryError(RuntimeError):
+class RegistryError(UserError, RuntimeError):
     """A registry refused or failed an operation; the message says which and why."""
 
 
