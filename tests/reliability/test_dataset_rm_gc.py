@@ -198,6 +198,8 @@ def test_gc_and_the_next_add_leave_a_live_writers_temp_files_alone(workspace, tm
     live = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
     dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
     try:
+        for folder in (ds.store.tmp, ds.store.packs_dir):  # as the other writers made them
+            folder.mkdir(parents=True, exist_ok=True)
         mine = ds.store.tmp / f"{live.pid}-0-abcd.part"  # a refs write in progress elsewhere
         mine.write_bytes(b"being written")
         stale = ds.store.tmp / f"{dead.stdout.strip()}-0-abcd.part"

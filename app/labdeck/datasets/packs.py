@@ -140,7 +140,10 @@ class PackIndex:
     def refresh(self) -> bool:
         """Load new indexes and forget removed ones; True if anything changed."""
         with self._lock:
-            ids = {n[:-4] for n in os.listdir(self.folder) if n.endswith(".idx")}
+            try:
+                ids = {n[:-4] for n in os.listdir(self.folder) if n.endswith(".idx")}
+            except FileNotFoundError:  # a store nothing was added to yet
+                ids = set()
             gone = self._packs.keys() - ids
             new = {}
             for pack_id in ids - self._packs.keys():

@@ -120,10 +120,7 @@ class Store:
         self.refs = self.root / "refs"
         self.tmp = self.root / "tmp"
         self.packs_dir = self.root / "packs"
-        for d in (self.objects, self.manifests, self.refs, self.tmp, self.packs_dir):
-            d.mkdir(parents=True, exist_ok=True)
-        for i in range(256):  # every fan-out folder up front: no mkdir per object
-            (self.objects / f"{i:02x}").mkdir(exist_ok=True)
+        self._laid_out = False  # the folders are made by the first write, not here (the GUI thread opens stores)
         self._reflink_ok: bool | None = None
         self._hardlink_ok: bool | None = None
         self._tmp_seq = itertools.count()
@@ -132,10 +129,21 @@ class Store:
         self.packs = PackIndex(self.packs_dir)
         self.pack_limit = PACK_LIMIT  # 0: every object is loose
 
+    def _ensure_layout(self) -> None:
+        """The store's folders, every object fan-out folder included (no mkdir per object later)."""
+        if self._laid_out:
+            return
+        for d in (self.objects, self.manifests, self.refs, self.tmp, self.packs_dir):
+            d.mkdir(parents=True, exist_ok=True)
+        for i in range(256):
+            (self.objects / f"{i:02x}").mkdir(exist_ok=True)
+        self._laid_out = True
+
     # Locking ---------------------------------------------------------------
 
     @contextlib.contextmanager
     def lock(self, *, exclusive: bool) -> Iterator[None]:
+        self._ensure_layout()  # every add, rm and gc starts here
         fd = os.open(self.root / ".lock", os.O_RDWR | os.O_CREAT, 0o644)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
@@ -219,6 +227,7 @@ class Store:
             tmp.unlink(missing_ok=True)
 
     def temp_path(self) -> Path:
+        self._ensure_layout()
         # pid + a per-process counter: unique without an os.urandom call per file
         return self.tmp / f"{os.getpid()}-{next(self._tmp_seq)}-{self._tag}.part"
 
@@ -278,6 +287,8 @@ class Store:
         return True
 
     def iter_loose(self) -> Iterator[tuple[str, Path]]:
+        if not self.objects.is_dir():
+            return
         for sub in sorted(self.objects.iterdir()):
             if not sub.is_dir():
                 continue
@@ -355,6 +366,8 @@ class Store:
         does not make every temp file garbage.
         """
         n = 0
+        if not self.tmp.is_dir():
+            return 0
         for p in self.tmp.iterdir():
             if _writer_alive(p.name):
                 continue
@@ -368,6 +381,7 @@ class Store:
         Called by an add before it starts; an add or gc at work (holding the lock) may own such
         files, so then nothing is touched and a later add or gc cleans up.
         """
+        self._ensure_layout()
         fd = os.open(self.root / ".lock", os.O_RDWR | os.O_CREAT, 0o644)
         try:
             try:
@@ -385,7 +399,7 @@ class Store:
             os.close(fd)
 
     def _write_atomic(self, dest: Path, data: bytes) -> None:
-        tmp = self.temp_path()
+        tmp = self.temp_path()  # makes the store's folders on its first write
         with open(tmp, "wb") as f:
             f.write(data)
             f.flush()
