@@ -8,6 +8,7 @@ previous, consistent state.
 from __future__ import annotations
 
 import hashlib
+import sqlite3
 import json
 import math
 import time
@@ -132,7 +133,9 @@ class CatalogueWriter:
         self.project_path = project_path
         # The hot per-run statements go straight to sqlite3 inside the session's transaction:
         # SQLAlchemy's statement machinery measured ~0.3 ms per call, 20x the SQL itself.
-        self._raw = session.connection().connection.driver_connection
+        raw = session.connection().connection.driver_connection
+        assert raw is not None  # a live session's connection always has its sqlite3 one
+        self._raw: sqlite3.Connection = raw
         self._series = SeriesWriter(session, self._raw)
 
     # Sources -------------------------------------------------------------
