@@ -50,6 +50,9 @@ class ClusterExecutor(Executor):
     def start(self, db_path: Path, job: JobInfo) -> None:
         db = Database(db_path)
         try:
+            # The monitor starts first: its start-up (about 0.5 s of imports) overlaps the bundle
+            # and the submission, and it follows the job from the engine's id once that is recorded.
+            self.spawn_monitor(db_path, job.id, db)
             python = self.cfg.get("python", sys.executable)
             root = cluster_prepare.shared_root(self.cfg.get("shared"), job)
             try:
@@ -66,7 +69,6 @@ class ClusterExecutor(Executor):
                                   host=socket.gethostname(),
                                   message=f"submitted to {self.cfg.kind} {info.get('cluster') or self.name} "
                                           f"as {info['id']}")
-            self.spawn_monitor(db_path, job.id, db)
         finally:
             db.close()
 

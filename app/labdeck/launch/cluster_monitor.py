@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import shutil
+import socket
 import sys
 import time
 import traceback
@@ -23,10 +24,14 @@ from labdeck.launch.cluster_bundle import Bundle
 from labdeck.launch.cluster_engine import Engine, EngineState, EngineUnreachable
 from labdeck.launch.cluster_executor import engine_for
 from labdeck.launch.executors_config import ExecutorConfig
+from labdeck.launch.processes import pid_alive
 from labdeck.runs import native_format as fmt
 from labdeck.sdk import Run
 
 POLL_S = 0.3
+FIRST_POLL_S, FIRST_POLLS_FOR_S = 0.05, 5.0  # most jobs start (or are refused) in their first seconds
+SUBMIT_POLL_S = 0.02
+NOT_SUBMITTED = "the launch ended before the job was submitted"
 FORGOTTEN_POLLS = 20  # the engine no longer knows the job and it left no result: it is lost
 ENGINE_NAMES = {"slurm": "Slurm", "ray": "Ray"}
 
@@ -42,6 +47,7 @@ class Monitor:
                                                         self.info.get("config") or {}))
         self.bundle = Bundle(Path(self.info["bundle"]))
         self.last: EngineState | None = None
+        self.began = time.monotonic()
 
     def job(self) -> JobInfo:
         with self.db.read() as s:
@@ -83,7 +89,7 @@ class Monitor:
             elif state.status == "queued":
                 self._say(job, f"pending in {ENGINE_NAMES.get(self.kind, self.kind)}: {state.describe()}")
             self.last = state
-            time.sleep(POLL_S)
+            time.sleep(FIRST_POLL_S if time.monotonic() - self.began < FIRST_POLLS_FOR_S else POLL_S)
 
     def _say(self, job: JobInfo, message: str) -> None:
         if job.message != message:
@@ -145,6 +151,34 @@ class Monitor:
             traceback.print_exc()
 
 
+def _submitted(job: JobInfo) -> bool:
+    return bool((job.spec.get("cluster") or {}).get("id"))
+
+
+def wait_for_submission(db: Database, job_id: str) -> bool:
+    """Started before the submission, wait for the engine's id; False if there will be none.
+
+    The launcher records the id, or fails the job when the engine refuses it. A launcher that
+    died in between (killed, Ctrl-C) leaves a job no engine knows: it is failed here.
+    """
+    while True:
+        with db.read() as s:
+            job = jobsdb.get_job(s, job_id)
+        if job.finished:
+            return False
+        if _submitted(job):
+            return True
+        launcher = job.spec.get("launcher") or {}
+        if launcher.get("host") == socket.gethostname() and launcher.get("pid") and not pid_alive(launcher["pid"]):
+            with db.write() as s:
+                fresh = jobsdb.get_job(s, job_id)  # it may have written the id just before it ended
+                if fresh.finished or _submitted(fresh):
+                    continue
+                jobsdb.finish_job(s, job_id, "failed", message=NOT_SUBMITTED)
+            return False
+        time.sleep(SUBMIT_POLL_S)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog=f"python -m {__spec__.name if __spec__ else 'cluster_monitor'}")
     parser.add_argument("job")
@@ -152,6 +186,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     db = Database(Path(args.index))
     try:
+        if not wait_for_submission(db, args.job):
+            return 0
         return Monitor(db, args.job).main()
     except Exception as exc:  # noqa: BLE001 - the job must not stay "running" for ever unseen
         traceback.print_exc()

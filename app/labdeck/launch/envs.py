@@ -30,10 +30,24 @@ _EXACT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*(\[[^\]]*\])?\s*(==\s*[^=<>!~;\
 # Ask an interpreter for its packages and where each came from (stdlib only: works in any venv).
 _PROBE = r"""
 import importlib.metadata as m, json, sys, platform
+def _header(d):
+  # Name and Version from the metadata's first lines: the full email parse behind d.metadata
+  # costs ~1 ms a package, and a job waits for this before its command starts.
+  name = version = None
+  for line in (d.read_text("METADATA") or d.read_text("PKG-INFO") or "").splitlines():
+      if not line:
+          break
+      if line.startswith("Name:") and name is None:
+          name = line[5:].strip()
+      elif line.startswith("Version:") and version is None:
+          version = line[8:].strip()
+  if not name or version is None:
+      return d.metadata["Name"], d.version
+  return name, version
 def _describe():
   out = []
   for d in m.distributions():
-      name = d.metadata["Name"]
+      name, version = _header(d)
       if not name:
           continue
       src = "index"
@@ -48,7 +62,7 @@ def _describe():
               src = du["vcs_info"].get("vcs", "vcs") + "+" + du.get("url", "") + "@" + du["vcs_info"].get("commit_id", "")
           else:
               src = du.get("url", "url")
-      out.append({"name": name, "version": d.version, "source": src})
+      out.append({"name": name, "version": version, "source": src})
   out.sort(key=lambda p: p["name"].lower())
   return {"python": platform.python_version(), "implementation": platform.python_implementation(),
                     "executable": sys.executable, "packages": out}

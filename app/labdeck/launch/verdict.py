@@ -9,9 +9,8 @@ called ``identical``: an empty comparison proves nothing).
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
-
-import numpy as np
 
 from labdeck.db.entities import Series
 
@@ -52,13 +51,15 @@ class Verdict:
 
 
 def _num(x: float | None) -> float | str | None:
-    if x is None or np.isfinite(x):
+    if x is None or math.isfinite(x):
         return x
-    return "NaN" if np.isnan(x) else ("Infinity" if x > 0 else "-Infinity")
+    return "NaN" if math.isnan(x) else ("Infinity" if x > 0 else "-Infinity")
 
 
 def _first_bad(a: Series, b: Series, rtol: float) -> tuple[int | None, str, float, bool]:
     """(index of the first departure or None, reason, max relative difference, bit-identical)."""
+    import numpy as np  # here: `labdeck launch` imports this module and must start fast
+
     n = min(len(a), len(b))
     sa, sb = a.steps[:n], b.steps[:n]
     va, vb = a.values[:n].astype(np.float64), b.values[:n].astype(np.float64)
