@@ -21,5 +21,11 @@ def test_launch_dialog_offers_the_configured_executors(qtbot):
     assert offered == ["local", "gpu", "team"]
     dialog.command.setText("python train.py")
     assert dialog.request().executor == "local"
+    assert not dialog.cpus.isEnabled() and not dialog.mem.isEnabled()  # a local job is not limited
     dialog.executor.setCurrentText("team")
     assert dialog.request().executor == "team"
+    assert (dialog.request().cpus, dialog.request().mem_gb) == (None, None)  # the engine's defaults
+    assert dialog.cpus.isEnabled() and dialog.mem.isEnabled()
+    dialog.cpus.setValue(4)
+    dialog.mem.setValue(16)
+    assert (dialog.request().cpus, dialog.request().mem_gb) == (4, 16.0)

@@ -19,6 +19,7 @@ from PySide6.QtWidgets import (
     QComboBox,
     QDialog,
     QDialogButtonBox,
+    QDoubleSpinBox,
     QFileDialog,
     QFormLayout,
     QHBoxLayout,
@@ -97,6 +98,18 @@ class LaunchDialog(QDialog):
         self.priority.setRange(-100, 100)
         self.executor = QComboBox()  # local, then the clusters of `labdeck executor add`
         self.executor.addItems(executors_config.names())
+        # Asked of a cluster's engine (Slurm --cpus-per-task/--mem, Ray entrypoint resources);
+        # 0 leaves the engine's default. A local job is not limited, so they are off for it.
+        self.cpus = QSpinBox()
+        self.cpus.setRange(0, 4096)
+        self.cpus.setSpecialValueText("engine default")
+        self.mem = QDoubleSpinBox()
+        self.mem.setRange(0, 999999)
+        self.mem.setDecimals(2)
+        self.mem.setSuffix(" GB")
+        self.mem.setSpecialValueText("engine default")
+        self.executor.currentTextChanged.connect(self._executor_changed)
+        self._executor_changed(self.executor.currentText())
         form = QFormLayout(self)
         form.addRow("Project (git)", row)
         form.addRow("Command", self.command)
@@ -105,10 +118,18 @@ class LaunchDialog(QDialog):
         form.addRow("Seed", self.seed)
         form.addRow("Priority", self.priority)
         form.addRow("Run on", self.executor)
+        form.addRow("CPUs", self.cpus)
+        form.addRow("Memory", self.mem)
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
         buttons.accepted.connect(self.accept)
         buttons.rejected.connect(self.reject)
         form.addRow(buttons)
+
+    def _executor_changed(self, name: str) -> None:
+        on_cluster = bool(name) and name != "local"
+        for box in (self.cpus, self.mem):
+            box.setEnabled(on_cluster)
+            box.setToolTip("" if on_cluster else "asked of a cluster's engine; a local job is not limited")
 
     def _browse(self) -> None:
         folder = QFileDialog.getExistingDirectory(self, "Project folder")
@@ -122,6 +143,8 @@ class LaunchDialog(QDialog):
             gpus=self.gpus.text().strip() or "none", env=self.env.currentText(),
             seed=int(seed) if seed else None, priority=self.priority.value(),
             executor=self.executor.currentText() or "local",
+            cpus=self.cpus.value() or None if self.cpus.isEnabled() else None,
+            mem_gb=self.mem.value() or None if self.mem.isEnabled() else None,
         )
 
 
