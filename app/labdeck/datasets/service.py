@@ -15,7 +15,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, List  # List: the class defines a method named list
 
 import blake3
 
@@ -235,7 +235,7 @@ class Datasets:
         self._repair_refs(refs)
         return infos
 
-    def _repair_refs(self, refs: dict[str, list[tuple[int, str]]]) -> None:
+    def _repair_refs(self, refs: dict[str, List[tuple[int, str]]]) -> None:
         """Rewrite any refs file that disagrees with the index (a crash between the two writes)."""
         for name, versions in refs.items():
             want = {str(v): d for v, d in versions}
@@ -246,7 +246,7 @@ class Datasets:
             if have != want:
                 self.store.write_refs(name, versions)
 
-    def versions(self, name: str) -> list[q.VersionInfo]:
+    def versions(self, name: str) -> List[q.VersionInfo]:
         with self.db.read() as s:
             return q.list_versions(s, name)
 
@@ -254,12 +254,12 @@ class Datasets:
         with self.db.read() as s:
             return q.get_version(s, name, version)
 
-    def files(self, name: str, version: int | None = None) -> list[q.FileEntry]:
+    def files(self, name: str, version: int | None = None) -> List[q.FileEntry]:
         with self.db.read() as s:
             v = q.get_version(s, name, version)
             return q.version_files(s, name, v.version)
 
-    def manifest(self, name: str, version: int | None = None) -> list[tuple[str, int, str]]:
+    def manifest(self, name: str, version: int | None = None) -> List[tuple[str, int, str]]:
         """The version's files from its manifest in the store, verified against the version hash."""
         v = self.version(name, version)
         return self.store.read_manifest(v.digest)
@@ -268,11 +268,11 @@ class Datasets:
         with self.db.read() as s:
             return q.use_counts(s)
 
-    def runs_using(self, name: str, version: int | None = None) -> list[q.RunUse]:
+    def runs_using(self, name: str, version: int | None = None) -> List[q.RunUse]:
         with self.db.read() as s:
             return q.runs_using(s, name, version)
 
-    def inputs_of_run(self, run_ref: str) -> list[q.RunUse]:
+    def inputs_of_run(self, run_ref: str) -> List[q.RunUse]:
         with self.db.read() as s:
             return q.inputs_of_run(s, catalogue.find_run_pk(s, run_ref))
 
@@ -409,7 +409,7 @@ class Datasets:
         return GcResult(len(doomed.digests), doomed.bytes, len(manifests), dry_run, tuple(sorted(doomed.digests)),
                         kept_for, kept_objects)
 
-    def _keep_pinned(self, pins: dict[str, list[str]], keep: set[str],
+    def _keep_pinned(self, pins: dict[str, List[str]], keep: set[str],
                      keep_manifests: set[str]) -> tuple[dict[str, tuple[str, ...]], int]:
         """Add the objects and manifests of pinned versions that no index holds any more to the keep sets."""
         kept_for: dict[str, tuple[str, ...]] = {}
