@@ -28,6 +28,14 @@ def test_ruff_finds_nothing():
     assert done.returncode == 0, done.stdout + done.stderr
 
 
+def test_mypy_finds_nothing():
+    """pyproject.toml's [tool.mypy] packages type-check (db, runs, models, datasets, launch)."""
+    mypy = Path(sys.executable).with_name("mypy")
+    done = subprocess.run([str(mypy), "--cache-dir", str(REPO / ".mypy_cache")], cwd=REPO, capture_output=True,
+                          text=True, timeout=600)
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
 def test_every_module_outside_ui_is_under_the_qt_contract():
     """A new top-level module cannot slip past the Qt ban by not being listed."""
     config = tomllib.loads((REPO / "pyproject.toml").read_text())

@@ -225,7 +225,7 @@ def ingest(
     stop = threading.Event()  # set when one job failed or the task was cancelled
 
     def job(batch: list[SourceFile]) -> list[tuple[SourceFile, tuple[str, os.stat_result, int, bool]]]:
-        out = []
+        out: list[tuple[SourceFile, tuple[str, os.stat_result, int, bool]]] = []
         for sf in batch:
             if stop.is_set() or (task is not None and task.cancelled):
                 return out

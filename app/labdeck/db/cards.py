@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass, field
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -140,7 +141,7 @@ def _datasets(session: Session, used: tuple[dict, ...]) -> tuple[DatasetRecord, 
                 select(DatasetVersion, Dataset.name).join(Dataset, Dataset.id == DatasetVersion.dataset_id)
                 .where(DatasetVersion.digest == digest).order_by(DatasetVersion.id)
             ).first()
-        base = {k: str(d.get(k) or "") for k in ("name", "digest", "source_type", "source", "context")}
+        base: dict[str, Any] = {k: str(d.get(k) or "") for k in ("name", "digest", "source_type", "source", "context")}
         if row is not None:
             v, ds_name = row
             out.append(DatasetRecord(**{**base, "name": base["name"] or ds_name}, version=v.version,

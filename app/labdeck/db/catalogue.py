@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
@@ -94,7 +94,7 @@ def runs_by_pk(session: Session, pks: list[int], *, with_warnings: bool = True) 
     return [out[pk] for pk in pks if pk in out]
 
 
-def _load_batch(session: Session, pks: list[int], with_warnings: bool) -> dict[int, RunInfo]:
+def _load_batch(session: Session, pks: Sequence[int], with_warnings: bool) -> dict[int, RunInfo]:
     params: dict[int, dict[str, str]] = defaultdict(dict)
     tags: dict[int, dict[str, str]] = defaultdict(dict)
     metrics: dict[int, dict] = defaultdict(dict)
@@ -118,10 +118,10 @@ def _load_batch(session: Session, pks: list[int], with_warnings: bool) -> dict[i
              "context": i.context, **json.loads(i.details or "{}")}
         )
     models: dict[int, list[dict]] = defaultdict(list)
-    for m in session.execute(select(RunModel).where(RunModel.run_pk.in_(pks)).order_by(RunModel.id)).scalars():
-        models[m.run_pk].append(
-            {"model_id": m.model_id, "name": m.name, "artifact_path": m.artifact_path, "step": m.step,
-             "status": m.status, **json.loads(m.details or "{}")}
+    for rm in session.execute(select(RunModel).where(RunModel.run_pk.in_(pks)).order_by(RunModel.id)).scalars():
+        models[rm.run_pk].append(
+            {"model_id": rm.model_id, "name": rm.name, "artifact_path": rm.artifact_path, "step": rm.step,
+             "status": rm.status, **json.loads(rm.details or "{}")}
         )
     rows = session.execute(
         select(Run, Project.path).join(Project, Project.id == Run.project_id).where(Run.pk.in_(pks))
@@ -139,7 +139,8 @@ def _load_batch(session: Session, pks: list[int], with_warnings: bool) -> dict[i
             .where(IndexWarning.run_pk.in_(pks))
             .order_by(IndexWarning.id)
         ):
-            warnings[w.run_pk].append(_warning_info(w, project_path, uids.get(w.run_pk)))
+            if w.run_pk is not None:  # the query asks for runs' warnings only
+                warnings[w.run_pk].append(_warning_info(w, project_path, uids.get(w.run_pk)))
     return {
         r.pk: RunInfo(
             id=r.uid,
@@ -152,7 +153,8 @@ def _load_batch(session: Session, pks: list[int], with_warnings: bool) -> dict[i
             deleted=bool(r.deleted),
             hidden=bool(r.hidden),
             gone=r.gone_at is not None,
-            parent=parents.get((r.source_pk, r.parent_source_id)) or other_format.get(r.pk, (0, None))[1],
+            parent=(parents.get((r.source_pk, r.parent_source_id)) if r.parent_source_id is not None else None)
+            or other_format.get(r.pk, (0, None))[1],
             start_time=r.start_time,
             end_time=r.end_time,
             path=r.path,

@@ -16,6 +16,8 @@ from dataclasses import dataclass
 
 from sqlalchemy import Connection
 
+from labdeck.db.raw import sqlite_connection
+
 Files = dict[str, tuple[int, str]]  # path -> (size, digest)
 MAX_CHAIN = 64  # deltas in a row before a whole list, whatever their size
 
@@ -43,7 +45,7 @@ def load(conn: Connection, version_id: int) -> Rebuilt:
     chain = _chain(conn, version_id)
     # The driver's cursor gives plain tuples: SQLAlchemy rows cost several times more for
     # the 10,000 rows of a whole list (measured).
-    raw = conn.connection.driver_connection
+    raw = sqlite_connection(conn)
     files: Files = {
         p: (s, d)
         for p, s, d in raw.execute("SELECT path, size, digest FROM dataset_files WHERE version_id = ?", (chain[0],))

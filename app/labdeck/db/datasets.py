@@ -24,6 +24,7 @@ from labdeck.db.datasets_models import (
     RemovedDatasetVersion,
 )
 from labdeck.db.models import Run, RunInput
+from labdeck.db.raw import sqlite_connection
 from labdeck.errors import UserError
 
 
@@ -213,7 +214,9 @@ def ensure_dataset(session: Session, name: str, now_ms: int) -> int:
         "INSERT INTO datasets (name, created_at, rules, strict) VALUES (?, ?, '{}', 0) ON CONFLICT (name) DO NOTHING",
         (name, now_ms),
     )
-    return session.scalar(select(Dataset.id).where(Dataset.name == name))
+    dataset_id = session.scalar(select(Dataset.id).where(Dataset.name == name))
+    assert dataset_id is not None  # inserted just above, or there already
+    return dataset_id
 
 
 def set_rules(session: Session, name: str, now_ms: int, rules: dict | None, strict: bool | None) -> None:
@@ -273,6 +276,7 @@ def _add_version(
         base_id = session.scalar(
             select(DatasetVersion.id).where(DatasetVersion.dataset_id == dataset_id, DatasetVersion.version == last)
         )
+        assert base_id is not None  # the latest version, read in this transaction
         base = (base_id, vfiles.load(conn, base_id))
     vfiles.write(conn, v.id, files, base)
     session.expire(v, ["base_id"])  # written by plain SQL
@@ -325,7 +329,7 @@ def load_hash_cache(session: Session) -> dict[tuple[int, int], tuple[int, int, s
     The driver's own tuples: ORM rows for 10,000 entries cost a quarter of a second, and even
     SQLAlchemy's plain rows several times these (measured).
     """
-    raw = session.connection().connection.driver_connection
+    raw = sqlite_connection(session)
     rows = raw.execute("SELECT dev, ino, size, mtime_ns, digest FROM dataset_hash_cache")
     return {(dev, ino): (size, mtime, digest) for dev, ino, size, mtime, digest in rows}
 

@@ -156,7 +156,7 @@ def _runs_where(model, *conditions) -> ColumnElement[bool]:
 
 
 def _has(field: Field) -> ColumnElement[bool]:
-    model = {"params": Param, "tags": Tag, "metrics": MetricSummary}.get(field.kind)
+    model: Any = {"params": Param, "tags": Tag, "metrics": MetricSummary}.get(field.kind)
     if model is None:
         return false()
     return _runs_where(model, model.key == field.name)
@@ -168,7 +168,8 @@ def _compare_sql(node: Compare) -> ColumnElement[bool]:
         return _compare(ATTRIBUTES[f.name], op, value)
     if f.kind == "metrics":
         return _runs_where(MetricSummary, MetricSummary.key == f.name, _compare(MetricSummary.last, op, value))
-    model = Param if f.kind == "params" else Tag
+    model: Any = Param if f.kind == "params" else Tag
+    column: Any
     if isinstance(value, float) and f.kind == "params" and op not in ("~", "!~"):
         column = Param.value_num
     else:
@@ -192,8 +193,8 @@ def sort_terms(key: SortKey) -> tuple[list[tuple[Any, ColumnElement[bool]]], lis
     if f.kind == "attr":
         columns = [ATTRIBUTES[f.name]]
     else:
-        model = {"params": Param, "metrics": MetricSummary, "tags": Tag}[f.kind]
-        joined = aliased(model)
+        model: Any = {"params": Param, "metrics": MetricSummary, "tags": Tag}[f.kind]
+        joined: Any = aliased(model)
         joins.append((joined, and_(joined.run_pk == Run.pk, joined.key == f.name)))
         if f.kind == "params":
             columns = [joined.value_num, joined.value]  # numbers as numbers, then text

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session, aliased
 
 from labdeck.db import run_links
 from labdeck.db.models import Param, Project, Run, Tag
+from labdeck.db.raw import sqlite_connection
 
 ATTRIBUTE_COLUMNS = {
     "experiment": Run.experiment,
@@ -80,4 +81,4 @@ def _pairs(session: Session, stmt) -> list[tuple]:
     compiled = stmt.compile(conn)
     params = compiled.construct_params()
     args = [params[name] for name in compiled.positiontup or ()]
-    return conn.connection.driver_connection.execute(str(compiled), args).fetchall()
+    return sqlite_connection(conn).execute(str(compiled), args).fetchall()

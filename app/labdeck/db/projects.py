@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import cast
 
-from sqlalchemy import delete, select
+from sqlalchemy import CursorResult, delete, select
 from sqlalchemy.orm import Session
 
 from labdeck.db.models import Project
@@ -39,11 +40,11 @@ def remove_project(session: Session, path: str | os.PathLike) -> bool:
     """Forget a folder and everything indexed from it (the folder itself is untouched)."""
     resolved = normalise(path)
     result = session.execute(delete(Project).where(Project.path.in_({resolved, str(path)})))
-    return result.rowcount > 0
+    return cast(CursorResult, result).rowcount > 0
 
 
 def project_rows(session: Session, path: str | None = None) -> list[tuple[int, str]]:
     stmt = select(Project.id, Project.path).order_by(Project.path)
     if path is not None:
         stmt = stmt.where(Project.path == normalise(path))
-    return [tuple(r) for r in session.execute(stmt)]
+    return [(r[0], r[1]) for r in session.execute(stmt)]

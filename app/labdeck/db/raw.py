@@ -8,10 +8,20 @@ stay its business); only the rows skip its result machinery.
 
 from __future__ import annotations
 
+import sqlite3
 from typing import Any
 
-from sqlalchemy import Select
+from sqlalchemy import Connection, Select
 from sqlalchemy.orm import Session
+
+
+def sqlite_connection(conn: Connection | Session) -> sqlite3.Connection:
+    """The driver's own connection under a SQLAlchemy connection or session (same transaction)."""
+    if isinstance(conn, Session):
+        conn = conn.connection()
+    raw = conn.connection.driver_connection
+    assert raw is not None  # a live connection always has its sqlite3 one
+    return raw
 
 
 def scalars(session: Session, stmt: Select) -> list[Any]:
@@ -19,10 +29,10 @@ def scalars(session: Session, stmt: Select) -> list[Any]:
     conn = session.connection()
     compiled = stmt.compile(conn)
     params = compiled.construct_params()
-    processors = compiled._bind_processors  # the bind types' own conversions (bools, dates)
+    processors: Any = compiled._bind_processors  # the bind types' own conversions (bools, dates)
     args = [
         processors[name](params[name]) if name in processors else params[name]
         for name in compiled.positiontup or ()
     ]
-    cursor = conn.connection.driver_connection.execute(str(compiled), args)
+    cursor = sqlite_connection(conn).execute(str(compiled), args)
     return [row[0] for row in cursor]

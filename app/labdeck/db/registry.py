@@ -12,6 +12,7 @@ import hashlib
 import json
 import os
 from dataclasses import dataclass, field
+from typing import Any
 
 from sqlalchemy import func, inspect, select, text
 from sqlalchemy.orm import Session
@@ -138,7 +139,7 @@ def append_event(session: Session, version_id: int, *, action: str, to_state: st
     if mv is None:
         raise ModelNotFound(f"no model version with id {version_id}")
     head = session.get(ModelHead, mv.name)
-    fields = {
+    fields: dict[str, Any] = {
         "model_name": mv.name,
         "seq": (head.entries if head else 0) + 1,
         "version": mv.version,

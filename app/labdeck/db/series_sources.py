@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -45,7 +46,7 @@ def load(
     wanted = list(pks)
     if not wanted:
         return {}
-    rows = []
+    rows: list[Any] = []
     for part in batches(wanted):
         rows += session.execute(
             select(Run.pk, Run.source_id, Run.series_source, Source.path, Project.path)

@@ -6,6 +6,7 @@ Part of ``CatalogueWriter``'s transaction (it hands over its session and raw con
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Mapping
 from typing import Any
 
 from sqlalchemy import delete, select
@@ -28,7 +29,7 @@ class SeriesWriter:
         self._raw.execute("DELETE FROM metric_chunks WHERE run_pk = ?", (run_pk,))
         self._raw.execute("DELETE FROM metrics WHERE run_pk = ?", (run_pk,))
 
-    def append_points(self, run_pk: int, points: dict, *, fresh: bool) -> None:
+    def append_points(self, run_pk: int, points: Mapping, *, fresh: bool) -> None:
         previous: dict[str, dict] = {}
         next_seq: dict[str, tuple[int, int]] = {}
         if not fresh:
@@ -96,7 +97,7 @@ class SeriesWriter:
             .where(MetricChunk.run_pk == run_pk, MetricChunk.key == key)
             .order_by(MetricChunk.seq)
         ).all()
-        merged = series_codec.unpack([tuple(c) for c in chunks])
+        merged = series_codec.unpack([(c[0], c[1], c[2]) for c in chunks])
         self.session.execute(
             delete(MetricChunk).where(MetricChunk.run_pk == run_pk, MetricChunk.key == key)
         )

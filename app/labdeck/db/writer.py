@@ -8,16 +8,15 @@ previous, consistent state.
 from __future__ import annotations
 
 import hashlib
-import sqlite3
 import json
 import math
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
-from sqlalchemy import delete, update
+from sqlalchemy import CursorResult, delete, update
 from sqlalchemy.orm import Session
 
 from labdeck.db.models import (
@@ -25,6 +24,7 @@ from labdeck.db.models import (
     Project,
     Run,
 )
+from labdeck.db.raw import sqlite_connection
 from labdeck.db.series_writer import SeriesWriter
 
 if TYPE_CHECKING:
@@ -100,16 +100,21 @@ class RunChanges(Protocol):
     meta: dict[str, Any]
     params: dict[str, str]
     tags: dict[str, str]
-    points: dict[str, PointsLike]
     replace_params: bool
     replace_tags: bool
     replace_series: bool
-    warnings: list[WarningLike]
     artifact_dir: str | None
     inputs: list[dict[str, Any]] | None
     models: list[dict[str, Any]] | None
     summaries: dict[str, dict[str, Any]] | None
     fold_summaries: bool
+
+    # Read-only, so that a reader's own types fit (a property's type may narrow; an attribute's may not).
+    @property
+    def points(self) -> Mapping[str, PointsLike]: ...
+
+    @property
+    def warnings(self) -> Sequence[WarningLike]: ...
 
 
 @dataclass(frozen=True)
@@ -133,9 +138,7 @@ class CatalogueWriter:
         self.project_path = project_path
         # The hot per-run statements go straight to sqlite3 inside the session's transaction:
         # SQLAlchemy's statement machinery measured ~0.3 ms per call, 20x the SQL itself.
-        raw = session.connection().connection.driver_connection
-        assert raw is not None  # a live session's connection always has its sqlite3 one
-        self._raw: sqlite3.Connection = raw
+        self._raw = sqlite_connection(session)
         self._series = SeriesWriter(session, self._raw)
 
     # Sources -------------------------------------------------------------
@@ -216,7 +219,7 @@ class CatalogueWriter:
         self._raw.execute(sql, (source_pk,))
 
     def add_warnings(
-        self, warnings: list[WarningLike], *, source_pk: int | None, run_pk: int | None = None
+        self, warnings: Sequence[WarningLike], *, source_pk: int | None, run_pk: int | None = None
     ) -> None:
         if not warnings:
             return
@@ -238,7 +241,7 @@ class CatalogueWriter:
             rows,
         )
 
-    def replace_project_warnings(self, warnings: list[WarningLike]) -> None:
+    def replace_project_warnings(self, warnings: Sequence[WarningLike]) -> None:
         """Warnings of the walk itself (unreadable folders, symlink loops): current state only."""
         self.session.execute(
             delete(IndexWarning).where(
@@ -335,6 +338,7 @@ class CatalogueWriter:
             cols = ", ".join(row)
             marks = ", ".join("?" * len(row))
             cur = self._raw.execute(f"INSERT INTO runs ({cols}) VALUES ({marks})", tuple(row.values()))
+            assert cur.lastrowid is not None  # an INSERT's row
             return cur.lastrowid
         sets = ", ".join(f"{c} = ?" for c in meta)
         self._raw.execute(f"UPDATE runs SET {sets} WHERE pk = ?", (*meta.values(), found[0]))
@@ -376,4 +380,4 @@ def touch_project(session: Session, project_id: int) -> None:
 def set_runs_hidden(session: Session, run_pks: list[int], hidden: bool) -> int:
     """Hide runs from labdeck's lists, or show them again; returns how many changed."""
     result = session.execute(update(Run).where(Run.pk.in_(run_pks), Run.hidden.is_not(hidden)).values(hidden=hidden))
-    return result.rowcount
+    return cast(CursorResult, result).rowcount

@@ -18,6 +18,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Mapping
 from pathlib import Path
 
 from labdeck.launch import envs, manifest
@@ -33,7 +34,7 @@ REPRODUCES_TAG = "labdeck.reproduces"
 KILL_GRACE_S = 3.0
 
 
-def visible_gpus(snap: InventorySnapshot, env: dict[str, str]) -> list[str]:
+def visible_gpus(snap: InventorySnapshot, env: Mapping[str, str]) -> list[str]:
     """UUIDs of the GPUs this job may use: the engine's CUDA_VISIBLE_DEVICES (indices or UUIDs)."""
     visible = env.get("CUDA_VISIBLE_DEVICES")
     if visible is None:
@@ -42,7 +43,7 @@ def visible_gpus(snap: InventorySnapshot, env: dict[str, str]) -> list[str]:
     return [g.uuid for g in snap.gpus if str(g.index) in wanted or g.uuid in wanted]
 
 
-def engine_identity(kind: str, env: dict[str, str]) -> dict:
+def engine_identity(kind: str, env: Mapping[str, str]) -> dict:
     """The engine's own names for this job and where it runs."""
     if kind == "slurm":
         return {"job_id": env.get("SLURM_JOB_ID"), "cluster": env.get("SLURM_CLUSTER_NAME"),

@@ -18,6 +18,7 @@ import urllib.error
 import urllib.request
 import zipfile
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 from labdeck.db.jobs import JobInfo
@@ -96,7 +97,7 @@ class RayEngine(Engine):
         submission_id = f"labdeck-{job.id}"
         try:
             working_dir = self.upload_code(bundle.code)
-            body = {
+            body: dict[str, Any] = {
                 "entrypoint": f"{shlex.quote(python)} -m labdeck.launch.cluster_job "
                               f"{shlex.quote(str(bundle.job_file))} --code .",
                 "submission_id": submission_id,

@@ -279,7 +279,7 @@ class Runner:
 
     def _keep_outputs(self, started: float) -> None:
         """Other loggers' runs in the throw-away working folder move into the job's run."""
-        if self.cwd is None:
+        if self.cwd is None or self.run is None:
             return
         try:
             collected = collect_outputs(Path(self.cwd), self.run.dir, since=started)

@@ -97,6 +97,7 @@ def compare(original: dict[str, Series], reproduced: dict[str, Series], rtol: fl
         a, b = original.get(key), reproduced.get(key)
         if a is None or b is None:
             present = a if a is not None else b
+            assert present is not None  # the key came from one of the two
             step = int(present.steps[0]) if len(present) else None
             where = "reproduction" if b is None else "original"
             firsts.append((step if step is not None else -1, key,

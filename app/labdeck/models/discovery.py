@@ -102,8 +102,8 @@ def find_candidates(
             continue
         seen_real.add(os.path.realpath(p))
         if p.is_dir():
-            fmt = folder_format({c.name for c in p.iterdir()}) or "logged"
-            found[str(p)] = Candidate(str(p), rel_of(p), "folder", fmt, name or p.name, _folder_size(p))
+            logged_fmt = folder_format({c.name for c in p.iterdir()}) or "logged"
+            found[str(p)] = Candidate(str(p), rel_of(p), "folder", logged_fmt, name or p.name, _folder_size(p))
         else:
             found[str(p)] = Candidate(str(p), rel_of(p), "file", MODEL_SUFFIXES.get(p.suffix.lower(), "logged"),
                                       name or p.stem, p.stat().st_size)
@@ -111,7 +111,7 @@ def find_candidates(
     if artifact_dir and Path(artifact_dir).is_dir():
         seen = 0
         base_depth = len(Path(artifact_dir).parts)
-        for dirpath, dirnames, filenames in os.walk(artifact_dir):
+        for dirpath, dirnames, filenames in os.walk(os.fspath(artifact_dir)):
             here = Path(dirpath)
             seen += len(dirnames) + len(filenames)
             if seen > MAX_ENTRIES or len(here.parts) - base_depth >= MAX_DEPTH:
@@ -119,9 +119,10 @@ def find_candidates(
             if str(here) in found:  # an SDK-logged folder: already a candidate, with its name
                 dirnames[:] = []
                 continue
-            fmt = folder_format(set(filenames))
-            if fmt is not None:
-                found[str(here)] = Candidate(str(here), rel_of(here), "folder", fmt, here.name, _folder_size(here))
+            kind_of_folder = folder_format(set(filenames))
+            if kind_of_folder is not None:
+                found[str(here)] = Candidate(str(here), rel_of(here), "folder", kind_of_folder, here.name,
+                                             _folder_size(here))
                 dirnames[:] = []  # its weight files belong to it
                 continue
             dirnames.sort()

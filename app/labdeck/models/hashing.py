@@ -18,6 +18,7 @@ from labdeck.tasks import Task
 
 CHUNK = 1 << 20
 
+_blake3: Any
 try:  # optional, faster; the stdlib fallback keeps labdeck working without it
     import blake3 as _blake3
 except ImportError:  # pragma: no cover - depends on the environment

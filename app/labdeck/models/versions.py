@@ -120,7 +120,7 @@ class ModelService:
     def candidates(self, run_ref: str | None = None, task: Task | None = None) -> list[RunCandidate]:
         with self.db.read() as session:
             runs = [q.run_for_model(session, run_ref)] if run_ref else q.runs_for_models(session)
-        out = []
+        out: list[RunCandidate] = []
         for i, run in enumerate(runs):
             if task:
                 task.check()

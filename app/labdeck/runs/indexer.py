@@ -148,8 +148,8 @@ def _index_project_locked(
         gone = _vanished(stored, seen, roots, project, walk.warnings)
         with db.write() as session:
             writer = CatalogueWriter(session, project_id, project_path)
-            for source in gone:
-                writer.mark_source_gone(source.pk)
+            for gone_source in gone:
+                writer.mark_source_gone(gone_source.pk)
             if roots is None:
                 writer.replace_project_warnings(walk.warnings)
                 touch_project(session, project_id)

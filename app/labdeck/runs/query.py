@@ -22,6 +22,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from typing import Any
 
 from labdeck.db.filters import (
     ATTRIBUTES,
@@ -99,7 +100,7 @@ def tokenize(query: str) -> list[Token]:
         m = _TOKEN.match(query, pos)
         if m is None:
             raise QueryError(f"unexpected character {query[pos]!r}", query, pos)
-        kind = m.lastgroup
+        kind = m.lastgroup or ""  # every alternative of _TOKEN is a named group
         text = m.group()
         if kind == "string":
             tokens.append(Token("string", text, pos, _UNQUOTE.sub(r"\1", text[1:-1])))
@@ -231,7 +232,7 @@ class _Parser:
         op = op_tok.text
         if tok.kind not in ("string", "number", "name", "date"):
             raise self.error(f"expected a value after {op!r}", tok)
-        value: str | float = tok.value if tok.kind != "name" else tok.text
+        value: Any = tok.value if tok.kind != "name" else tok.text  # str or float
         if op in ("~", "!~"):
             pattern = str(tok.text if tok.kind == "number" else value)
             try:

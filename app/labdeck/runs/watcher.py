@@ -196,8 +196,8 @@ class Watcher:
             targets.setdefault(project, set()).add(folder)
         out: dict[str, list[Path | None]] = {}
         for project, folders in targets.items():
-            folders = _outermost(folders)
-            out[project] = [None] if len(folders) > MAX_TARGETS else sorted(folders)
+            outer = _outermost(folders)
+            out[project] = [None] if len(outer) > MAX_TARGETS else [*sorted(outer)]
         return out
 
 

@@ -76,7 +76,8 @@ def model_params(config: dict) -> dict[str, str]:
 
 def run_name(args: dict | None) -> str | None:
     """``run_name`` as the user set it (Transformers 4 defaulted it to the output_dir: not a name)."""
-    name = (args or {}).get("run_name")
+    args = args or {}
+    name = args.get("run_name")
     if not isinstance(name, str) or not name.strip() or name == args.get("output_dir"):
         return None
     return name

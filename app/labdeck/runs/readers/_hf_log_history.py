@@ -49,7 +49,7 @@ class LogItems:
         bad = 0
         for i, entry in enumerate(history):
             step = entry.get("step") if isinstance(entry, dict) else None
-            if not is_step(step):
+            if step is None or not is_step(step):
                 bad += 1
                 continue
             step = int(step)

@@ -109,7 +109,7 @@ class _Bounded:
             return self.add(piece if len(piece) <= MAX_VALUE_CHARS else piece[:MAX_VALUE_CHARS] + "…")
         is_dict, is_tuple = isinstance(value, dict), isinstance(value, tuple)
         self.add("{" if is_dict else "(" if is_tuple else "[")
-        for i, item in enumerate(value.items() if is_dict else value):
+        for i, item in enumerate(value.items() if isinstance(value, dict) else value):
             if i:
                 self.add(", ")
             if self.full:

@@ -10,7 +10,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 ARTIFACT_ROOT = "mlruns"  # MLflow's default artifact root, next to mlflow.db
-MODEL_STATUSES = {0: "UNSPECIFIED", 1: "PENDING", 2: "READY", 3: "FAILED"}  # proto enum ints
+MODEL_STATUSES: dict[Any, str] = {0: "UNSPECIFIED", 1: "PENDING", 2: "READY", 3: "FAILED"}  # proto enum ints
 
 
 def local_path(uri: str | None) -> str | None:

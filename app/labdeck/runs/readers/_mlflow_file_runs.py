@@ -37,7 +37,7 @@ class RunReading(StoreFiles):
             rec.meta.update(status="unknown", deleted=exp.deleted)
             return "unknown"
         raw = meta.get("status")
-        status = _STATUS.get(raw) if isinstance(raw, int) else str(raw).lower()
+        status = (_STATUS.get(raw) if isinstance(raw, int) else str(raw).lower()) or "unknown"
         if status not in _STATUS.values():
             self.warn(rec.warnings, "bad-status", path / "meta.yaml", f"unknown run status {raw!r}")
             status = "unknown"

@@ -25,7 +25,7 @@ StoreState = tuple
 
 def file_state(db: Path) -> StoreState:
     """What changes on every commit to ``db`` (files only: the caller adds the max rowid)."""
-    out = []
+    out: list[tuple[int, int, int] | None] = []
     for path in (db, Path(f"{db}-wal")):
         try:
             st = os.stat(path)

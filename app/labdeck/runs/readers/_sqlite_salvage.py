@@ -74,8 +74,8 @@ def _copy_table(src: sqlite3.Connection, out: sqlite3.Connection, table: str, re
     _copy_range(src, out, quoted, -(2**63), top, budget, failed)
     _copy_range(src, out, quoted, top + 1, 2**63 - 1, budget, failed)
     if failed:
-        rows = sum(hi - lo + 1 for lo, hi in failed if hi - lo < 2**32)
-        what = f"rows of rowid {failed[0][0]}..{failed[-1][1]}" if rows == 0 else f"up to {rows} row(s)"
+        lost = sum(hi - lo + 1 for lo, hi in failed if hi - lo < 2**32)
+        what = f"rows of rowid {failed[0][0]}..{failed[-1][1]}" if lost == 0 else f"up to {lost} row(s)"
         report.lost[table] = what + (" (gave up: too damaged)" if budget[0] <= 0 else "")
 
 

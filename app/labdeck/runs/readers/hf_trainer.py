@@ -186,6 +186,7 @@ def _load_state(source: SourceRef, rel_file: str, salvage_into: list[ReadWarning
             raise _StateError(warning) from None
         warning.message += f"; read {len(state['log_history'])} whole log entries of it"
         warning.message += f", {lost} damaged ones left out" if lost else ""
+        assert salvage_into is not None  # without it the state was {} and raised above
         salvage_into.append(warning)
     if not isinstance(state, dict):
         raise _StateError(ReadWarning("bad-state-file", f"{rel} holds no JSON object", rel))
@@ -289,7 +290,7 @@ def _unchanged_prefix(items: LogItems, cursor: dict[str, Any] | None, n_entries:
     if not isinstance(prev_n, int) or not 0 <= prev_n <= n_entries:
         return 0
     start = items.count_before(prev_n)
-    return start if start and items.digest(start) == cursor.get("digest") else 0
+    return start if start and items.digest(start) == (cursor or {}).get("digest") else 0
 
 
 def _status(state: dict) -> str:

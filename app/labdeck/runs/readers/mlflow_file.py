@@ -16,7 +16,7 @@ replaced) when meta.yaml changes (resumed, deleted, restored, renamed, moved to 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeGuard
 
 from labdeck.runs.readers._mlflow_file_io import opt_str
 from labdeck.runs.readers._mlflow_file_layout import (
@@ -45,7 +45,7 @@ from labdeck.runs.readers.base import (
 _CURSOR_VERSION = 1
 
 
-def _cursor_ok(cursor: dict[str, Any] | None) -> bool:
+def _cursor_ok(cursor: dict[str, Any] | None) -> TypeGuard[dict[str, Any]]:
     return (isinstance(cursor, dict) and cursor.get("v") == _CURSOR_VERSION
             and isinstance(cursor.get("runs"), dict) and isinstance(cursor.get("exps"), dict))
 
@@ -103,6 +103,7 @@ class _Scan(RunReading, ModelReading):
         records: dict[str, RunRecord] = {}
         entries = dict(prev_runs)  # runs of unreadable folders keep their entries
         fully: set[str] = set()
+        rec: RunRecord | None
         for run_id, (exp, path) in runs.items():
             prev = prev_runs.get(run_id)
             old_exp = prev_exps.get(exp.rel)

@@ -75,7 +75,7 @@ def _digest(*parts: Any) -> str:
 
 
 def run_digest(run: dict[str, Any], snap: Snapshot) -> str:
-    rid = run.get("run_uuid")
+    rid: Any = run.get("run_uuid")
     return _digest(
         sorted(run.items()), snap.experiments.get(as_text(run.get("experiment_id"))),
         sorted(snap.tags.get(rid, {}).items()), sorted(snap.params.get(rid, {}).items()),
@@ -90,7 +90,7 @@ def run_record(run: dict[str, Any], snap: Snapshot, source: SourceRef) -> RunRec
     tags = snap.tags.get(rid, {})
     experiment, experiment_deleted = snap.experiments.get(
         as_text(run.get("experiment_id")), ("", False))
-    word = run.get("status")
+    word: Any = run.get("status")
     warnings = []
     if word not in STATUSES:
         warnings.append(ReadWarning(
@@ -123,7 +123,7 @@ class MlflowSqliteReader(Reader):
     def detect(self, folder: Path, names: frozenset[str], rel: str) -> Detection | None:
         if DB_NAME not in names or not is_mlflow_db(folder / DB_NAME):
             return None
-        prune = frozenset()
+        prune: frozenset[str] = frozenset()
         if ARTIFACT_ROOT in names and _artifacts_only(folder / ARTIFACT_ROOT):
             prune = frozenset({ARTIFACT_ROOT})  # artifacts are the runs' files, not new runs
         source_rel = f"{rel}/{DB_NAME}" if rel else DB_NAME

@@ -186,7 +186,7 @@ class TensorBoardReader(Reader):
 
     @staticmethod
     def _cursor(run: RunState, offsets: dict[str, int], prev: dict[str, Any] | None) -> dict[str, Any]:
-        kept = {k: prev[k] for k in ("end", "hf", "hparams") if prev and k in prev}
+        kept: dict[str, Any] = {k: prev[k] for k in ("end", "hf", "hparams") if prev and k in prev}
         return {
             "version": CURSOR_VERSION,
             "files": offsets,

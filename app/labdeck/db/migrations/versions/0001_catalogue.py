@@ -4,6 +4,8 @@ Revision ID: 0001
 Revises:
 """
 
+from typing import Any
+
 import sqlalchemy as sa
 from alembic import op
 
@@ -73,7 +75,7 @@ def upgrade() -> None:
     op.create_index("ix_runs_source_pk", "runs", ["source_pk"])
     op.create_index("ix_runs_source_id", "runs", ["source_id"])
     for table in ("params", "tags"):
-        cols = [
+        cols: list[Any] = [
             sa.Column("run_pk", sa.Integer, nullable=False),
             sa.Column("key", sa.Text, nullable=False),
             sa.Column("value", sa.Text, nullable=False),
