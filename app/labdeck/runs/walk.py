@@ -6,10 +6,13 @@ import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import pathspec
 
 from labdeck.runs.readers.base import Reader, ReadWarning, SourceRef
+
+if TYPE_CHECKING:
+    import pathspec
 
 IGNORE_FILE = ".labdeckignore"
 # Folders that never hold runs and can be huge.
@@ -37,6 +40,8 @@ def load_ignore(project: Path, warnings: list[ReadWarning]) -> pathspec.PathSpec
         warnings.append(ReadWarning("bad-ignore-file", f"cannot read {IGNORE_FILE}: {exc}", IGNORE_FILE))
         return None
     try:
+        import pathspec  # here: every CLI verb imports this module, few walk a project
+
         return pathspec.GitIgnoreSpec.from_lines(lines)
     except (ValueError, TypeError) as exc:
         warnings.append(ReadWarning("bad-ignore-file", f"{IGNORE_FILE} has a bad pattern: {exc}", IGNORE_FILE))
