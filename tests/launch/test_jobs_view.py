@@ -20,8 +20,21 @@ def test_jobs_view_launch_logs_and_cpu_only_panel(qtbot, workspace, repo, monkey
     qtbot.waitUntil(lambda: "CPU only" in view.gpu_panel.label.text(), timeout=20_000)
     assert view.gpu_panel.plot.isHidden()
     view.start_launch(LaunchRequest(command=("python", "train.py"), project=str(repo), seed=1))
-    qtbot.waitUntil(lambda: view.table.rowCount() == 1 and view.table.item(0, 1).text() == "succeeded",
-                    timeout=60_000)
+
+    def row() -> list[str]:
+        if view.table.rowCount() != 1:
+            return []
+        return [view.table.item(0, c).text() if view.table.item(0, c) else "" for c in range(view.table.columnCount())]
+
+    ended = ("succeeded", "failed", "cancelled")
+    try:
+        qtbot.waitUntil(lambda: len(row()) > 1 and row()[1] in ended, timeout=120_000)
+    finally:
+        from labdeck.launch import control
+
+        jobs = control.jobs(workspace)
+        print("jobs:", [(j.id, j.status, j.message) for j in jobs], "row:", row())
+    assert row()[1] == "succeeded", row()
     view.table.selectRow(0)
     qtbot.waitUntil(lambda: "training starts" in view.logs.toPlainText(), timeout=20_000)
     view.timer.stop()
