@@ -7,12 +7,11 @@ PDF is printed on the GUI thread (Qt paints it). Export writes exactly what
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QObject, Qt, Signal
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
     QComboBox,
     QDialog,
@@ -33,39 +32,7 @@ from labdeck.cards.sections import HUMAN_SECTIONS
 from labdeck.cards.service import FORMATS, CardService, default_filename
 from labdeck.db.engine import Database
 from labdeck.ui import card_pdf
-
-
-class _Worker(QObject):
-    """One job at a time on a plain thread; the result comes back on the GUI thread (queued)."""
-
-    done = Signal(object, object)
-
-    def __init__(self, parent: QObject | None = None) -> None:
-        super().__init__(parent)
-        self.busy = False
-        self.done.connect(self._finished)
-
-    def run(self, fn: Callable[[], Any], callback: Callable[[Any], None]) -> bool:
-        if self.busy:
-            return False
-        self.busy = True
-
-        def work() -> None:
-            try:
-                result: Any = fn()
-            except Exception as exc:  # noqa: BLE001 - shown in the dialog, never lost in the thread
-                result = exc
-            try:
-                self.done.emit(callback, result)
-            except RuntimeError:  # the dialog was closed meanwhile
-                pass
-
-        threading.Thread(target=work, name="labdeck-card", daemon=True).start()
-        return True
-
-    def _finished(self, callback: Callable[[Any], None], result: Any) -> None:
-        self.busy = False
-        callback(result)
+from labdeck.ui.ops import OpRunner
 
 
 class CardDialog(QDialog):
@@ -73,7 +40,7 @@ class CardDialog(QDialog):
         super().__init__(parent)
         self.ref = ref
         self.cards = CardService(db)
-        self.worker = _Worker(self)
+        self.worker = OpRunner(self, "card")
         self.setWindowTitle(f"Model card: {ref}")
         self.resize(1100, 760)
         self._saved: dict[str, str] = {}
@@ -82,6 +49,10 @@ class CardDialog(QDialog):
 
     # Construction ----------------------------------------------------------------
 
+
+    def _run(self, fn, callback) -> bool:
+        """``fn()`` off the GUI thread (one at a time), ``callback(result or exception)`` back on it."""
+        return self.worker.run(lambda _task: fn(), callback)
     def _build(self) -> None:
         layout = QVBoxLayout(self)
         split = QSplitter(Qt.Orientation.Horizontal)
@@ -157,7 +128,7 @@ class CardDialog(QDialog):
             return sections, self.cards.render(self.ref, "html")
 
         self.status.setText("loading…")
-        self.worker.run(load, self._loaded)
+        self._run(load, self._loaded)
 
     def _loaded(self, result: Any) -> None:
         if self._failed(result):
@@ -193,7 +164,7 @@ class CardDialog(QDialog):
             if then is not None:
                 then()
 
-        if not self.worker.run(work, saved):
+        if not self._run(work, saved):
             self.status.setText("busy: wait for the current operation to finish")
 
     # Export ----------------------------------------------------------------------------
@@ -209,10 +180,10 @@ class CardDialog(QDialog):
             return
         if fmt == "pdf":  # rendered off the GUI thread, printed on it
             self.status.setText("printing the PDF…")
-            self.worker.run(lambda: self.cards.render(self.ref, "html"), lambda r: self._print(r, target))
+            self._run(lambda: self.cards.render(self.ref, "html"), lambda r: self._print(r, target))
             return
         self.status.setText(f"writing the {fmt} card…")
-        if not self.worker.run(lambda: self.cards.export(self.ref, fmt, target), self._exported):
+        if not self._run(lambda: self.cards.export(self.ref, fmt, target), self._exported):
             self.status.setText("busy: wait for the current operation to finish")
 
     def _print(self, result: Any, target: str) -> None:

@@ -24,7 +24,7 @@ from PySide6.QtWidgets import (
 )
 
 from labdeck.db.entities import RunInfo
-from labdeck.ui import window_state
+from labdeck.ui import ops, window_state
 from labdeck.ui.analysis import AnalysisTabs
 from labdeck.ui.background import Background
 from labdeck.ui.details import RunDetails
@@ -331,4 +331,5 @@ class MainWindow(QMainWindow):
         window_state.save(self, self.settings)
         self.indexing.shutdown()
         self.background.shutdown()
+        ops.shutdown()  # the views' operations: cancelled, their threads joined
         super().closeEvent(event)

@@ -6,11 +6,10 @@ progress come back through queued signals, so the window never waits on them.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable
 from typing import Any
 
-from PySide6.QtCore import QObject, Qt, Signal
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
@@ -28,6 +27,7 @@ from PySide6.QtWidgets import (
 from labdeck.models.publish import Publisher
 from labdeck.models.versions import ModelService
 from labdeck.tasks import Task
+from labdeck.ui.ops import OpRunner
 from labdeck.ui.views import _models_columns as columns
 from labdeck.workspace import Workspace
 
@@ -39,62 +39,13 @@ VERSION_COLUMNS = columns.headers([])
 LOG_COLUMNS = ["#", "Version", "Action", "From", "To", "By", "Comment"]
 
 
-class _Jobs(QObject):
-    """One job at a time on a plain thread; signals cross back to the GUI thread (queued).
-
-    A job submitted while another runs either waits as the single pending one (``queue``;
-    a newer one replaces it) or is refused.
-    """
-
-    done = Signal(object, object)  # callback, result (or the Exception)
-    progressed = Signal(int, int, str)
-
-    def __init__(self, parent: QObject | None = None) -> None:
-        super().__init__(parent)
-        self.done.connect(self._finished)
-        self.task: Task | None = None
-        self.busy = False
-        self._pending: tuple | None = None
-
-    def run(self, fn: Callable[[Task], Any], callback: Callable[[Any], None], *, queue: bool = False) -> bool:
-        if self.busy:
-            if queue:
-                self._pending = (fn, callback)
-            return False
-        self.busy = True
-        task = Task(lambda p: self.progressed.emit(p.done, p.total or 0, p.message))
-        self.task = task
-
-        def work() -> None:
-            try:
-                result: Any = fn(task)
-            except Exception as exc:  # noqa: BLE001 - shown in the view, never lost in the thread
-                result = exc
-            try:
-                self.done.emit(callback, result)
-            except RuntimeError:  # the view was deleted while this ran (window closed)
-                pass
-
-        threading.Thread(target=work, name="labdeck-models", daemon=True).start()
-        return True
-
-    def _finished(self, callback: Callable[[Any], None], result: Any) -> None:
-        self.busy = False
-        self.task = None
-        callback(result)
-        if self._pending is not None and not self.busy:
-            fn, cb = self._pending
-            self._pending = None
-            self.run(fn, cb)
-
-
 class ModelsView(QWidget):
     def __init__(self, workspace: Workspace, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.models = ModelService(workspace.db)
         self.publisher = Publisher(workspace.db)
-        self.reads = _Jobs(self)  # listings and the log
-        self.actions = _Jobs(self)  # register, transitions, push: with progress and Cancel
+        self.reads = OpRunner(self, "models-read")  # listings and the log
+        self.actions = OpRunner(self, "models-action")  # register, transitions, push: with progress and Cancel
         self.actions.progressed.connect(self._on_progress)
         self._message = ""
         self._versions: list = []

@@ -1,0 +1,130 @@
+"""Operations off the GUI thread for a view or a dialog: one runner, one set of rules.
+
+An ``OpRunner`` runs one operation at a time for its owner (a newer one may wait as the single
+pending one). The operation gets a ``tasks.Task`` for progress and cancel; its result, or the
+exception it raised, comes back on the GUI thread to the callback. An exception is also logged
+with its traceback, never swallowed. A result whose runner was destroyed meanwhile (the
+window closed) is dropped on the GUI thread: nothing reaches a deleted widget. Every thread is
+tracked, and ``shutdown()`` (the main window's close) cancels the running tasks and joins them.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from typing import Any
+
+import shiboken6
+from PySide6.QtCore import QCoreApplication, QObject, Signal
+
+from labdeck.tasks import Cancelled, Task
+
+log = logging.getLogger(__name__)
+
+
+class _Relay(QObject):
+    """Lives as long as the application, on the GUI thread: workers post to it, never to a widget."""
+
+    posted = Signal(object)
+
+    def __init__(self, parent: QObject | None) -> None:
+        super().__init__(parent)
+        self.posted.connect(lambda call: call())
+
+
+_relay: _Relay | None = None
+_running: dict[threading.Thread, Task] = {}
+_lock = threading.Lock()
+
+
+def _gui_relay() -> _Relay:
+    global _relay
+    if _relay is None or not shiboken6.isValid(_relay):
+        _relay = _Relay(QCoreApplication.instance())
+    return _relay
+
+
+class OpRunner(QObject):
+    """One operation at a time for its owner, with progress, cancel and a GUI-thread callback."""
+
+    progressed = Signal(int, int, str)  # done, total (0: unknown), message
+
+    def __init__(self, owner: QObject, name: str) -> None:
+        super().__init__(owner)
+        self.name = name
+        self.task: Task | None = None
+        self.busy = False
+        self._pending: tuple[Callable[[Task], Any], Callable[[Any], None]] | None = None
+
+    def run(self, fn: Callable[[Task], Any], callback: Callable[[Any], None], *, queue: bool = False) -> bool:
+        """Start ``fn(task)``; ``callback(result or exception)`` follows on the GUI thread.
+
+        While another operation runs, ``queue`` keeps this one as the single pending one (a
+        newer one replaces it) and returns False; without it the call is refused (False).
+        """
+        if self.busy:
+            if queue:
+                self._pending = (fn, callback)
+            return False
+        self.busy = True
+        relay = _gui_relay()  # made here, on the GUI thread; workers only post to it
+        task = Task(lambda p: relay.posted.emit(lambda: self._emit_progress(p.done, p.total or 0, p.message)))
+        self.task = task
+
+        def work() -> None:
+            try:
+                result: Any = fn(task)
+            except Cancelled as exc:
+                result = exc  # asked for: no error
+            except Exception as exc:  # noqa: BLE001 - logged here and handed to the callback
+                log.error("%s failed", self.name, exc_info=exc)
+                result = exc
+            finally:
+                with _lock:
+                    _running.pop(threading.current_thread(), None)
+            relay.posted.emit(lambda: self._finished(callback, result))
+
+        thread = threading.Thread(target=work, name=f"labdeck-op-{self.name}")
+        with _lock:
+            _running[thread] = task
+        thread.start()
+        return True
+
+    def cancel(self) -> None:
+        if self.task is not None:
+            self.task.cancel()
+
+    def _emit_progress(self, done: int, total: int, message: str) -> None:
+        if shiboken6.isValid(self):
+            self.progressed.emit(done, total, message)
+
+    def _finished(self, callback: Callable[[Any], None], result: Any) -> None:
+        if not shiboken6.isValid(self):
+            return  # its owner is gone (the window closed): drop the result
+        self.busy = False
+        self.task = None
+        callback(result)
+        if self._pending is not None and not self.busy:
+            fn, cb = self._pending
+            self._pending = None
+            self.run(fn, cb)
+
+
+def running() -> list[threading.Thread]:
+    with _lock:
+        return [t for t in _running if t.is_alive()]
+
+
+def shutdown(timeout_s: float = 10.0) -> list[str]:
+    """Cancel every running operation and wait for its thread; names of those still running."""
+    with _lock:
+        work = list(_running.items())
+    for _, task in work:
+        task.cancel()
+    for thread, _ in work:
+        thread.join(timeout_s)
+    late = [t.name for t, _ in work if t.is_alive()]
+    if late:
+        log.warning("still running at close: %s", ", ".join(late))
+    return late

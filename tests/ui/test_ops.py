@@ -1,0 +1,83 @@
+"""The views' one way to run work off the GUI thread (ui/ops.py): results, errors, dead owners, close."""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+import pytest
+
+pytest.importorskip("PySide6")
+
+pytestmark = pytest.mark.gui
+
+
+def test_a_result_and_an_error_come_back_on_the_gui_thread_and_the_error_is_logged(qtbot, caplog):
+    from PySide6.QtWidgets import QWidget
+
+    from labdeck.ui.ops import OpRunner
+
+    owner = QWidget()
+    qtbot.addWidget(owner)
+    runner = OpRunner(owner, "test")
+    got: list = []
+    gui = threading.current_thread()
+
+    def fail(task):
+        raise ValueError("broken on purpose")
+
+    runner.run(lambda task: 41 + 1, lambda r: got.append((r, threading.current_thread() is gui)))
+    qtbot.waitUntil(lambda: not runner.busy)
+    with caplog.at_level(logging.ERROR, logger="labdeck.ui.ops"):
+        runner.run(fail, lambda r: got.append((r, threading.current_thread() is gui)))
+        qtbot.waitUntil(lambda: not runner.busy)
+    assert got[0] == (42, True)
+    assert isinstance(got[1][0], ValueError) and got[1][1]
+    assert "test failed" in caplog.text and "broken on purpose" in caplog.text
+
+
+def test_a_result_whose_owner_was_deleted_is_dropped(qtbot):
+    import shiboken6
+    from PySide6.QtWidgets import QApplication, QWidget
+
+    from labdeck.ui import ops
+
+    owner = QWidget()
+    runner = ops.OpRunner(owner, "orphan")
+    release = threading.Event()
+    got: list = []
+    runner.run(lambda task: release.wait(10) and "late", got.append)
+    shiboken6.delete(owner)  # the dialog closed while the work ran
+    release.set()
+    qtbot.waitUntil(lambda: not ops.running())
+    for _ in range(5):
+        QApplication.processEvents()
+    assert got == []
+
+
+def test_closing_the_main_window_with_work_in_flight_leaves_no_thread_running(open_window):
+    from labdeck.tasks import Cancelled
+    from labdeck.ui import ops
+
+    w = open_window()
+    view = w.views["Models"]
+    started, outcome = threading.Event(), []
+
+    def slow(task):
+        started.set()
+        while True:  # a long operation that honours Cancel
+            task.check()
+            threading.Event().wait(0.01)
+
+    def until_cancelled(task):
+        try:
+            slow(task)
+        except Cancelled:
+            outcome.append("cancelled")
+            raise
+
+    assert view.actions.run(until_cancelled, lambda r: None)
+    assert started.wait(10)
+    w.close()
+    assert ops.running() == [] and outcome == ["cancelled"]
+    assert not [t for t in threading.enumerate() if t.name.startswith("labdeck-op-")]
