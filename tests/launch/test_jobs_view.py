@@ -7,6 +7,7 @@ import pytest
 pytest.importorskip("PySide6")
 
 from labdeck.launch.submit import LaunchRequest
+from labdeck.ui import ops
 
 pytestmark = pytest.mark.gui
 
@@ -38,7 +39,7 @@ def test_jobs_view_launch_logs_and_cpu_only_panel(qtbot, workspace, repo, monkey
     view.table.selectRow(0)
     qtbot.waitUntil(lambda: "training starts" in view.logs.toPlainText(), timeout=20_000)
     view.timer.stop()
-    view.pool.waitForDone()
+    qtbot.waitUntil(lambda: not ops.running(), timeout=60_000)
 
 
 def test_gpu_panel_plots_fake_gpus(qtbot, fake_gpus):
@@ -87,4 +88,4 @@ def test_jobs_table_columns_project_run_link_duration_and_elided_command(
     view.table.cellDoubleClicked.emit(0, view_module.RUN_COLUMN)
     assert asked == [cells["Run"]]
     view.timer.stop()
-    view.pool.waitForDone()
+    qtbot.waitUntil(lambda: not ops.running(), timeout=60_000)

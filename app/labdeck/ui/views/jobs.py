@@ -14,7 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pyqtgraph as pg
-from PySide6.QtCore import QObject, QRunnable, Qt, QThreadPool, QTimer, Signal
+from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import (
     QComboBox,
     QDialog,
@@ -40,6 +40,7 @@ from labdeck.launch import control, executors_config
 from labdeck.launch.gpus import InventorySnapshot, default_inventory
 from labdeck.launch.reproduce import Plan, launch_plan, make_plan, public_run_id, verdict
 from labdeck.launch.submit import LaunchRequest, launch
+from labdeck.ui.ops import OpRunner
 from labdeck.workspace import Workspace
 
 TITLE = "Jobs"
@@ -55,26 +56,6 @@ COMMAND_MAX_PX = 380  # wider commands are elided in the middle (full text in th
 
 def create(workspace: Workspace, parent=None) -> QWidget:
     return JobsView(workspace, parent)
-
-
-class _Relay(QObject):
-    done = Signal(str, object, object)  # (what, result, error)
-
-
-class _Call(QRunnable):
-    def __init__(self, relay: _Relay, what: str, fn: Callable[[], Any]) -> None:
-        super().__init__()
-        self.relay, self.what, self.fn = relay, what, fn
-
-    def run(self) -> None:
-        try:
-            result, error = self.fn(), None
-        except Exception as exc:  # noqa: BLE001 - shown to the user, never lost in the thread
-            result, error = None, exc
-        try:
-            self.relay.done.emit(self.what, result, error)
-        except RuntimeError:
-            pass  # the view was closed while this ran: nobody is left to tell
 
 
 class LaunchDialog(QDialog):
@@ -222,9 +203,7 @@ class JobsView(QWidget):
         super().__init__(parent)
         self.workspace = workspace
         self.inventory = default_inventory()
-        self.pool = QThreadPool(self)
-        self.relay = _Relay(self)
-        self.relay.done.connect(self._done)
+        self._runners: dict[str, OpRunner] = {}  # one per kind of call: a refresh never waits on a launch
         self._in_flight: set[str] = set()
         self.jobs: list = []
         self.verdicts: dict[str, str] = {}  # job id -> reproduction verdict
@@ -277,7 +256,13 @@ class JobsView(QWidget):
         if what in self._in_flight:
             return  # the previous refresh is still running: skip, never pile up
         self._in_flight.add(what)
-        self.pool.start(_Call(self.relay, what, fn))
+        runner = self._runners.get(what) or self._runners.setdefault(what, OpRunner(self, f"jobs-{what}"))
+
+        def done(result: Any) -> None:
+            failed = isinstance(result, Exception)
+            self._done(what, None if failed else result, result if failed else None)
+
+        runner.run(lambda _task: fn(), done)
 
     def refresh(self) -> None:
         known = set(self.verdicts)
