@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import pandas as pd
 import pytest
-from labdeck.ui.views import datasets as view_module
 from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt, QUrl
 from PySide6.QtGui import QColor, QDragEnterEvent, QDropEvent, QImage
 from PySide6.QtWidgets import QApplication, QDialogButtonBox
+
+from labdeck.ui.views import datasets as view_module
 
 pytestmark = pytest.mark.gui
 
@@ -202,9 +203,9 @@ def test_rules_verify_and_checkout_from_the_view(view, qtbot, tmp_path, ds, h):
 def test_results_queued_before_shutdown_go_nowhere(qtbot):
     # A finished job's result waits in the event queue; once the view shut its jobs down (it
     # is closing, or gone), delivering it would call into a deleted view and crash.
-    from labdeck.ui.views._datasets_support import Jobs
+    from labdeck.ui.ops import OpGroup
 
-    jobs = Jobs()
+    jobs = OpGroup(None, "test")
     called = []
     jobs.start(lambda _task: 1, called.append)
     jobs.shutdown()  # waits for the thread: its result is queued now

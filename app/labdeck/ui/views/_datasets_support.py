@@ -3,20 +3,13 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import pandas as pd
 from PySide6.QtCore import (
     QAbstractTableModel,
-    QCoreApplication,
     QModelIndex,
-    QObject,
     Qt,
-    QThread,
-    Signal,
-    Slot,
 )
 from PySide6.QtWidgets import (
     QComboBox,
@@ -28,85 +21,7 @@ from PySide6.QtWidgets import (
     QTreeWidget,
 )
 
-from labdeck.tasks import Progress, Task
-
 THUMB = 96
-
-
-class _JobThread(QThread):
-    progressed = Signal(int, int, str)
-    finished_with = Signal(object, object)  # this thread, and the result or the Exception raised
-
-    def __init__(self, fn: Callable[[Task], Any], parent=None) -> None:
-        super().__init__(parent)
-        self.fn = fn
-        self.task = Task(self._relay)
-
-    def _relay(self, p: Progress) -> None:
-        self.progressed.emit(p.done, p.total or 0, p.message)
-
-    def run(self) -> None:
-        try:
-            self.finished_with.emit(self, self.fn(self.task))
-        except BaseException as exc:  # noqa: BLE001 - shown to the user, never lost in the thread
-            self.finished_with.emit(self, exc)
-
-
-class Jobs(QObject):
-    """Runs callables off the GUI thread; ``on_done`` is called on the GUI thread.
-
-    Results arrive through a slot of this object, not a lambda: Qt then drops a result still
-    queued when this object is destroyed. A lambda's receiver outlived the view and, about one
-    test run in three, called into freed memory (a segfault seen under gdb in Qt's event
-    dispatch).
-    """
-
-    busy_changed = Signal(bool)
-    progressed = Signal(int, int, str)
-
-    def __init__(self, parent=None) -> None:
-        super().__init__(parent)
-        self._threads: dict[_JobThread, Callable[[Any], None]] = {}  # running -> its on_done
-        self._closed = False
-        app = QCoreApplication.instance()
-        if app is not None:
-            app.aboutToQuit.connect(self.shutdown)  # no thread may outlive the application
-
-    @property
-    def busy(self) -> bool:
-        return bool(self._threads)
-
-    def start(self, fn: Callable[[Task], Any], on_done: Callable[[Any], None]) -> _JobThread:
-        thread = _JobThread(fn, self)
-        thread.progressed.connect(self.progressed)
-        thread.finished_with.connect(self._done)
-        self._threads[thread] = on_done
-        self.busy_changed.emit(True)
-        thread.start()
-        return thread
-
-    @Slot(object, object)
-    def _done(self, thread: _JobThread, result: Any) -> None:
-        on_done = self._threads.pop(thread, None)
-        if self._closed or on_done is None:
-            return  # queued before shutdown: the view is closing or gone, the result goes nowhere
-        thread.wait()
-        thread.deleteLater()
-        if not self._threads:
-            self.busy_changed.emit(False)
-        on_done(result)
-
-    def cancel_all(self) -> None:
-        for t in self._threads:
-            t.task.cancel()
-
-    def shutdown(self) -> None:
-        """Cancel and wait for every job; results still queued for the GUI thread are dropped."""
-        self._closed = True
-        self.cancel_all()
-        for t in list(self._threads):
-            t.wait(10_000)
-        self._threads.clear()
 
 
 class FrameModel(QAbstractTableModel):

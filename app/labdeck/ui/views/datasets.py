@@ -1,6 +1,6 @@
 """The Datasets tab: datasets and versions, drop to add, preview, statistics, diff, validation, lineage.
 
-Every disk or index access runs in a background job (``_datasets_support.Jobs``); the GUI
+Every disk or index access runs in a background job (``ui.ops.OpGroup``); the GUI
 thread only lays out results.
 """
 
@@ -35,13 +35,13 @@ from labdeck.datasets.report import size_text
 from labdeck.datasets.service import Datasets
 from labdeck.datasets.store import Store, StoreError
 from labdeck.tasks import Task
+from labdeck.ui.ops import OpGroup
 from labdeck.ui.views._datasets_actions import RulesDialog, VersionActions
 from labdeck.ui.views._datasets_histogram import ROW_SIZE, histogram_widget
 from labdeck.ui.views._datasets_support import (
     THUMB,
     AddDialog,
     FrameModel,
-    Jobs,
     default_name,
     fit_columns,
     short,
@@ -82,7 +82,7 @@ class DatasetsView(VersionActions, QWidget):
         super().__init__(parent)
         self.workspace = workspace
         self.datasets = Datasets(workspace.db)
-        self.jobs = Jobs(self)
+        self.jobs = OpGroup(self, "datasets")
         self.add_dialog: AddDialog | None = None
         self.rules_dialog: RulesDialog | None = None
         self._add_job = None
@@ -381,7 +381,7 @@ class DatasetsView(VersionActions, QWidget):
             self.progress.setValue(done)
 
     def _cancel_add(self) -> None:
-        if self._add_job is not None:
+        if self._add_job is not None and self._add_job.task is not None:
             self._add_job.task.cancel()
 
     def _added(self, result) -> None:
