@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
-
 from labdeck.cli.common import (
     SQLITE_INT_MAX,
     CliError,
@@ -12,6 +10,7 @@ from labdeck.cli.common import (
     fmt_time,
     print_json,
     table,
+    verb_group,
 )
 from labdeck.datasets.report import diff_text, size_text, validation_text
 from labdeck.datasets.service import Datasets, load_rules_file
@@ -235,15 +234,8 @@ def cmd_gc(ws: Workspace, args) -> int:
 
 
 def register(add_verb) -> None:
-    p = add_verb("dataset", "versioned datasets: add, list, diff, validate, checkout, lineage, rm", None)
-    sub = p.add_subparsers(dest="dataset_verb", metavar="ACTION", required=True)
-
-    def action(name: str, help_: str, func):
-        a = sub.add_parser(name, help=help_, description=help_)
-        a.set_defaults(func=func)
-        # SUPPRESS: an absent --index here must not hide one given before the verb.
-        a.add_argument("--index", metavar="PATH", default=argparse.SUPPRESS, help="the index file")
-        return a
+    # The same verb-with-actions shape as `labdeck model` and `labdeck card` (cli/common.verb_group).
+    action = verb_group(add_verb, "dataset", "versioned datasets: add, list, diff, validate, checkout, lineage, rm")
 
     a = action("add", "add a file or folder as the next version of NAME", cmd_add)
     a.add_argument("name")
