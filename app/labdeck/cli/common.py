@@ -19,8 +19,6 @@ class CliError(UserError):
     """A user-facing failure: printed as one line, exit status 2."""
 
 
-# Exceptions whose message is for the user as it stands (exit status 2, no traceback).
-# A capability adds its own by subclassing CliError, or ValueError subclasses listed here.
 # What a user got wrong: one line, exit 2. Anything else (a KeyError included) is a bug in
 # labdeck and keeps its traceback (exit 1) so that it gets reported.
 USER_ERRORS: tuple[type[BaseException], ...] = (UserError,)

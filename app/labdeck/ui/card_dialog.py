@@ -47,12 +47,12 @@ class CardDialog(QDialog):
         self._build()
         self.reload()
 
-    # Construction ----------------------------------------------------------------
-
-
-    def _run(self, fn, callback) -> bool:
+    def _run(self, fn: Callable[[], Any], callback: Callable[[Any], None]) -> bool:
         """``fn()`` off the GUI thread (one at a time), ``callback(result or exception)`` back on it."""
         return self.worker.run(lambda _task: fn(), callback)
+
+    # Construction ----------------------------------------------------------------
+
     def _build(self) -> None:
         layout = QVBoxLayout(self)
         split = QSplitter(Qt.Orientation.Horizontal)

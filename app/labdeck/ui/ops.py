@@ -46,55 +46,6 @@ def _gui_relay() -> _Relay:
     return _relay
 
 
-class OpRunner(QObject):
-    """One operation at a time for its owner, with progress, cancel and a GUI-thread callback."""
-
-    progressed = Signal(int, int, str)  # done, total (0: unknown), message
-
-    def __init__(self, owner: QObject, name: str) -> None:
-        super().__init__(owner)
-        self.name = name
-        self.task: Task | None = None
-        self.busy = False
-        self._pending: tuple[Callable[[Task], Any], Callable[[Any], None]] | None = None
-
-    def run(self, fn: Callable[[Task], Any], callback: Callable[[Any], None], *, queue: bool = False) -> bool:
-        """Start ``fn(task)``; ``callback(result or exception)`` follows on the GUI thread.
-
-        While another operation runs, ``queue`` keeps this one as the single pending one (a
-        newer one replaces it) and returns False; without it the call is refused (False).
-        """
-        if self.busy:
-            if queue:
-                self._pending = (fn, callback)
-            return False
-        self.busy = True
-        relay = _gui_relay()  # made here, on the GUI thread; workers only post to it
-        task = Task(lambda p: relay.posted.emit(lambda: self._emit_progress(p.done, p.total or 0, p.message)))
-        self.task = task
-        _start(self.name, fn, task, lambda result: relay.posted.emit(lambda: self._finished(callback, result)))
-        return True
-
-    def cancel(self) -> None:
-        if self.task is not None:
-            self.task.cancel()
-
-    def _emit_progress(self, done: int, total: int, message: str) -> None:
-        if shiboken6.isValid(self):
-            self.progressed.emit(done, total, message)
-
-    def _finished(self, callback: Callable[[Any], None], result: Any) -> None:
-        if not shiboken6.isValid(self):
-            return  # its owner is gone (the window closed): drop the result
-        self.busy = False
-        self.task = None
-        callback(result)
-        if self._pending is not None and not self.busy:
-            fn, cb = self._pending
-            self._pending = None
-            self.run(fn, cb)
-
-
 def _start(name: str, fn: Callable[[Task], Any], task: Task, deliver: Callable[[Any], None]) -> threading.Thread:
     """``fn(task)`` on a tracked thread; ``deliver(result or exception)`` is called from that thread."""
 
@@ -191,6 +142,52 @@ class OpGroup(QObject):
             if op.thread is not None:
                 op.thread.join(timeout_s)
         self._ops.clear()
+
+
+class OpRunner(QObject):
+    """One operation at a time for its owner: an ``OpGroup`` that holds one, plus a pending slot."""
+
+    progressed = Signal(int, int, str)  # done, total (0: unknown), message
+
+    def __init__(self, owner: QObject, name: str) -> None:
+        super().__init__(owner)
+        self._group = OpGroup(self, name)
+        self._op: Op | None = None
+        self._pending: tuple[Callable[[Task], Any], Callable[[Any], None]] | None = None
+
+    @property
+    def busy(self) -> bool:
+        return self._group.busy
+
+    @property
+    def task(self) -> Task | None:
+        return self._op.task if self._op is not None else None
+
+    def run(self, fn: Callable[[Task], Any], callback: Callable[[Any], None], *, queue: bool = False) -> bool:
+        """Start ``fn(task)``; ``callback(result or exception)`` follows on the GUI thread.
+
+        While another operation runs, ``queue`` keeps this one as the single pending one (a
+        newer one replaces it) and returns False; without it the call is refused (False).
+        """
+        if self.busy:
+            if queue:
+                self._pending = (fn, callback)
+            return False
+        self._op = self._group.start(fn, lambda result: self._finished(callback, result))
+        self._op.progressed.connect(self.progressed)
+        return True
+
+    def cancel(self) -> None:
+        if self.task is not None:
+            self.task.cancel()
+
+    def _finished(self, callback: Callable[[Any], None], result: Any) -> None:
+        self._op = None
+        callback(result)
+        if self._pending is not None and not self.busy:
+            fn, cb = self._pending
+            self._pending = None
+            self.run(fn, cb)
 
 
 def running() -> list[threading.Thread]:
