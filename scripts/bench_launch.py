@@ -30,6 +30,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from _bench_bytecode import compile_labdeck
+
 SCRIPT = 'print("first line", flush=True)\n'
 
 
@@ -157,6 +159,7 @@ def main() -> int:
     tmp = Path(tempfile.mkdtemp(prefix="labdeck-bench-launch-"))
     os.environ["LABDECK_HOME"] = str(tmp / "home")
     os.environ["LABDECK_INDEX"] = str(tmp / "index.sqlite")
+    compile_labdeck()
     lock = args.lock.split() if args.lock else [f"numpy=={importlib.metadata.version('numpy')}"]
     repo = tmp / "repo"
     repo.mkdir()
