@@ -12,7 +12,7 @@ from sqlalchemy import and_, select
 from sqlalchemy.orm import Session, aliased
 
 from labdeck.db import run_links
-from labdeck.db.models import Param, Project, Run, Tag
+from labdeck.db.models import MetricSummary, Param, Project, Run, Tag
 from labdeck.db.raw import sqlite_connection
 
 ATTRIBUTE_COLUMNS = {
@@ -24,10 +24,9 @@ ATTRIBUTE_COLUMNS = {
 NO_VALUE = "(none)"
 
 
-def group_values(session: Session, pks: list[int], key: str) -> dict[int, str]:
-    """run pk -> its value of ``key`` ("params.lr", "tags.team", "experiment", "project");
-    runs without one get ``NO_VALUE``."""
-    wanted = set(pks)
+def group_values(session: Session, pks: list[int], key: str) -> list[str]:
+    """Each listed run's value of ``key`` ("params.lr", "tags.team", "experiment",
+    "project"), in the order of ``pks``; runs without one get ``NO_VALUE``."""
     kind, _, name = key.partition(".")
     if kind in ("params", "tags") and name:
         table = Param if kind == "params" else Tag
@@ -38,12 +37,21 @@ def group_values(session: Session, pks: list[int], key: str) -> dict[int, str]:
         stmt = select(Run.pk, ATTRIBUTE_COLUMNS[key])
     else:
         raise ValueError(f"cannot group by {key!r}")
-    found = {
-        pk: (value.rstrip("/").rsplit("/", 1)[-1] if key == "project" else value)
-        for pk, value in _pairs(session, stmt)
-        if pk in wanted
-    }
-    return {pk: found.get(pk) or NO_VALUE for pk in pks}
+    found = dict(_pairs(session, stmt))
+    if key == "project":  # a folder's name, not its path
+        names = {path: path.rstrip("/").rsplit("/", 1)[-1] for path in set(found.values())}
+        found = {pk: names[path] for pk, path in found.items()}
+    return [found.get(pk) or NO_VALUE for pk in pks]
+
+
+def metric_lasts(session: Session, key: str) -> tuple[list[int], list[float]]:
+    """(run pks, last values) of metric ``key``, for every run that logged it (not NaN);
+    read from the covering (key, last, run_pk) index alone."""
+    stmt = select(MetricSummary.run_pk, MetricSummary.last).where(
+        MetricSummary.key == key, MetricSummary.last.is_not(None)
+    )
+    rows = _pairs(session, stmt)
+    return [r[0] for r in rows], [r[1] for r in rows]
 
 
 def parents(session: Session, pks: list[int]) -> dict[int, int]:
@@ -53,7 +61,9 @@ def parents(session: Session, pks: list[int]) -> dict[int, int]:
     stmt = select(Run.pk, parent.pk).join(
         parent,
         and_(
-            parent.project_id == Run.project_id,
+            # "+ 0": find the parent by its run id (indexed), not among all of its project's
+            # runs, which SQLite chose otherwise (a scan of the project per nested run).
+            parent.project_id + 0 == Run.project_id,
             parent.format == Run.format,
             parent.source_id == Run.parent_source_id,
         ),
@@ -67,7 +77,7 @@ def parents(session: Session, pks: list[int]) -> dict[int, int]:
     # A source of the same training in another format (run_links): TensorBoard under its
     # Hugging Face output folder, a Lightning TensorBoardLogger version under its CSV twin.
     linked = select(Run.pk, Run.project_id, Run.format, Run.parent_source_id).where(
-        Run.parent_source_id.like("%:%")
+        Run.parent_source_id.is_not(None), Run.parent_source_id.like("%:%")  # the partial index
     )
     children = [row for row in _pairs(session, linked) if row[0] in wanted]
     for child, (par, _) in run_links.cross_format_parents(session, children).items():

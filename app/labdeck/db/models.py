@@ -19,6 +19,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -71,7 +72,11 @@ class Source(Base):
 class Run(Base):
     __tablename__ = "runs"
     # Keyed by source: two copies of one store hold the same tool run ids.
-    __table_args__ = (UniqueConstraint("source_pk", "source_id"),)
+    __table_args__ = (
+        UniqueConstraint("source_pk", "source_id"),
+        # Only the runs that name a parent: the table's tree asks for them on every query.
+        Index("ix_runs_parent_source_id", "parent_source_id", sqlite_where=text("parent_source_id IS NOT NULL")),
+    )
     pk: Mapped[int] = mapped_column(Integer, primary_key=True)
     uid: Mapped[str] = mapped_column(String(16), unique=True)  # labdeck's public run id
     project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"), index=True)
@@ -123,7 +128,8 @@ class MetricSummary(Base):
     """
 
     __tablename__ = "metrics"
-    __table_args__ = (Index("ix_metrics_key_last", "key", "last"),)
+    # Covering: a metric's filter or column reads no table rows (migration 0013).
+    __table_args__ = (Index("ix_metrics_key_last_run", "key", "last", "run_pk"),)
     run_pk: Mapped[int] = mapped_column(ForeignKey("runs.pk", ondelete="CASCADE"), primary_key=True)
     key: Mapped[str] = mapped_column(Text, primary_key=True)
     last: Mapped[float | None] = mapped_column(Float, nullable=True)
