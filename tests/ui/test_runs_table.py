@@ -28,7 +28,7 @@ def test_grouping_the_table_by_a_param_folds_runs_under_group_rows(
     w.runs.set_group_by("params.opt")
     gui.until(lambda: w.model.rowCount() == 2)
     gui.idle(w)
-    model, table = w.model, w.table
+    model, table = w.model, w.table  # the tree view: the runs have groups now
     labels = sorted(model.data(model.index(r, 0)) for r in range(2))
     assert labels == ["opt = adam  (3 runs)", "opt = sgd  (3 runs)"]
     adam_row = next(r for r in range(2) if "adam" in model.data(model.index(r, 0)))

@@ -11,7 +11,6 @@ nested runs. A child index carries its top-level row + 1 as its internal id.
 
 from __future__ import annotations
 
-import math
 from datetime import datetime
 
 from PySide6.QtCore import QAbstractItemModel, QModelIndex, QPersistentModelIndex, Qt
@@ -67,9 +66,6 @@ def _fmt_duration(run: RunInfo) -> str:
     return f"{s / 3600:.1f} h"
 
 
-GROUP_SAMPLE = 1000  # a group row averages at most its first 1000 runs' values
-
-
 class RunsTableModel(QAbstractItemModel):
     def __init__(self, store: RunStore, background: Background, parent=None) -> None:
         super().__init__(parent)
@@ -78,10 +74,12 @@ class RunsTableModel(QAbstractItemModel):
         self._pks: list[int] = []
         self._rows: dict[int, int] = {}  # pk -> position in the query's order (paging)
         self.tree: RunTree = flat([])
-        self._where: dict[int, tuple[int, int]] = {}  # pk -> (top row, child row or -1)
         self._cache: dict[int, RunInfo] = {}
         self._requested: set[int] = set()  # first rows of pages asked for
         self.extra_columns: list[str] = []  # "params.lr", "metrics.val_loss", ...
+        # group node -> metric -> (mean, runs with a value): group rows' aggregates, read in
+        # SQL over all of a group's runs (ui/store.py) whenever the groups or columns change.
+        self._group_means: dict[int, dict[str, tuple[float, int]]] = {}
 
     # Data source -----------------------------------------------------------
 
@@ -94,21 +92,31 @@ class RunsTableModel(QAbstractItemModel):
 
     def set_tree(self, tree: RunTree) -> None:
         self.beginResetModel()
-        self.tree = tree
-        self._pks = list(tree.pks)
-        self._rows = {pk: row for row, pk in enumerate(self._pks)}
-        self._where = {}
-        for top_row, node in enumerate(tree.top):
-            if node >= 0:
-                self._where[node] = (top_row, -1)
-            for child_row, pk in enumerate(tree.children.get(node, ())):
-                self._where[pk] = (top_row, child_row)
+        self.tree = tree.prepared()  # built on the worker thread already when it came from there
+        self._pks = tree.pks
+        self._rows = tree.rows
         # Keep what is loaded for rows still present: their values are shown at once.
-        keep = set(self._pks)
-        self._cache = {pk: run for pk, run in self._cache.items() if pk in keep}
+        self._cache = {pk: run for pk, run in self._cache.items() if pk in self._rows}
         self._requested.clear()
         self.background.invalidate("page")
         self.endResetModel()
+        self._request_group_means()
+
+    def _request_group_means(self) -> None:
+        self._group_means = {}
+        tree, metrics = self.tree, [c.split(".", 1)[1] for c in self.extra_columns if c.startswith("metrics.")]
+        if not tree.group_key or not metrics:
+            self.background.invalidate("group-means")
+            return
+
+        def arrived(means: dict[int, dict[str, tuple[float, int]]]) -> None:
+            if tree is not self.tree:
+                return
+            self._group_means = means
+            if self.tree.top and self.columnCount():
+                self.dataChanged.emit(self.index(0, 0), self.index(len(self.tree.top) - 1, self.columnCount() - 1))
+
+        self.background.submit("group-means", lambda: self.store.group_means(tree, metrics), arrived)
 
     def refresh_rows(self) -> None:
         """Re-fetch every loaded page (live runs); old values stay until new ones arrive."""
@@ -128,14 +136,15 @@ class RunsTableModel(QAbstractItemModel):
         self.beginResetModel()
         self.extra_columns = list(columns)
         self.endResetModel()
+        self._request_group_means()
 
     def row_of(self, pk: int) -> int | None:
         """The run's top-level row (its group's or parent's row when it is nested)."""
-        where = self._where.get(pk)
+        where = self.tree.place(pk)
         return where[0] if where else None
 
     def index_of(self, pk: int, column: int = 0) -> QModelIndex:
-        where = self._where.get(pk)
+        where = self.tree.place(pk)
         if where is None:
             return QModelIndex()
         top, child = where
@@ -204,7 +213,7 @@ class RunsTableModel(QAbstractItemModel):
         tops: list[int] = []
         nested: dict[int, list[int]] = {}
         for pk, run in runs.items():
-            where = self._where.get(pk)
+            where = self.tree.place(pk)
             if where is None:
                 continue
             self._cache[pk] = run
@@ -230,9 +239,15 @@ class RunsTableModel(QAbstractItemModel):
     def index(
         self, row: int, column: int, parent: QModelIndex | QPersistentModelIndex = _ROOT
     ) -> QModelIndex:
-        if not self.hasIndex(row, column, parent):
+        # The bounds checked here rather than by hasIndex(), which would call back into
+        # rowCount() and columnCount(): a view asks for an index per row it lays out.
+        if column < 0 or row < 0 or column >= len(BASE_COLUMNS) + len(self.extra_columns):
             return QModelIndex()
-        return self.createIndex(row, column, parent.row() + 1 if parent.isValid() else 0)
+        if not parent.isValid():
+            return self.createIndex(row, column, 0) if row < len(self.tree.top) else QModelIndex()
+        if row >= self.rowCount(parent):
+            return QModelIndex()
+        return self.createIndex(row, column, parent.row() + 1)
 
     def parent(self, index=None):  # type: ignore[override]
         if index is None:  # QObject.parent()
@@ -250,7 +265,9 @@ class RunsTableModel(QAbstractItemModel):
         return len(self.tree.children.get(node, ())) if node is not None else 0
 
     def hasChildren(self, parent: QModelIndex | QPersistentModelIndex = _ROOT) -> bool:
-        return self.rowCount(parent) > 0
+        if not parent.isValid():
+            return bool(self.tree.top)
+        return bool(self.tree.children) and self.rowCount(parent) > 0
 
     def columnCount(self, parent: QModelIndex | QPersistentModelIndex = _ROOT) -> int:
         return len(BASE_COLUMNS) + len(self.extra_columns)
@@ -327,19 +344,12 @@ class RunsTableModel(QAbstractItemModel):
             return f"{name} = {self.tree.groups[g]}  ({len(pks)} run{'s' if len(pks) != 1 else ''})"
         if not key.startswith("metrics."):
             return ""
-        name = key.split(".", 1)[1]
-        values = []
-        for pk in pks[:GROUP_SAMPLE]:
-            run = self.run_for(pk)
-            m = run.metrics.get(name) if run is not None else None
-            if m is not None and math.isfinite(m.last):
-                values.append(m.last)
-        if not values:
+        mean = self._group_means.get(node, {}).get(key.split(".", 1)[1])
+        if mean is None:
             return ""
-        mean = sum(values) / len(values)
         if role == Qt.ItemDataRole.ToolTipRole:
-            return f"mean of {len(values)} runs: {mean!r}"
-        return format_number(mean)
+            return f"mean of {mean[1]} runs: {mean[0]!r}"
+        return format_number(mean[0])
 
     @staticmethod
     def _text(run: RunInfo, key: str, *, exact: bool = False) -> str:

@@ -12,6 +12,8 @@ import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
+
 from labdeck.db import catalogue, compare, grouping, run_links
 from labdeck.db.entities import ProjectInfo, RunInfo, Series
 from labdeck.runs.fold import Source, fold_many
@@ -76,10 +78,35 @@ class RunStore:
             return flat(pks)
         with self.workspace.db.read() as session:
             if group_by:
-                return grouped(
-                    pks, grouping.group_values(session, pks, group_by), group_by
-                )
-            return nested(pks, grouping.parents(session, pks))
+                tree = grouped(pks, grouping.group_values(session, pks, group_by), group_by)
+            else:
+                tree = nested(pks, grouping.parents(session, pks))
+        return tree.prepared()
+
+    def group_means(
+        self, tree: RunTree, metrics: list[str]
+    ) -> dict[int, dict[str, tuple[float, int]]]:
+        """group node -> metric -> (mean of its runs' last values, how many runs have one).
+
+        Over every run of every group, from one read of each metric's column: a group of
+        25,000 runs needs no page of them loaded."""
+        out: dict[int, dict[str, tuple[float, int]]] = {node: {} for node in tree.children}
+        numbers = tree.group_numbers
+        if numbers is None or not metrics:
+            return out
+        with self.workspace.db.read() as session:
+            columns = {key: grouping.metric_lasts(session, key) for key in metrics}
+        positions = tree.rows
+        for key, (run_pks, lasts) in columns.items():
+            where = np.fromiter((positions.get(pk, -1) for pk in run_pks), dtype=np.int64, count=len(run_pks))
+            values = np.asarray(lasts, dtype=np.float64)
+            keep = (where >= 0) & np.isfinite(values)
+            group = numbers[where[keep]]
+            sums = np.bincount(group, weights=values[keep], minlength=len(tree.groups))
+            counts = np.bincount(group, minlength=len(tree.groups))
+            for g in np.flatnonzero(counts):
+                out[RunTree.group_node(int(g))][key] = (float(sums[g] / counts[g]), int(counts[g]))
+        return out
 
     def projects(self) -> tuple[list[ProjectInfo], list[tuple[str, str, int]]]:
         """Project folders and their experiments (for the sidebar)."""
