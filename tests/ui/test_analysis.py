@@ -43,6 +43,7 @@ def test_details_show_provenance_artifacts_and_the_log_tail(
 
 def test_scatter_plots_a_param_against_a_metric(window, gui):
     gui.select(window, [0, 1, 2, 3])
+    window.analysis.setCurrentWidget(window.analysis.scatter)  # drawn when shown
     gui.until(lambda: len(window.analysis.scatter.runs) == 4)
     scatter = window.analysis.scatter
     scatter.x_field.setCurrentText("params.idx")
@@ -55,6 +56,9 @@ def test_scatter_plots_a_param_against_a_metric(window, gui):
 def test_parallel_coordinates_brushing_filters_runs(window, gui):
     gui.select(window, [0, 1, 2, 3])
     parallel = window.analysis.parallel
+    gui.idle(window)
+    assert parallel.runs == []  # hidden behind the Compare tab: not drawn for this selection
+    window.analysis.setCurrentWidget(parallel)  # drawn when shown
     gui.until(lambda: len(parallel.runs) == 4)
     parallel.metric.setCurrentText("acc")
     assert parallel.fields == ["params.idx", "params.lr", "metrics.acc"]

@@ -33,12 +33,20 @@ class AnalysisTabs(QTabWidget):
         self.addTab(self.parallel, "Parallel coordinates")
         self.addTab(self.diff, "Diff")
         self.runs: list[RunInfo] = []
+        # Views whose runs changed while they were hidden: each draws when it is shown, so a
+        # selection redraws one view, not three (parallel coordinates alone took 60 ms).
+        self._stale: set[QWidget] = set()
+        self.currentChanged.connect(lambda i: self._feed(self.widget(i)))
 
     def set_runs(self, runs: list[RunInfo]) -> None:
         self.runs = runs
-        self.compare.set_runs(runs)
-        self.scatter.set_runs(runs)
-        self.parallel.set_runs(runs)
+        self._stale = {self.compare, self.scatter, self.parallel}
+        self._feed(self.currentWidget())
+
+    def _feed(self, view: QWidget) -> None:
+        if view in self._stale:
+            self._stale.discard(view)
+            view.set_runs(self.runs)  # type: ignore[attr-defined]  # the three views above
 
     def set_selected_pks(self, pks: list[int]) -> None:
         self.diff.set_pks(pks)

@@ -321,7 +321,7 @@ class DatasetsView(VersionActions, QWidget):
         if isinstance(result, Exception) or not result:
             self.preview_label.setText(f"{rel}: cannot read the image")
             return
-        self.preview_model.set_frame(self.preview_model.frame.iloc[0:0])
+        self.preview_model.set_frame(None)
         self.stats.clear()
         self.preview_label.setText(rel)
         self.image.setPixmap(QPixmap.fromImage(result[0][1]))
