@@ -18,6 +18,7 @@ def test_jobs_view_launch_logs_and_cpu_only_panel(qtbot, workspace, repo, monkey
 
     view = view_module.create(workspace)
     qtbot.addWidget(view)
+    view.show()  # the tab polls its jobs while it is on screen
     qtbot.waitUntil(lambda: "CPU only" in view.gpu_panel.label.text(), timeout=20_000)
     assert view.gpu_panel.plot.isHidden()
     view.start_launch(LaunchRequest(command=("python", "train.py"), project=str(repo), seed=1))
@@ -87,5 +88,7 @@ def test_jobs_table_columns_project_run_link_duration_and_elided_command(
     view.run_requested.connect(asked.append)
     view.table.cellDoubleClicked.emit(0, view_module.RUN_COLUMN)
     assert asked == [cells["Run"]]
-    view.timer.stop()
+    assert view.timer.isActive()
+    view.hide()  # another tab, or the window closed: no more polling
+    assert not view.timer.isActive()
     qtbot.waitUntil(lambda: not ops.running(), timeout=60_000)

@@ -15,6 +15,7 @@ from typing import Any
 
 import pyqtgraph as pg
 from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtGui import QHideEvent, QShowEvent
 from PySide6.QtWidgets import (
     QComboBox,
     QDialog,
@@ -244,11 +245,21 @@ class JobsView(QWidget):
         layout.addLayout(bar)
         layout.addWidget(split)
 
+        # Polled only while on screen: a hidden tab, or a closed window, asks nothing of the
+        # index or the GPUs (and starts no work after the window has shut its threads down).
         self.timer = QTimer(self)
         self.timer.setInterval(REFRESH_MS)
         self.timer.timeout.connect(self.refresh)
-        self.timer.start()
         self.refresh()
+
+    def showEvent(self, event: QShowEvent) -> None:
+        self.refresh()
+        self.timer.start()
+        super().showEvent(event)
+
+    def hideEvent(self, event: QHideEvent) -> None:
+        self.timer.stop()
+        super().hideEvent(event)
 
     # Background calls ---------------------------------------------------
 
