@@ -6,6 +6,8 @@
 - A metric's values with their runs: (key, last) became (key, last, run_pk), so filtering on
   a metric and reading a metric's column for group means no longer look up each row in the
   table (reading one metric of 100,000 runs: 165 → 70 ms; a filter on it: 50 → 32 ms).
+  Numeric params likewise: (key, value_num) became (key, value_num, run_pk) (a filter
+  matching half of 100,000 runs, `params.lr < 0.001`: 146 → 90 ms of SQL).
 
 Revision ID: 0013
 Revises: 0012
@@ -27,9 +29,13 @@ def upgrade() -> None:
     )
     op.drop_index("ix_metrics_key_last", table_name="metrics")
     op.create_index("ix_metrics_key_last_run", "metrics", ["key", "last", "run_pk"])
+    op.drop_index("ix_params_key_value_num", table_name="params")
+    op.create_index("ix_params_key_value_num_run", "params", ["key", "value_num", "run_pk"])
 
 
 def downgrade() -> None:
+    op.drop_index("ix_params_key_value_num_run", table_name="params")
+    op.create_index("ix_params_key_value_num", "params", ["key", "value_num"])
     op.drop_index("ix_metrics_key_last_run", table_name="metrics")
     op.create_index("ix_metrics_key_last", "metrics", ["key", "last"])
     op.drop_index("ix_runs_parent_source_id", table_name="runs")
