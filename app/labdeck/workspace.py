@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from labdeck.db import catalogue, run_links
+from labdeck.db import catalogue, grouping, run_links
 from labdeck.db.engine import Database
 from labdeck.db.entities import ProjectInfo, RunInfo, Series, WarningInfo
 from labdeck.db.projects import add_project, normalise, remove_project
@@ -64,6 +64,15 @@ class Workspace:
             return catalogue.run_pks(
                 session, where, keys, include_deleted=include_deleted, project=project, experiment=experiment
             )
+
+    def run_pks_with_values(
+        self, query: str, sort: str, key: str, *, project: str | None = None, experiment: str | None = None
+    ) -> tuple[list[int], list[str]]:
+        """What run_pks lists, with each run's value of ``key`` (a param, tag or attribute)."""
+        where = parse_query(query)
+        keys = parse_sort(sort)
+        with self.db.read() as session:
+            return grouping.listed_with_values(session, key, where, keys, project=project, experiment=experiment)
 
     def runs(self, query: str = "", sort: str = "", *, include_deleted: bool = False) -> list[RunInfo]:
         pks = self.run_pks(query, sort, include_deleted=include_deleted)

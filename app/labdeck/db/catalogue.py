@@ -6,7 +6,7 @@ import json
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import Select, func, or_, select
 from sqlalchemy.orm import Session
 
 from labdeck.db import raw, run_links, series_sources
@@ -65,7 +65,23 @@ def run_pks(
 
     Deleted runs (the tool's lifecycle), runs hidden in labdeck and runs whose files are
     gone come only with ``include_deleted``."""
-    stmt = select(Run.pk).join(Project, Project.id == Run.project_id)
+    stmt = listing(select(Run.pk), where, sort, include_deleted=include_deleted, project=project,
+                   experiment=experiment)
+    return raw.scalars(session, stmt)
+
+
+def listing(
+    stmt: Select,
+    where: Filter | None = None,
+    sort: Iterable[SortKey] = (),
+    *,
+    include_deleted: bool = False,
+    project: str | None = None,
+    experiment: str | None = None,
+) -> Select:
+    """``stmt`` (a select of Run columns, joined to Project) narrowed to the matching runs in
+    display order: what run_pks lists, for callers that want more columns per run."""
+    stmt = stmt.join(Project, Project.id == Run.project_id)
     if not include_deleted:
         stmt = stmt.where(Run.deleted.is_(False), Run.hidden.is_(False), Run.gone_at.is_(None))
     if project is not None:
@@ -83,7 +99,7 @@ def run_pks(
     # "+ 0": ordering through the start_time index looks up each run's row in index order,
     # which measured twice as slow for a whole listing as reading the table and sorting.
     order.extend([(Run.start_time + 0).desc().nulls_last(), Run.pk.desc()])
-    return raw.scalars(session, stmt.order_by(*order))
+    return stmt.order_by(*order)
 
 
 def runs_by_pk(session: Session, pks: list[int], *, with_warnings: bool = True) -> list[RunInfo]:

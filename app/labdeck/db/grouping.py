@@ -2,18 +2,22 @@
 group-by key, and each run's parent run (nested runs: an MLflow sweep's children, and the
 other-format sources of one training: ``run_links``).
 
-Both read whole columns with one indexed select each and keep the rows of the listed runs:
-at 100,000 runs that is cheaper than an IN-list of 100,000 keys.
+The values come with the listing itself (one query); parents and a metric's values are
+read as whole columns with one indexed select each, keeping the rows of the listed runs: at
+100,000 runs that is cheaper than an IN-list of 100,000 keys.
 """
 
 from __future__ import annotations
 
-from sqlalchemy import and_, select
+from collections.abc import Iterable
+from typing import Any
+
+from sqlalchemy import Select, and_, select
 from sqlalchemy.orm import Session, aliased
 
-from labdeck.db import run_links
+from labdeck.db import catalogue, raw, run_links
+from labdeck.db.filters import Filter, SortKey
 from labdeck.db.models import MetricSummary, Param, Project, Run, Tag
-from labdeck.db.raw import sqlite_connection
 
 ATTRIBUTE_COLUMNS = {
     "experiment": Run.experiment,
@@ -24,24 +28,29 @@ ATTRIBUTE_COLUMNS = {
 NO_VALUE = "(none)"
 
 
-def group_values(session: Session, pks: list[int], key: str) -> list[str]:
-    """Each listed run's value of ``key`` ("params.lr", "tags.team", "experiment",
-    "project"), in the order of ``pks``; runs without one get ``NO_VALUE``."""
+def listed_with_values(
+    session: Session, key: str, where: Filter | None, sort: Iterable[SortKey], **scope: Any
+) -> tuple[list[int], list[str]]:
+    """The runs ``catalogue.run_pks`` lists (same filter, scope and order) with each one's
+    value of ``key`` ("params.lr", "tags.team", "experiment", "project"); runs without one
+    get ``NO_VALUE``. One query: the values ride along with the listing."""
     kind, _, name = key.partition(".")
+    stmt: Select
     if kind in ("params", "tags") and name:
-        table = Param if kind == "params" else Tag
-        stmt = select(table.run_pk, table.value).where(table.key == name)
+        table: Any = aliased(Param if kind == "params" else Tag)
+        stmt = select(Run.pk, table.value).outerjoin(table, and_(table.run_pk == Run.pk, table.key == name))
     elif key == "project":
-        stmt = select(Run.pk, Project.path).join(Project, Project.id == Run.project_id)
+        stmt = select(Run.pk, Project.path)  # listing() joins Project
     elif key in ATTRIBUTE_COLUMNS:
         stmt = select(Run.pk, ATTRIBUTE_COLUMNS[key])
     else:
         raise ValueError(f"cannot group by {key!r}")
-    found = dict(_pairs(session, stmt))
+    rows = raw.rows(session, catalogue.listing(stmt, where, sort, **scope))
+    pks = [row[0] for row in rows]
     if key == "project":  # a folder's name, not its path
-        names = {path: path.rstrip("/").rsplit("/", 1)[-1] for path in set(found.values())}
-        found = {pk: names[path] for pk, path in found.items()}
-    return [found.get(pk) or NO_VALUE for pk in pks]
+        names = {path: path.rstrip("/").rsplit("/", 1)[-1] for path in {row[1] for row in rows}}
+        return pks, [names[row[1]] or NO_VALUE for row in rows]
+    return pks, [row[1] or NO_VALUE for row in rows]
 
 
 def metric_lasts(session: Session, key: str) -> tuple[list[int], list[float]]:
@@ -50,7 +59,7 @@ def metric_lasts(session: Session, key: str) -> tuple[list[int], list[float]]:
     stmt = select(MetricSummary.run_pk, MetricSummary.last).where(
         MetricSummary.key == key, MetricSummary.last.is_not(None)
     )
-    rows = _pairs(session, stmt)
+    rows = raw.rows(session, stmt)
     return [r[0] for r in rows], [r[1] for r in rows]
 
 
@@ -71,7 +80,7 @@ def parents(session: Session, pks: list[int]) -> dict[int, int]:
     wanted = set(pks)
     found = {
         child: par
-        for child, par in _pairs(session, stmt)
+        for child, par in raw.rows(session, stmt)
         if child in wanted and par in wanted and child != par
     }
     # A source of the same training in another format (run_links): TensorBoard under its
@@ -79,16 +88,8 @@ def parents(session: Session, pks: list[int]) -> dict[int, int]:
     linked = select(Run.pk, Run.project_id, Run.format, Run.parent_source_id).where(
         Run.parent_source_id.is_not(None), Run.parent_source_id.like("%:%")  # the partial index
     )
-    children = [row for row in _pairs(session, linked) if row[0] in wanted]
+    children = [row for row in raw.rows(session, linked) if row[0] in wanted]
     for child, (par, _) in run_links.cross_format_parents(session, children).items():
         if par in wanted:
             found.setdefault(child, par)
     return found
-
-
-def _pairs(session: Session, stmt) -> list[tuple]:
-    conn = session.connection()
-    compiled = stmt.compile(conn)
-    params = compiled.construct_params()
-    args = [params[name] for name in compiled.positiontup or ()]
-    return sqlite_connection(conn).execute(str(compiled), args).fetchall()

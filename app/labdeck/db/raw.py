@@ -24,8 +24,8 @@ def sqlite_connection(conn: Connection | Session) -> sqlite3.Connection:
     return raw
 
 
-def scalars(session: Session, stmt: Select) -> list[Any]:
-    """The first column of every row of ``stmt``, in order."""
+def rows(session: Session, stmt: Select) -> list[Any]:
+    """Every row of ``stmt`` as the driver's tuples, in order."""
     conn = session.connection()
     compiled = stmt.compile(conn)
     params = compiled.construct_params()
@@ -34,5 +34,9 @@ def scalars(session: Session, stmt: Select) -> list[Any]:
         processors[name](params[name]) if name in processors else params[name]
         for name in compiled.positiontup or ()
     ]
-    cursor = sqlite_connection(conn).execute(str(compiled), args)
-    return [row[0] for row in cursor]
+    return sqlite_connection(conn).execute(str(compiled), args).fetchall()
+
+
+def scalars(session: Session, stmt: Select) -> list[Any]:
+    """The first column of every row of ``stmt``, in order."""
+    return [row[0] for row in rows(session, stmt)]

@@ -22,6 +22,7 @@ class RunTree:
     # Each run's group index, in the order of ``pks`` (grouped trees): group aggregates
     # are computed over it in one vectorised pass.
     group_numbers: np.ndarray | None = field(default=None, compare=False, repr=False)
+    child_rows: np.ndarray | None = field(default=None, compare=False, repr=False)  # row in its group
 
     # Look-ups the table model needs, built on the worker thread by prepared(): at 100,000
     # runs they cost about 80 ms, which the GUI thread must not spend.
@@ -54,10 +55,20 @@ class RunTree:
         if not self.children:  # a flat list: its rows are its order
             row = self.rows.get(pk)
             return None if row is None else (row, -1)
+        if self.group_numbers is not None and self.child_rows is not None:  # groups: from arrays
+            position = self.rows.get(pk)
+            if position is None:
+                return None
+            return int(self.group_numbers[position]), int(self.child_rows[position])
         return self.where.get(pk)
 
     def prepared(self) -> RunTree:
-        look_ups = (self.rows, self.where, self.folding_rows) if self.children else (self.rows,)
+        if not self.children:
+            look_ups: tuple = (self.rows,)
+        elif self.child_rows is not None:
+            look_ups = (self.rows, self.folding_rows)
+        else:
+            look_ups = (self.rows, self.where, self.folding_rows)
         assert all(look_up is not None for look_up in look_ups)
         return self
 
@@ -80,9 +91,11 @@ def nested(pks: list[int], parents: dict[int, int]) -> RunTree:
     if not parents:
         return flat(pks)
 
+    listed = set(pks)
+
     def root(pk: int) -> int:
         seen = {pk}
-        while pk in parents and parents[pk] not in seen:
+        while pk in parents and parents[pk] in listed and parents[pk] not in seen:
             pk = parents[pk]
             seen.add(pk)
         return pk
@@ -107,9 +120,12 @@ def grouped(pks: list[int], values: list[str], key: str) -> RunTree:
     )
     # A stable sort by group number splits the runs into groups, each in the query's order.
     order = np.argsort(number, kind="stable")
-    ends = np.cumsum(np.bincount(number, minlength=len(index)))[:-1]
-    parts = np.split(np.asarray(pks, dtype=np.int64)[order], ends)
+    counts = np.bincount(number, minlength=len(index))
+    ends = np.cumsum(counts)
+    parts = np.split(np.asarray(pks, dtype=np.int64)[order], ends[:-1])
     children = {RunTree.group_node(g): part.tolist() for g, part in enumerate(parts)}
+    child_rows = np.empty(len(pks), dtype=np.int64)
+    child_rows[order] = np.arange(len(pks)) - np.repeat(ends - counts, counts)
     groups = list(index)
     top = [RunTree.group_node(g) for g in range(len(groups))]
-    return RunTree(list(pks), top, children, groups, key, group_numbers=number)
+    return RunTree(list(pks), top, children, groups, key, group_numbers=number, child_rows=child_rows)

@@ -73,14 +73,16 @@ class RunStore:
     ) -> RunTree:
         """The query's runs shaped for the table: grouped by ``group_by``'s value, or
         nested runs under their parents (or flat when there are none)."""
+        if group_by:
+            pks, values = self.workspace.run_pks_with_values(
+                query, sort, group_by, project=project, experiment=experiment
+            )
+            return grouped(pks, values, group_by).prepared() if pks else flat(pks)
         pks = self.run_pks(query, sort, project, experiment)
         if not pks:
             return flat(pks)
         with self.workspace.db.read() as session:
-            if group_by:
-                tree = grouped(pks, grouping.group_values(session, pks, group_by), group_by)
-            else:
-                tree = nested(pks, grouping.parents(session, pks))
+            tree = nested(pks, grouping.parents(session, pks))
         return tree.prepared()
 
     def group_means(
