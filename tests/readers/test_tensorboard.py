@@ -8,6 +8,8 @@ import math
 import os
 import shutil
 import struct
+import subprocess
+import sys
 from pathlib import Path
 
 import google_crc32c
@@ -412,3 +414,20 @@ def test_the_hand_decoded_path_agrees_with_protobuf(tmp_path: Path) -> None:
             [e.wall_time * 1000 for e in decoded],
         )
         assert_same_series({tag: run.points[tag]}, {tag: want})
+
+
+def test_reading_does_not_start_tensorboardx_writer_or_torch() -> None:
+    """The message classes load without tensorboardX's package __init__, which imports its
+    writer (and with it torch where torch is installed: 0.9 s); a later import still works."""
+    script = (
+        "import sys\n"
+        "from labdeck.runs.readers._tb_decode import _protos\n"
+        "_protos()\n"
+        "assert 'tensorboardX.writer' not in sys.modules and 'torch' not in sys.modules, sorted(sys.modules)\n"
+        "import tensorboardX\n"
+        "from tensorboardX.proto import event_pb2\n"
+        "assert event_pb2.Event is _protos().Event and hasattr(tensorboardX, 'SummaryWriter')\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(Path(tb.__file__).resolve().parents[3])}
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=120)
+    assert done.returncode == 0, done.stderr

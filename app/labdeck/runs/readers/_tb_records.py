@@ -2,10 +2,14 @@
 length, the data and the masked crc32c of the data; a file is read up to the first record that
 fails its CRC or is incomplete, and how the walk stopped becomes a warning.
 
-Speed: the record framing is walked with ``struct`` and the CRCs checked with google-crc32c.
-Records of the overwhelmingly common shape (one tag, one ``simple_value``, as ``add_scalar``
-writes them) are decoded by hand, which measured twice as fast as protobuf's decode plus
-attribute access; every other record goes through the protobuf classes.
+Speed: the records are framed with ``struct`` and their data CRCs computed with google-crc32c,
+one record at a time (the one loop left in Python, about 0.5 µs a record); the length and
+data CRCs are then checked, and the records of the overwhelmingly common shape (one tag, one
+``simple_value``, as ``add_scalar`` writes them) decoded, for all records of a chunk at once
+with NumPy. Measured on 2,000,000 points: 3.8 s → 1.4 s for the walk, against decoding each
+record by hand in Python (itself twice as fast as protobuf). Every other record goes through
+the protobuf classes, in its place in the order; the outcome, warnings included, is the same
+record for record (checked against the previous walk on damaged and truncated files).
 """
 
 from __future__ import annotations
@@ -14,14 +18,14 @@ import struct
 from pathlib import Path
 
 import google_crc32c
+import numpy as np
 
-from labdeck.runs.readers._tb_decode import RunState, varint
+from labdeck.runs.readers._tb_decode import RunState
 
 _CHUNK = 16 << 20  # bytes read at a time: bounded memory on multi-GB image logs
 _HEADER = struct.Struct("<QI")
+_LENGTH = struct.Struct("<Q")
 _U32 = struct.Struct("<I").unpack_from
-_F64 = struct.Struct("<d").unpack_from
-_F32 = struct.Struct("<f").unpack_from
 _MASK_DELTA = 0xA282EAD8
 _U32_MASK = 0xFFFFFFFF
 
@@ -38,70 +42,172 @@ def _scan(buf: bytes, pos: int, run: RunState) -> tuple[int, str]:
     """Walks the whole records of ``buf`` from ``pos``; returns where and why it stopped.
 
     A record is: uint64 length, masked crc32c of the length, data, masked crc32c of data.
+    The Python loop only frames the records and computes their data CRCs; checking the CRCs
+    and decoding the common shape happen over all records at once, in NumPy (below).
     """
     size = len(buf)
     crc = google_crc32c.value
-    ok_lengths = run.ok_lengths
-    header = _HEADER.unpack_from
-    by_tag = run.by_tag_bytes
-    need_start = run.start is None
-    while pos + 12 <= size:
-        length, length_crc = header(buf, pos)
-        if ok_lengths.get(length) != length_crc:  # few distinct lengths: check each once
-            if _masked_crc(buf[pos : pos + 8]) != length_crc:
-                return pos, _BAD_LENGTH_CRC
-            ok_lengths[length] = length_crc
+    length_of = _LENGTH.unpack_from
+    starts: list[int] = []
+    crcs: list[int] = []
+    add_start, add_crc = starts.append, crcs.append
+    while pos + 12 <= size:  # every check is made afterwards, for all records at once
         start = pos + 12
-        stop = start + length
-        if stop + 4 > size:
-            return pos, _INCOMPLETE
-        data = buf[start:stop]
-        c = crc(data)
-        if (((c >> 15) | (c << 17)) + _MASK_DELTA) & _U32_MASK != _U32(buf, stop)[0]:
-            return pos, _BAD_DATA_CRC
-        pos = stop + 4
-        if need_start:
-            need_start = False
-            if data[:1] == b"\x09":
-                run.saw_wall(_F64(data, 1)[0])
-        # Fast path: Event{wall_time, step?, summary{value{tag, simple_value}}}, fields in
-        # the canonical order every protobuf serialiser writes, all lengths one byte.
-        n = len(data)
-        try:
-            if data[0] == 0x09:
-                p = 9
-                step = 0
-                if data[9] == 0x10:  # steps below 16384 inline, the rest by the loop
-                    step = data[10]
-                    p = 11
-                    if step >= 0x80:
-                        if data[11] < 0x80:
-                            step = (step & 0x7F) | (data[11] << 7)
-                            p = 12
-                        else:
-                            step, p = varint(data, 10)
-                            if step >= 1 << 63:
-                                step -= 1 << 64  # int64 in two's complement
-                if (
-                    data[p] == 0x2A
-                    and data[p + 1] == n - p - 2
-                    and data[p + 2] == 0x0A
-                    and data[p + 3] == n - p - 4
-                    and data[p + 4] == 0x0A
-                    and data[p + 5] == n - p - 11
-                    and data[n - 5] == 0x15
-                ):
-                    tag = data[p + 6 : n - 5]
-                    appenders = by_tag.get(tag) or run.fast_tag(tag)
-                    if appenders is not None:
-                        appenders[0](step)
-                        appenders[1](_F32(data, n - 4)[0])
-                        appenders[2](_F64(data, 1)[0])
-                        continue
-        except (IndexError, OverflowError):
-            pass  # not the common shape after all
-        run.event(data)
-    return pos, (_END if pos == size else _INCOMPLETE)
+        pos = start + length_of(buf, pos)[0] + 4
+        add_start(start)
+        add_crc(crc(buf[start : pos - 4]))
+    if not starts:
+        return pos, (_END if pos == size else _INCOMPLETE)
+    data_starts = np.asarray(starts, dtype=np.int64)
+    headers = data_starts - 12
+    # Each record's data ends 4 bytes before the next record's header (or where the walk stopped).
+    ends = np.empty_like(data_starts)
+    ends[:-1] = data_starts[1:] - 16
+    ends[-1] = min(pos - 4, size)  # a damaged length may point far past the buffer
+    raw = np.frombuffer(buf, dtype=np.uint8)
+    whole = ends + 4 <= size  # only the last record can run past the buffer
+    length_ok = _lengths_ok(raw, headers, run.ok_lengths)
+    computed = np.asarray(crcs, dtype=np.uint64)
+    masked = (((computed >> 15) | (computed << 17)) + _MASK_DELTA) & _U32_MASK
+    stored = _gather(raw, np.minimum(ends, size - 4), 4).view("<u4").ravel()
+    bad = np.flatnonzero(~length_ok | ~whole | (masked != stored))
+    if bad.size:  # records before the first bad one count; the walk stops at it
+        first_bad = int(bad[0])
+        pos = int(headers[first_bad])
+        if not length_ok[first_bad]:
+            stopped = _BAD_LENGTH_CRC
+        else:
+            stopped = _INCOMPLETE if not whole[first_bad] else _BAD_DATA_CRC
+        data_starts, ends = data_starts[:first_bad], ends[:first_bad]
+        if not first_bad:
+            return pos, stopped
+    else:
+        stopped = _END if pos == size else _INCOMPLETE
+    if run.start is None and raw[data_starts[0]] == 0x09:
+        run.saw_wall(float(_gather(raw, data_starts[:1] + 1, 8).view("<f8")[0, 0]))
+    _decode(buf, raw, data_starts, ends, run)
+    return pos, stopped
+
+
+def _lengths_ok(raw: np.ndarray, headers: np.ndarray, known: dict[int, int]) -> np.ndarray:
+    """Whether each record's length passes its CRC: the CRC computed once per distinct length
+    (a log has few), remembered across chunks in ``known``."""
+    lengths = _gather(raw, headers, 8).view("<u8").ravel()
+    stored = _gather(raw, headers + 8, 4).view("<u4").ravel()
+    distinct, inverse = np.unique(lengths, return_inverse=True)
+    expected = np.empty(len(distinct), dtype=np.uint32)
+    for j, length in enumerate(distinct.tolist()):
+        if length not in known:
+            known[length] = _masked_crc(length.to_bytes(8, "little"))
+        expected[j] = known[length]
+    return expected[inverse.ravel()] == stored
+
+
+def _gather(raw: np.ndarray, at: np.ndarray, width: int) -> np.ndarray:
+    """``width`` bytes from each offset in ``at`` (a 2-D uint8 array, one row per offset)."""
+    return raw[at[:, None] + np.arange(width)]
+
+
+def _decode(buf: bytes, raw: np.ndarray, starts: np.ndarray, ends: np.ndarray, run: RunState) -> None:
+    """Records in order: the common shape (one tag, one ``simple_value``: what ``add_scalar``
+    writes) decoded together, every other record by protobuf where it falls between them.
+
+    The common shape is Event{wall_time, step?, summary{value{tag, simple_value}}} with the
+    fields in the canonical order every protobuf serialiser writes and all lengths one byte.
+    """
+    n = ends - starts
+    last = raw.size - 1
+
+    def byte(offset: np.ndarray) -> np.ndarray:  # reads past a record only where n rules it out
+        return raw[np.minimum(offset, last)].astype(np.int64)
+
+    fast = (n >= 20) & (byte(starts) == 0x09)
+    # The step: absent (0), or field 2 as a varint of up to ten bytes (int64, two's complement).
+    has_step = fast & (byte(starts + 9) == 0x10)
+    step = np.zeros(n.size, dtype=np.uint64)
+    p = np.where(has_step, 10, 9)
+    going = has_step.copy()
+    for k in range(10):
+        if not going.any():
+            break
+        b = byte(starts + 10 + k)
+        step[going] |= (b[going] & 0x7F).astype(np.uint64) << np.uint64(7 * k)
+        p[going] += 1
+        going &= b >= 0x80
+    fast &= ~going  # a varint longer than ten bytes is not a step
+    fast &= (
+        (byte(starts + p) == 0x2A) & (byte(starts + p + 1) == n - p - 2)
+        & (byte(starts + p + 2) == 0x0A) & (byte(starts + p + 3) == n - p - 4)
+        & (byte(starts + p + 4) == 0x0A) & (byte(starts + p + 5) == n - p - 11)
+        & (byte(ends - 5) == 0x15) & (n - p - 11 >= 0)
+    )
+    tag_at, tag_len = starts + p + 6, n - p - 11
+    # The distinct tags (bytes), each with the records that carry it, by first appearance.
+    found: list[tuple[int, bytes, np.ndarray]] = []
+    for length in np.unique(tag_len[fast]).tolist():
+        rows = np.flatnonzero(fast & (tag_len == length))
+        if length == 0:
+            found.append((int(rows[0]), b"", rows))
+            continue
+        found.extend(_distinct(_gather(raw, tag_at[rows], length), rows))
+    tag_id = np.full(n.size, -1, dtype=np.int64)
+    arrays: list[tuple] = []
+    for _, name, rows in sorted(found, key=lambda f: f[0]):
+        series = run.tag_arrays(name)
+        if series is None:  # not UTF-8: protobuf's path reports it
+            fast[rows] = False
+            continue
+        tag_id[rows] = len(arrays)
+        arrays.append(series)
+    if not arrays:
+        for a, b in zip(starts.tolist(), ends.tolist()):
+            run.event(buf[a:b])
+        return
+    steps = step.view(np.int64)
+    values = _gather(raw, ends - 4, 4).view("<f4").ravel().astype(np.float64)
+    walls = _gather(raw, starts + 1, 8).view("<f8").ravel()
+    # Between two records protobuf reads (a purge, hparams, text), the common ones in bulk.
+    slow = np.flatnonzero(~fast).tolist()
+    begin = 0
+    for stop in [*slow, n.size]:
+        if stop > begin:
+            _append(tag_id[begin:stop], steps[begin:stop], values[begin:stop], walls[begin:stop], arrays)
+        if stop < n.size:
+            run.event(buf[int(starts[stop]) : int(ends[stop])])
+        begin = stop + 1
+
+
+# Powers of an odd 64-bit multiplier (wrapping): a tag's bytes hashed in one vectorised sum.
+_POWERS = np.cumprod(np.full(256, 0x100000001B3, dtype=np.uint64), dtype=np.uint64)
+
+
+def _distinct(block: np.ndarray, rows: np.ndarray) -> list[tuple[int, bytes, np.ndarray]]:
+    """(first row, bytes, rows) of each distinct row of ``block`` (tags of one length).
+
+    By a hash of each row, checked against the bytes: sorting the rows themselves (NumPy's
+    unique over axis 0) took most of the walk's time. On a collision, the exact way."""
+    keys = (block.astype(np.uint64) * _POWERS[: block.shape[1]]).sum(axis=1, dtype=np.uint64)
+    _, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
+    out = []
+    for j, at in enumerate(first.tolist()):
+        members = inverse == j
+        if not (block[members] == block[at]).all():
+            _, first, inverse = np.unique(block, axis=0, return_index=True, return_inverse=True)
+            inverse = inverse.ravel()
+            return [(int(rows[at]), block[at].tobytes(), rows[inverse == j]) for j, at in enumerate(first.tolist())]
+        out.append((int(rows[at]), block[at].tobytes(), rows[members]))
+    return out
+
+
+def _append(tag_id: np.ndarray, steps: np.ndarray, values: np.ndarray, walls: np.ndarray,
+            arrays: list[tuple]) -> None:
+    """Adds a run of common-shape records to their tags' arrays, each tag's in record order."""
+    for t in np.unique(tag_id).tolist():
+        rows = tag_id == t
+        step_array, value_array, wall_array = arrays[t]
+        step_array.frombytes(steps[rows].tobytes())
+        value_array.frombytes(values[rows].tobytes())
+        wall_array.frombytes(walls[rows].tobytes())
 
 
 def read_file(path: Path, offset: int, run: RunState, is_last: bool) -> int:
