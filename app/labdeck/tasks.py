@@ -31,7 +31,7 @@ class Task:
         self._on_progress = on_progress
         self._every_s = every_s
         self._last = 0.0
-        self.latest = Progress(0, None, "")
+        self._latest: tuple[int, int | None, str] = (0, None, "")
 
     def cancel(self) -> None:
         self._cancel.set()
@@ -44,9 +44,16 @@ class Task:
         if self._cancel.is_set():
             raise Cancelled()
 
+    @property
+    def latest(self) -> Progress:
+        return Progress(*self._latest)
+
     def report(self, done: int, total: int | None, message: str = "", *, force: bool = False) -> None:
-        self.latest = Progress(done, total, message)
+        # Called once per source by an index pass: a plain tuple here, the Progress when asked.
+        self._latest = (done, total, message)
+        if self._on_progress is None:
+            return
         now = time.monotonic()
-        if self._on_progress is not None and (force or now - self._last >= self._every_s):
+        if force or now - self._last >= self._every_s:
             self._last = now
             self._on_progress(self.latest)
