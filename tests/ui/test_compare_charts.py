@@ -96,6 +96,11 @@ def test_legend_sits_beside_the_plot_and_tells_same_named_runs_apart(
     vb_rect = plot.getPlotItem().vb.sceneBoundingRect()
     legend_rect = plot.legend.sceneBoundingRect()
     assert legend_rect.width() > 0 and legend_rect.left() >= vb_rect.right() - 1
+    # Compact at the top, each swatch level with its label (not spread over the plot's height).
+    assert legend_rect.height() < vb_rect.height() / 2
+    for sample, label in plot.legend.items:
+        s_rect, l_rect = sample.sceneBoundingRect(), label.sceneBoundingRect()
+        assert abs(s_rect.center().y() - l_rect.center().y()) < l_rect.height() / 2 + 1
     w.compare.show_legend.setChecked(False)
     assert not plot.legend.isVisible() and not plot.legend_visible()
     w.compare.show_legend.setChecked(True)

@@ -25,10 +25,18 @@ def test_grouping_the_table_by_a_param_folds_runs_under_group_rows(
     workspace.index()
     w = open_window(rows=6)
     w.runs.set_columns(["metrics.loss"])
+    assert w.table is w.runs.flat_view  # a flat list: the table view
+    flat_row_height = w.table.rowHeight(0)
+    w.runs.select_rows([0, 3])
+    gui.idle(w)
+    picked = sorted(r.name for r in w.runs.selected_runs())
     w.runs.set_group_by("params.opt")
     gui.until(lambda: w.model.rowCount() == 2)
     gui.idle(w)
     model, table = w.model, w.table  # the tree view: the runs have groups now
+    assert table is w.runs.tree_view
+    assert sorted(r.name for r in w.runs.selected_runs()) == picked  # grouping keeps the selection
+    assert table.rowHeight(model.index(0, 0)) == flat_row_height  # rows do not jump
     labels = sorted(model.data(model.index(r, 0)) for r in range(2))
     assert labels == ["opt = adam  (3 runs)", "opt = sgd  (3 runs)"]
     adam_row = next(r for r in range(2) if "adam" in model.data(model.index(r, 0)))

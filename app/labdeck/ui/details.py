@@ -37,7 +37,8 @@ def _size(n: int) -> str:
 
 
 def _table(rows: list[tuple[str, ...]], header: tuple[str, ...]) -> str:
-    head = "".join(f"<th align='left'>{html.escape(h)}</th>" for h in header)
+    # Headers never break either ("points" read "poi / nts" in a narrow pane).
+    head = "".join(f"<th align='left' style='white-space:nowrap'>{html.escape(h)}</th>" for h in header)
     body = "".join(
         "<tr>" + "".join(_cell(c) for c in r) + "</tr>"
         for r in rows
@@ -79,7 +80,7 @@ def run_html(run: RunInfo, provenance: dict | None = None, folder: str = "") -> 
         ]
         parts.append(
             "<h4>Metrics</h4>"
-            + _table(rows, ("metric", "last", "min", "max", "points", "last step"))
+            + _table(rows, ("metric", "last", "min", "max", "points", "step"))
         )
     if run.params:
         parts.append(

@@ -13,7 +13,8 @@ from dataclasses import dataclass
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QPointF
+from PySide6.QtCore import QPointF, Qt
+from PySide6.QtWidgets import QSizePolicy
 
 from labdeck.db.entities import RunInfo
 from labdeck.ui.curves import robust_range
@@ -72,6 +73,10 @@ class MetricPlot(pg.PlotWidget):
         layout = self.getPlotItem().layout
         if on and not self._legend_on:
             layout.addItem(self.legend, *LEGEND_CELL)
+            # As tall as its entries, at the top of the cell: stretched to the plot's height,
+            # its rows spread out and each swatch slid away below its label.
+            self.legend.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Maximum)
+            layout.setAlignment(self.legend, Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
         elif not on and self._legend_on:
             layout.removeItem(self.legend)
             self.legend.setParentItem(None)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from PySide6.QtCore import QAbstractItemModel, QModelIndex, QPersistentModelIndex, Qt
+from PySide6.QtCore import QAbstractItemModel, QModelIndex, QPersistentModelIndex, QSize, Qt
 from PySide6.QtGui import QColor, QFont
 
 from labdeck.db.entities import RunInfo
@@ -77,6 +77,7 @@ class RunsTableModel(QAbstractItemModel):
         self._cache: dict[int, RunInfo] = {}
         self._requested: set[int] = set()  # first rows of pages asked for
         self.extra_columns: list[str] = []  # "params.lr", "metrics.val_loss", ...
+        self.row_height = 0  # px; 0: the view's own
         # group node -> metric -> (mean, runs with a value): group rows' aggregates, read in
         # SQL over all of a group's runs (ui/store.py) whenever the groups or columns change.
         self._group_means: dict[int, dict[str, tuple[float, int]]] = {}
@@ -300,6 +301,8 @@ class RunsTableModel(QAbstractItemModel):
     ):
         if not index.isValid():
             return None
+        if role == Qt.ItemDataRole.SizeHintRole:  # the tree view's rows, as tall as the table's
+            return QSize(-1, self.row_height) if self.row_height else None
         node = self.node_at(index)
         if node is None:
             return None

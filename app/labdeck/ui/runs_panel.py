@@ -187,6 +187,8 @@ class RunsPanel(QWidget):
         for view, name in ((self.flat_view, "runs"), (self.tree_view, "runsTree")):
             self._configure(view, name)
             self.views.addWidget(view)
+        # One row height for both: grouping must not make the rows jump.
+        self.model.row_height = self.flat_view.verticalHeader().defaultSectionSize()
         # One selection for both views: switching between them keeps what is selected.
         self.tree_view.setSelectionModel(self.flat_view.selectionModel())
         self.flat_view.selectionModel().selectionChanged.connect(
@@ -265,9 +267,9 @@ class RunsPanel(QWidget):
             index = self.group_combo.count() - 1
         self.group_combo.setCurrentIndex(max(index, 0))
         self.group_changed.emit(key)
-        self.run_query()
+        self.run_query(keep_selection=True, reveal=True)  # the same runs stay selected, in view
 
-    def run_query(self, *, keep_selection: bool = False) -> bool:
+    def run_query(self, *, keep_selection: bool = False, reveal: bool = False) -> bool:
         """Re-query the index off the GUI thread; False (and an inline error) for a bad query."""
         text = self.query.text()
         try:
@@ -284,7 +286,7 @@ class RunsPanel(QWidget):
         self.background.submit(
             "query",
             lambda: self.store.run_tree(text, sort, project, experiment, group),
-            lambda tree: self._show_tree(tree, selected),
+            lambda tree: self._show_tree(tree, selected, reveal),
             on_error=self._query_failed,
         )
         return True
@@ -294,7 +296,9 @@ class RunsPanel(QWidget):
         self.query_error.setText(message)
         self.query_error.show()
 
-    def _show_tree(self, tree: RunTree, selected: set[int] | None) -> None:
+    def _show_tree(self, tree: RunTree, selected: set[int] | None, reveal: bool = False) -> None:
+        """Show a query's runs; ``selected`` runs stay selected, and the scroll position stays
+        (a live refresh) unless ``reveal`` asks for the selection to be scrolled into view."""
         pks = tree.pks
         scroll = self.table.verticalScrollBar().value()
         same = tree.top == self.model.tree.top and tree.children == self.model.tree.children
@@ -308,7 +312,7 @@ class RunsPanel(QWidget):
             self._expand(tree, expanded)
             if selected:
                 self._select_pks(selected)
-        if selected is not None:
+        if selected is not None and not reveal:
             self.table.verticalScrollBar().setValue(scroll)
         groups = f" in {len(tree.top):,} groups" if tree.group_key else ""
         self.count_label.setText(f"{len(pks):,} runs{groups}")
