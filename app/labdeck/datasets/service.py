@@ -30,6 +30,7 @@ from labdeck.db import dataset_users
 from labdeck.db import datasets as q
 from labdeck.db.engine import Database
 from labdeck.db.foreign_index import ForeignIndexError, read_references
+from labdeck.db.retry import write_again_on_race
 from labdeck.tasks import Task
 
 if TYPE_CHECKING:
@@ -188,17 +189,16 @@ class Datasets:
                 task.check()
             self.store.write_manifest(digest, manifest)
             self.store.make_durable(got.new_digests)  # on disk before a version row names them
-            for attempt in range(3):
-                try:
-                    with self.db.write() as s:
-                        version = q.add_version(s, name, digest=digest, now_ms=_now_ms(), message=message,
-                                                source_path=str(found.root), files=got.files)
-                        q.save_hash_cache(s, got.new_cache)
-                    break
-                except q.VersionConflict:
-                    # Another process took that version number (or created the dataset) first.
-                    if attempt == 2:
-                        raise
+
+            def add() -> q.VersionInfo:
+                with self.db.write() as s:
+                    added = q.add_version(s, name, digest=digest, now_ms=_now_ms(), message=message,
+                                          source_path=str(found.root), files=got.files)
+                    q.save_hash_cache(s, got.new_cache)
+                    return added
+
+            # Another process may take that version number (or create the dataset) first.
+            version = write_again_on_race(add, races=(q.VersionConflict,), attempts=3)
         self._sync_refs(name)
         return result(version, None, problems)
 

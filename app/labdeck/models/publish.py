@@ -13,6 +13,7 @@ from pathlib import Path
 from labdeck.db import cards as card_q
 from labdeck.db import registry as q
 from labdeck.db.engine import Database
+from labdeck.db.retry import write_again_on_race
 from labdeck.db.registry import ModelVersionInfo, PushInfo, RegistryInfo
 from labdeck.models import states
 from labdeck.models.registries.base import (
@@ -29,7 +30,6 @@ from labdeck.models.versions import (
     current_user,
     now_ms,
     parse_ref,
-    retry_write,
 )
 from labdeck.tasks import Task
 
@@ -126,7 +126,7 @@ class Publisher:
                                                           f"{result.remote_version}")
                 return info
 
-        return PushOutcome(retry_write(record), created=result.created)
+        return PushOutcome(write_again_on_race(record), created=result.created)
 
     # Pull -------------------------------------------------------------------------------
 

@@ -10,17 +10,15 @@ import hashlib
 import json
 import os
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
 
-from sqlalchemy.exc import IntegrityError, OperationalError
 
 from labdeck import settings
 from labdeck.db import cards as card_q
 from labdeck.db import registry as q
 from labdeck.db.engine import Database
+from labdeck.db.retry import write_again_on_race
 from labdeck.db.registry import ApprovalEntry, ModelVersionInfo, RunForModel
 from labdeck.models import hashing, states
 from labdeck.models.discovery import (
@@ -35,7 +33,6 @@ from labdeck.models.registries.base import check_name
 from labdeck.models.states import TransitionRefused
 from labdeck.tasks import Task
 
-T = TypeVar("T")
 
 def current_user() -> str:
     """Who acts: ``LABDECK_USER``, else labdeck's ``user`` setting, else the OS user."""
@@ -56,19 +53,6 @@ def current_user() -> str:
 
 def now_ms() -> int:
     return int(time.time() * 1000)
-
-
-def retry_write(fn: Callable[[], T], attempts: int = 5) -> T:
-    """Run a read-then-append transaction again when another process appended to the same chain
-    first (a stale WAL snapshot, or the same sequence number taken): the chain stays linear."""
-    for attempt in range(attempts):
-        try:
-            return fn()
-        except (OperationalError, IntegrityError):
-            if attempt == attempts - 1:
-                raise
-            time.sleep(0.05 * (attempt + 1))
-    raise AssertionError("unreachable")
 
 
 def parse_ref(ref: str) -> tuple[str, int]:
@@ -173,7 +157,7 @@ class ModelService:
                                card_hash=card_q.card_hash(session, info.id))
                 return q.get_version(session, name, info.version)
 
-        return retry_write(insert)
+        return write_again_on_race(insert)
 
     # Reading ------------------------------------------------------------------------
 
@@ -234,7 +218,7 @@ class ModelService:
                                       time=now_ms(), comment=comment, artifact_hash=artifact_hash,
                                       card_hash=card_q.card_hash(session, mv.id))
 
-        return retry_write(append)
+        return write_again_on_race(append)
 
     def _check_policy(self, mv: ModelVersionInfo, actor: str) -> None:
         policy = load_policy(mv.project)
