@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from labdeck.db import compare
-from labdeck.db.models import Run
+from labdeck.db.catalogue_tables import Run
 from labdeck.db.series_sources import SeriesUnavailable
 from labdeck.runs.readers import _mlflow_sqlite_cache
 

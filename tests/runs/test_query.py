@@ -77,7 +77,7 @@ def test_sort_by_metric_and_param(indexed):
 def test_deleted_runs_are_hidden_unless_asked(indexed):
     from sqlalchemy import update
 
-    from labdeck.db.models import Run
+    from labdeck.db.catalogue_tables import Run
 
     with indexed.db.write() as session:
         session.execute(update(Run).where(Run.name == "mlp").values(deleted=True))

@@ -19,11 +19,11 @@ from sqlalchemy.orm import Session
 
 from labdeck.db import catalogue
 from labdeck.db import registry as reg
-from labdeck.db.cards_models import CardSection
-from labdeck.db.datasets_models import Dataset, DatasetVersion
+from labdeck.db.card_tables import CardSection
+from labdeck.db.dataset_tables import Dataset, DatasetVersion
 from labdeck.db.entities import RunInfo, Series
 from labdeck.db.registry import ApprovalEntry, ModelVersionInfo
-from labdeck.db.registry_models import ModelVersion
+from labdeck.db.registry_tables import ModelVersion
 
 
 @dataclass(frozen=True)

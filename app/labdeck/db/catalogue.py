@@ -14,7 +14,7 @@ from labdeck.db import series as series_codec
 from labdeck.db.batches import batches
 from labdeck.db.entities import ProjectInfo, RunInfo, Series, WarningInfo
 from labdeck.db.filters import Filter, SortKey, sort_terms, to_sql
-from labdeck.db.models import (
+from labdeck.db.catalogue_tables import (
     IndexWarning,
     MetricChunk,
     MetricSummary,

@@ -16,7 +16,7 @@ from labdeck.db import series as series_codec
 from labdeck.db import series_sources
 from labdeck.db.batches import batches
 from labdeck.db.entities import Series
-from labdeck.db.models import MetricChunk, Project, Run
+from labdeck.db.catalogue_tables import MetricChunk, Project, Run
 
 
 def pks_for_uids(session: Session, uids: Iterable[str]) -> dict[str, int]:

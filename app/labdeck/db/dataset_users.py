@@ -15,9 +15,9 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from labdeck.db.jobs_models import Job
-from labdeck.db.models import Run, RunInput
-from labdeck.db.registry_models import ModelVersion
+from labdeck.db.job_tables import Job
+from labdeck.db.catalogue_tables import Run, RunInput
+from labdeck.db.registry_tables import ModelVersion
 
 
 @dataclass(frozen=True)

@@ -17,13 +17,13 @@ from sqlalchemy.orm import Session
 
 from labdeck.db import dataset_version_files as vfiles
 from labdeck.db.batches import batches
-from labdeck.db.datasets_models import (
+from labdeck.db.dataset_tables import (
     Dataset,
     DatasetFile,
     DatasetVersion,
     RemovedDatasetVersion,
 )
-from labdeck.db.models import Run, RunInput
+from labdeck.db.catalogue_tables import Run, RunInput
 from labdeck.db.raw import sqlite_connection
 from labdeck.errors import UserError
 

@@ -15,7 +15,7 @@ from sqlalchemy import and_, false, func, not_, or_, select
 from sqlalchemy.orm import aliased
 from sqlalchemy.sql import ColumnElement
 
-from labdeck.db.models import MetricSummary, Param, Project, Run, Tag
+from labdeck.db.catalogue_tables import MetricSummary, Param, Project, Run, Tag
 from labdeck.errors import UserError
 
 # Attributes of a run that a query may name directly, with their column.

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session, aliased
 
 from labdeck.db import catalogue, raw, run_links
 from labdeck.db.filters import Filter, SortKey
-from labdeck.db.models import MetricSummary, Param, Project, Run, Tag
+from labdeck.db.catalogue_tables import MetricSummary, Param, Project, Run, Tag
 
 ATTRIBUTE_COLUMNS = {
     "experiment": Run.experiment,

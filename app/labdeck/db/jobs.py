@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from labdeck.db.jobs_models import Job
+from labdeck.db.job_tables import Job
 from labdeck.errors import UserError
 
 STATUSES = ("queued", "running", "succeeded", "failed", "cancelled")

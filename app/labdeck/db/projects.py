@@ -9,7 +9,7 @@ from typing import cast
 from sqlalchemy import CursorResult, delete, select
 from sqlalchemy.orm import Session
 
-from labdeck.db.models import Project
+from labdeck.db.catalogue_tables import Project
 from labdeck.db.writer import now_ms
 from labdeck.errors import UserError
 

@@ -18,8 +18,8 @@ from sqlalchemy import func, inspect, select, text
 from sqlalchemy.orm import Session
 
 from labdeck.db.catalogue import find_run_pk
-from labdeck.db.models import MetricSummary, Param, Project, Run, RunModel, Tag
-from labdeck.db.registry_models import (
+from labdeck.db.catalogue_tables import MetricSummary, Param, Project, Run, RunModel, Tag
+from labdeck.db.registry_tables import (
     ApprovalEvent,
     ModelHead,
     ModelVersion,

@@ -16,7 +16,7 @@ from collections.abc import Iterable
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from labdeck.db.models import Run
+from labdeck.db.catalogue_tables import Run
 
 # Formats a run may be linked to from another format.
 LINKABLE = frozenset({"lightning", "hf-trainer", "tensorboard"})

@@ -1,14 +1,14 @@
-"""Every model module, imported once so ``Base.metadata`` holds the whole schema."""
+"""Every table module, imported once so ``Base.metadata`` holds the whole schema."""
 
 from __future__ import annotations
 
 from labdeck.db import (  # noqa: F401
-    cards_models,
-    datasets_models,
-    jobs_models,
-    models,
-    registry_models,
+    card_tables,
+    catalogue_tables,
+    dataset_tables,
+    job_tables,
+    registry_tables,
 )
-from labdeck.db.models import Base
+from labdeck.db.catalogue_tables import Base
 
 metadata = Base.metadata

@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 
 from labdeck.db.batches import batches
 from labdeck.db.entities import Series
-from labdeck.db.models import Project, Run, Source
+from labdeck.db.catalogue_tables import Project, Run, Source
 from labdeck.errors import UserError
 
 # (the source file, the tool's run ids, metric keys or None for all) ->

@@ -14,7 +14,7 @@ from sqlalchemy.dialects.sqlite import insert
 from sqlalchemy.orm import Session
 
 from labdeck.db import series as series_codec
-from labdeck.db.models import MetricChunk
+from labdeck.db.catalogue_tables import MetricChunk
 
 # A series whose chunk count passes this is merged into one chunk (live runs append often).
 COMPACT_AFTER = 32

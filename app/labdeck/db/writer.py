@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, Protocol, cast
 from sqlalchemy import CursorResult, delete, update
 from sqlalchemy.orm import Session
 
-from labdeck.db.models import (
+from labdeck.db.catalogue_tables import (
     IndexWarning,
     Project,
     Run,

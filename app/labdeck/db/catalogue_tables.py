@@ -1,4 +1,4 @@
-"""The catalogue schema: typed SQLAlchemy 2 models.
+"""The catalogue schema (projects, sources, runs and what hangs off them): typed SQLAlchemy 2 tables.
 
 Rows never leave ``labdeck.db``; readers of the catalogue get the frozen dataclasses of
 ``labdeck.db.entities``. Metric points are stored as packed chunks (see ``series.py``):

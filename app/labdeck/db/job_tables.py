@@ -1,6 +1,6 @@
 """Schema for launched jobs (the persisted queue of ``labdeck.launch``).
 
-Models here derive from `labdeck.db.models.Base`; `labdeck.db.schema` imports this
+Tables here derive from `labdeck.db.catalogue_tables.Base`; `labdeck.db.schema` imports this
 module so that migrations and the schema test see them.
 """
 
@@ -9,7 +9,7 @@ from __future__ import annotations
 from sqlalchemy import Boolean, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from labdeck.db.models import Base
+from labdeck.db.catalogue_tables import Base
 
 
 class Job(Base):

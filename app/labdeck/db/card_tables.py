@@ -1,6 +1,6 @@
 """Schema for model-card sections written by people (filled in by the cards capability).
 
-Models here derive from `labdeck.db.models.Base`; `labdeck.db.schema` imports this
+Tables here derive from `labdeck.db.catalogue_tables.Base`; `labdeck.db.schema` imports this
 module so that migrations and the schema test see them. Facts are never stored here: they
 are read from the records each time a card is rendered, so a card cannot drift from them.
 """
@@ -10,7 +10,7 @@ from __future__ import annotations
 from sqlalchemy import ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from labdeck.db.models import Base
+from labdeck.db.catalogue_tables import Base
 
 
 class CardSection(Base):

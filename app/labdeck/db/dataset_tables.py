@@ -1,6 +1,6 @@
 """Schema for datasets, their immutable versions, version files and the hash cache.
 
-Models here derive from `labdeck.db.models.Base`; `labdeck.db.schema` imports this
+Tables here derive from `labdeck.db.catalogue_tables.Base`; `labdeck.db.schema` imports this
 module so that migrations and the schema test see them. The file contents themselves live in
 the content-addressed store (``labdeck.datasets.store``); these rows are for listing and queries.
 """
@@ -18,7 +18,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from labdeck.db.models import Base
+from labdeck.db.catalogue_tables import Base
 
 
 class Dataset(Base):

@@ -1,6 +1,6 @@
 """Schema for model versions, the approval log, registries and registry pushes.
 
-Models here derive from `labdeck.db.models.Base`; `labdeck.db.schema` imports this
+Tables here derive from `labdeck.db.catalogue_tables.Base`; `labdeck.db.schema` imports this
 module so that migrations and the schema test see them. Nothing here is ever deleted:
 a model version outlives its run (``run_uid`` keeps the link when the run leaves the
 index), and ``approval_events`` is append-only (SQLite triggers refuse UPDATE/DELETE;
@@ -12,7 +12,7 @@ from __future__ import annotations
 from sqlalchemy import ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from labdeck.db.models import Base
+from labdeck.db.catalogue_tables import Base
 
 
 class ModelVersion(Base):
