@@ -43,8 +43,7 @@ def _verb_modules(names: tuple[str, ...] | None = None) -> tuple:
     if names is None:
         names = tuple(info.name for info in pkgutil.iter_modules(__path__)
                       if info.name != "common" and not info.name.startswith("_"))
-    modules = [importlib.import_module(f"{__name__}.{name}") for name in names]
-    modules = [m for m in modules if hasattr(m, "register")]
+    modules = [importlib.import_module(f"{__name__}.{name}") for name in names]  # each has register()
     modules.sort(key=lambda m: (m.__name__ != f"{__name__}.runs", m.__name__))
     return tuple(modules)
 

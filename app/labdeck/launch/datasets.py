@@ -8,20 +8,22 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from labdeck.db.engine import Database
 from labdeck.tasks import Task
+
+if TYPE_CHECKING:
+    from labdeck.datasets.service import Datasets
 
 
 class DatasetError(ValueError):
     """A dataset reference that cannot be served (message for the user)."""
 
 
-def _service(db: Database):
-    try:
-        from labdeck.datasets.service import Datasets
-    except ImportError:
-        return None
+def _service(db: Database) -> Datasets:
+    from labdeck.datasets.service import Datasets  # here: a launch without datasets never pays for it
+
     return Datasets(db)
 
 
@@ -31,9 +33,6 @@ def resolve(db: Database, ref: str) -> dict:
     if not sep or not name or not version:
         raise DatasetError(f"--dataset {ref!r}: write NAME:VERSION")
     service = _service(db)
-    if service is None:
-        return {"name": name, "version": version, "digest": None, "checked_out": False,
-                "note": "recorded only: labdeck.datasets is not available"}
     try:
         number = int(version.lstrip("v"))
     except ValueError:
@@ -57,8 +56,6 @@ def checkout_all(db: Database, datasets: list[dict], dest: Path, task: Task | No
     if not todo:
         return paths
     service = _service(db)
-    if service is None:
-        raise DatasetError("the job uses dataset versions but labdeck.datasets is not available here")
     for d in todo:
         try:
             v = service.version(d["name"], int(d["version"]))

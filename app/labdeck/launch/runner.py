@@ -226,8 +226,8 @@ class Runner:
                   experiment=spec.get("experiment") or "launch", params={}, tags=tags,
                   record_provenance=False, extra_provenance=prov)
         for d in spec.get("datasets", []):
-            if d.get("digest") and hasattr(run, "use_dataset"):
-                try:  # the datasets capability's lineage record, when its SDK call is present
+            if d.get("digest"):
+                try:  # the datasets capability's lineage record
                     run.use_dataset(f"{d['name']}:{d['version']}", context="launch")
                 except ValueError as exc:
                     self.log(f"dataset lineage not recorded: {exc}")

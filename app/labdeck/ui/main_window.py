@@ -20,7 +20,6 @@ from PySide6.QtWidgets import (
     QPushButton,
     QSplitter,
     QTabWidget,
-    QWidget,
 )
 
 from labdeck.db.entities import RunInfo
@@ -33,6 +32,8 @@ from labdeck.ui.runs_panel import RunsPanel
 from labdeck.ui.sidebar import ProjectsSidebar, Scope
 from labdeck.ui.store import RunStore
 from labdeck.ui.views import view_modules
+from labdeck.ui.views._view import View
+from labdeck.ui.views.jobs import JobsView
 from labdeck.ui.warnings_dialog import WarningsDialog
 from labdeck.workspace import Workspace
 
@@ -99,13 +100,12 @@ class MainWindow(QMainWindow):
         self.tabs.setObjectName("views")
         self.tabs.setDocumentMode(True)
         self.tabs.addTab(self.splitter, "Runs")
-        self.views: dict[str, QWidget] = {}
+        self.views: dict[str, View] = {}
         for module in view_modules():
             view = module.create(self.workspace, self)
             self.views[module.TITLE] = view
             self.tabs.addTab(view, module.TITLE)
-            if hasattr(view, "run_requested"):  # e.g. a job's run: show it in the Runs tab
-                view.run_requested.connect(self.show_run)
+            view.run_requested.connect(self.show_run)  # e.g. a job's run: show it in the Runs tab
         self.setCentralWidget(self.tabs)
         self.details.reproduce_requested.connect(self.reproduce_run)
 
@@ -178,10 +178,7 @@ class MainWindow(QMainWindow):
 
     def reproduce_run(self, run_id: str) -> None:
         """Hand the run to the Jobs tab, which shows the reproduction plan before launching."""
-        jobs = self.views.get("Jobs")
-        if jobs is None or not hasattr(jobs, "start_reproduce"):
-            self.statusBar().showMessage("Reproduction needs the Jobs view", 5000)
-            return
+        jobs = next(view for view in self.views.values() if isinstance(view, JobsView))
         self.tabs.setCurrentWidget(jobs)
         jobs.start_reproduce(run_id)
 

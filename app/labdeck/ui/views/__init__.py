@@ -1,8 +1,9 @@
 """Views shown as tabs of the main window beside Runs (Datasets, Models, Jobs, ...).
 
 Each module here defines ``TITLE`` (the tab's text), ``ORDER`` (its position; lower first)
-and ``create(workspace, parent) -> QWidget``. Modules are found by listing the package, so
-a capability adds its view without touching the main window.
+and ``create(workspace, parent) -> View`` (``_view.py``). Modules are found by listing the
+package, so a capability adds its view without touching the main window; a module without
+those names is a mistake and fails loudly.
 """
 
 from __future__ import annotations
@@ -17,7 +18,5 @@ def view_modules() -> list[ModuleType]:
     for info in pkgutil.iter_modules(__path__):
         if info.name.startswith("_"):
             continue
-        module = importlib.import_module(f"{__name__}.{info.name}")
-        if hasattr(module, "create") and hasattr(module, "TITLE"):
-            modules.append(module)
-    return sorted(modules, key=lambda m: (getattr(m, "ORDER", 100), m.TITLE))
+        modules.append(importlib.import_module(f"{__name__}.{info.name}"))
+    return sorted(modules, key=lambda m: (m.ORDER, m.TITLE))

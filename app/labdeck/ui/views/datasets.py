@@ -36,6 +36,7 @@ from labdeck.datasets.service import Datasets
 from labdeck.datasets.store import Store, StoreError
 from labdeck.tasks import Task
 from labdeck.ui.ops import OpGroup
+from labdeck.ui.views._view import View
 from labdeck.ui.views._datasets_actions import RulesDialog, VersionActions
 from labdeck.ui.views._datasets_histogram import ROW_SIZE, histogram_widget
 from labdeck.ui.views._datasets_support import (
@@ -57,7 +58,7 @@ MAX_THUMBS = 48
 ROLE = Qt.ItemDataRole.UserRole
 
 
-def create(workspace: Workspace, parent=None) -> QWidget:
+def create(workspace: Workspace, parent=None) -> View:
     return DatasetsView(workspace, parent)
 
 
@@ -77,7 +78,7 @@ def store_thumbnails(store: Store, items: list[tuple[str, str]], task: Task) -> 
     return out
 
 
-class DatasetsView(VersionActions, QWidget):
+class DatasetsView(VersionActions, View):
     def __init__(self, workspace: Workspace, parent=None) -> None:
         super().__init__(parent)
         self.workspace = workspace

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pyqtgraph as pg
-from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtCore import Qt, QTimer
 from PySide6.QtGui import QHideEvent, QShowEvent
 from PySide6.QtWidgets import (
     QComboBox,
@@ -43,6 +43,7 @@ from labdeck.launch.reproduce import Plan, launch_plan, make_plan, public_run_id
 from labdeck.launch.submit import LaunchRequest, launch
 from labdeck.ui.ops import OpRunner
 from labdeck.workspace import Workspace
+from labdeck.ui.views._view import View
 
 TITLE = "Jobs"
 ORDER = 40
@@ -55,7 +56,7 @@ RUN_COLUMN, COMMAND_COLUMN = COLUMNS.index("Run"), COLUMNS.index("Command")
 COMMAND_MAX_PX = 380  # wider commands are elided in the middle (full text in the tooltip)
 
 
-def create(workspace: Workspace, parent=None) -> QWidget:
+def create(workspace: Workspace, parent=None) -> View:
     return JobsView(workspace, parent)
 
 
@@ -197,8 +198,8 @@ def _jobs_and_verdicts(workspace: Workspace, known: set[str]) -> tuple[list, dic
     return jobs, verdicts
 
 
-class JobsView(QWidget):
-    run_requested = Signal(str)  # a job's run id: show it in the Runs tab
+class JobsView(View):
+    # run_requested (View): a job's run id, to show in the Runs tab
 
     def __init__(self, workspace: Workspace, parent=None) -> None:
         super().__init__(parent)

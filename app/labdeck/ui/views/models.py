@@ -30,6 +30,7 @@ from labdeck.tasks import Task
 from labdeck.ui.ops import OpRunner
 from labdeck.ui.views import _models_columns as columns
 from labdeck.workspace import Workspace
+from labdeck.ui.views._view import View
 
 TITLE = "Models"
 ORDER = 30
@@ -39,7 +40,7 @@ VERSION_COLUMNS = columns.headers([])
 LOG_COLUMNS = ["#", "Version", "Action", "From", "To", "By", "Comment"]
 
 
-class ModelsView(QWidget):
+class ModelsView(View):
     def __init__(self, workspace: Workspace, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.models = ModelService(workspace.db)
@@ -301,7 +302,7 @@ class ModelsView(QWidget):
         return False
 
 
-def create(workspace: Workspace, parent: QWidget | None = None) -> QWidget:
+def create(workspace: Workspace, parent: QWidget | None = None) -> View:
     return ModelsView(workspace, parent)
 
 
