@@ -243,3 +243,30 @@ def test_a_user_error_is_one_line_and_a_bug_keeps_its_traceback(tmp_path, monkey
     monkeypatch.setattr(Workspace, "runs", broken)
     with pytest.raises(KeyError):
         run_cli(["--index", index, "runs", "--json"])
+
+
+def test_runs_lists_nested_runs_under_their_parent_as_the_app_does(project, tmp_path, capsys):
+    from labdeck.cli import run_cli
+
+    with labdeck.start_run(project, name="sweep", record_provenance=False) as parent:
+        parent.log({"loss": 1.0}, step=0)
+    for i in range(2):
+        with labdeck.start_run(project, name=f"trial-{i}", parent=parent.id, record_provenance=False) as child:
+            child.log({"loss": 0.5 + i}, step=0)
+    with labdeck.start_run(project, name="lonely", record_provenance=False) as run:
+        run.log({"loss": 2.0}, step=0)
+    index = str(tmp_path / "i.sqlite")
+    assert run_cli(["--index", index, "add", str(project)]) == 0
+    capsys.readouterr()
+    assert run_cli(["--index", index, "runs"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    names = [line.split()[1:3] for line in lines[1:-1]]
+    at = next(i for i, n in enumerate(names) if n[0] == "sweep")
+    assert sorted(tuple(n) for n in names[at + 1 : at + 3]) == [("└", "trial-0"), ("└", "trial-1")]
+    assert ["lonely"] == [n[0] for n in names if n[0] == "lonely"]
+    assert lines[-1].startswith("4 runs; 2 sit under their parent run")
+    # JSON stays one flat list, each run naming its parent.
+    assert run_cli(["--index", index, "runs", "--json"]) == 0
+    listed = json.loads(capsys.readouterr().out)
+    sweep_id = next(r["id"] for r in listed if r["name"] == "sweep")
+    assert sorted(r["name"] for r in listed if r["parent"] == sweep_id) == ["trial-0", "trial-1"]

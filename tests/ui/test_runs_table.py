@@ -80,6 +80,7 @@ def test_nested_runs_sit_folded_under_their_parent(open_window, gui, workspace, 
     sweep = model.index(names["sweep"], 0)
     assert model.rowCount(sweep) == 3
     assert not w.table.isExpanded(sweep)  # folded by default
+    assert w.runs.count_label.text() == "5 runs, 3 folded under their parent run"
     gui.until(lambda: model.data(model.index(0, 0, sweep)) != "…")
     assert sorted(model.data(model.index(r, 0, sweep)) for r in range(3)) == [
         "trial-0", "trial-1", "trial-2",

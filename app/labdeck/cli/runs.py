@@ -127,15 +127,49 @@ def cmd_runs(ws: Workspace, args) -> int:
         print("no runs match" if args.query else "no runs indexed yet")
         return 0
     rows = []
-    for r in runs:
+    shaped = _as_tree(runs)
+    for r, depth in shaped:
         duration = "-" if not (r.start_time and r.end_time) else f"{(r.end_time - r.start_time) / 1000:.1f}s"
         flags = (" (deleted)" if r.deleted else "") + (" (hidden)" if r.hidden else "")
+        name = ("  " * (depth - 1) + "└ " if depth else "") + r.name[:40]
         rows.append(
-            [r.id, r.name[:40], r.status + flags, r.format, r.experiment[:24],
+            [r.id, name, r.status + flags, r.format, r.experiment[:24],
              fmt_time(r.start_time), duration, str(len(r.metrics))]
         )
+    top = sum(1 for _r, depth in shaped if depth == 0)
     print(table(rows, ["ID", "NAME", "STATUS", "FORMAT", "EXPERIMENT", "START", "DURATION", "METRICS"]))
+    if top < len(runs):
+        under = len(runs) - top
+        print(f"{len(runs)} runs; {under} {'sits' if under == 1 else 'sit'} under their parent run (nested "
+              "runs, or the same training logged in another format)")
     return 0
+
+
+def _as_tree(runs: list) -> list[tuple]:
+    """(run, depth) with each run right under its parent when the parent is listed too, as the
+    app's table shows them (an MLflow sweep's trials; a Lightning run's TensorBoard twin)."""
+    listed = {r.id for r in runs}
+    children: dict[str, list] = {}
+    for r in runs:
+        if r.parent in listed and r.parent != r.id:
+            children.setdefault(r.parent, []).append(r)
+    out: list[tuple] = []
+    seen: set[str] = set()
+
+    def place(run, depth: int) -> None:
+        if run.id in seen:  # a parent loop in odd data: each run once
+            return
+        seen.add(run.id)
+        out.append((run, depth))
+        for child in children.get(run.id, ()):
+            place(child, depth + 1)
+
+    for r in runs:
+        if r.parent not in listed or r.parent == r.id:
+            place(r, 0)
+    for r in runs:  # runs in a loop of parents, none at the top: listed all the same
+        place(r, 0)
+    return out
 
 
 def cmd_show(ws: Workspace, args) -> int:

@@ -147,7 +147,7 @@ def _load_batch(session: Session, pks: Sequence[int], with_warnings: bool) -> di
         select(*_RUN_COLUMNS, Project.path.label("project_path"))
         .join(Project, Project.id == Run.project_id).where(Run.pk.in_(pks))
     ).all()
-    parent_keys = {(r.source_pk, r.parent_source_id) for r in rows if r.parent_source_id}
+    parent_keys = {(r.source_pk, r.project_id, r.format, r.parent_source_id) for r in rows if r.parent_source_id}
     parents = _parent_uids(session, parent_keys)
     other_format = run_links.cross_format_parents(
         session, ((r.pk, r.project_id, r.format, r.parent_source_id) for r in rows if r.parent_source_id)
@@ -174,7 +174,8 @@ def _load_batch(session: Session, pks: Sequence[int], with_warnings: bool) -> di
             deleted=bool(r.deleted),
             hidden=bool(r.hidden),
             gone=r.gone_at is not None,
-            parent=(parents.get((r.source_pk, r.parent_source_id)) if r.parent_source_id is not None else None)
+            parent=(parents.get((r.source_pk, r.project_id, r.format, r.parent_source_id))
+                    if r.parent_source_id is not None else None)
             or other_format.get(r.pk, (0, None))[1],
             start_time=r.start_time,
             end_time=r.end_time,
@@ -199,17 +200,34 @@ _RUN_COLUMNS = (
 )
 
 
-def _parent_uids(session: Session, keys: set[tuple[int, str]]) -> dict[tuple[int, str], str]:
-    """Parents live in the same source as their children (an MLflow store's nested runs)."""
+def _parent_uids(
+    session: Session, keys: set[tuple[int, int, str, str]]
+) -> dict[tuple[int, int, str, str], str]:
+    """(source, project, format, parent's run id) -> the parent's labdeck id.
+
+    A parent is a run of the same project and format with that run id: in the child's own
+    source first (an MLflow store's nested runs; two copies of a store hold the same ids),
+    else the one such run elsewhere in the project (a native run folder per run). The app's
+    tree (``grouping.parents``) puts a run under the same parent."""
     if not keys:
         return {}
-    source_ids = {k[1] for k in keys}
-    found = {}
-    for source_pk, source_id, uid in session.execute(
-        select(Run.source_pk, Run.source_id, Run.uid).where(Run.source_id.in_(source_ids))
+    source_ids = {k[3] for k in keys}
+    candidates: dict[tuple[int, str, str], list[tuple[int, str]]] = defaultdict(list)
+    for source_pk, project_id, fmt, source_id, uid in session.execute(
+        select(Run.source_pk, Run.project_id, Run.format, Run.source_id, Run.uid).where(
+            Run.source_id.in_(source_ids)
+        )
     ):
-        if (source_pk, source_id) in keys:
-            found[(source_pk, source_id)] = uid
+        candidates[(project_id, fmt, source_id)].append((source_pk, uid))
+    found = {}
+    for key in keys:
+        source_pk, project_id, fmt, parent_id = key
+        options = candidates.get((project_id, fmt, parent_id), [])
+        same_source = [uid for pk, uid in options if pk == source_pk]
+        if same_source:
+            found[key] = same_source[0]
+        elif len(options) == 1:
+            found[key] = options[0][1]
     return found
 
 

@@ -314,8 +314,13 @@ class RunsPanel(QWidget):
                 self._select_pks(selected)
         if selected is not None and not reveal:
             self.table.verticalScrollBar().setValue(scroll)
-        groups = f" in {len(tree.top):,} groups" if tree.group_key else ""
-        self.count_label.setText(f"{len(pks):,} runs{groups}")
+        if tree.group_key:
+            shape = f" in {len(tree.top):,} groups"
+        elif tree.children:  # folded rows: say why fewer rows show than runs are counted
+            shape = f", {len(pks) - len(tree.top):,} folded under their parent run"
+        else:
+            shape = ""
+        self.count_label.setText(f"{len(pks):,} runs{shape}")
         self.rows_loaded.emit(len(pks))
         self._emit_selection()
 
