@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+from functools import cached_property
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from labdeck.db import catalogue, grouping, run_links
 from labdeck.db.engine import Database
@@ -16,14 +18,57 @@ from labdeck.runs.indexer import IndexStats, index_all, index_project
 from labdeck.runs.query import parse_query, parse_sort
 from labdeck.tasks import Task
 
+if TYPE_CHECKING:
+    from labdeck.cards.service import CardService
+    from labdeck.datasets.service import Datasets
+    from labdeck.models.publish import Publisher
+    from labdeck.models.versions import ModelService
+    from labdeck.runs.watcher import Watcher
+
 
 class Workspace:
+    """One index and every capability over it: what the UI and the CLI reach, never the
+    database itself. Runs are methods here; the other capabilities are services made on first
+    use (each imports its own libraries: a verb that needs no datasets never loads pandas)."""
+
     def __init__(self, index_path: str | os.PathLike | None = None) -> None:
         self.index_path = Path(index_path) if index_path else default_index_path()
         self.db = Database(self.index_path)
 
     def close(self) -> None:
         self.db.close()
+
+    # Capabilities ----------------------------------------------------------
+
+    @cached_property
+    def datasets(self) -> Datasets:
+        from labdeck.datasets.service import Datasets
+
+        return Datasets(self.db)
+
+    @cached_property
+    def models(self) -> ModelService:
+        from labdeck.models.versions import ModelService
+
+        return ModelService(self.db)
+
+    @cached_property
+    def publisher(self) -> Publisher:
+        from labdeck.models.publish import Publisher
+
+        return Publisher(self.db)
+
+    @cached_property
+    def cards(self) -> CardService:
+        from labdeck.cards.service import CardService
+
+        return CardService(self.db)
+
+    def watcher(self, **options: Any) -> Watcher:
+        """A file watcher over every registered project (``runs.watcher.Watcher``'s options)."""
+        from labdeck.runs.watcher import Watcher
+
+        return Watcher(self.db, **options)
 
     # Projects ------------------------------------------------------------
 

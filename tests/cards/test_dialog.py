@@ -22,7 +22,7 @@ def _cli_export(ws, ref, fmt, out) -> None:
 
 def test_dialog_edits_sections_and_exports_the_same_files_as_the_cli(card_model, qtbot, tmp_path):
     ws, ref = card_model
-    dialog = CardDialog(ws.db, ref)
+    dialog = CardDialog(ws.cards, ref)
     qtbot.addWidget(dialog)
     qtbot.waitUntil(lambda: not dialog.worker.busy and "missing:" in dialog.status.text(), timeout=WAIT_MS)
     assert "Intended uses (missing)" in [dialog.tabs.tabText(i) for i in range(dialog.tabs.count())]

@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 from labdeck.cards.sections import HUMAN_SECTIONS, KEYS, UnknownSection
-from labdeck.cards.service import FORMATS, CardFormatError, CardService
+from labdeck.cards.service import FORMATS, CardFormatError
 from labdeck.cards.slices import SlicePatternError
 from labdeck.cards.templates import TemplateError
 from labdeck.cli.common import CliError, fmt_time, print_json, table, verb_group
@@ -30,7 +30,7 @@ def _print_pdf(page: str, path: Path) -> None:
 
 
 def _export(ws: Workspace, args) -> int:
-    out = CardService(ws.db).export(args.ref, args.format, args.out, slice_pattern=args.slice_pattern,
+    out = ws.cards.export(args.ref, args.format, args.out, slice_pattern=args.slice_pattern,
                                     print_pdf=_print_pdf)
     print(f"wrote the {args.format} card of {args.ref} to {out}")
     return 0
@@ -43,14 +43,14 @@ def _edit(ws: Workspace, args) -> int:
         text = sys.stdin.read() if args.file == "-" else Path(args.file).read_text(encoding="utf-8")
     else:
         text = args.text
-    changed = CardService(ws.db).edit(args.ref, args.section, text)
+    changed = ws.cards.edit(args.ref, args.section, text)
     what = "cleared" if not text.strip() else "saved"
     print(f"{args.ref}: section {args.section} {what}" if changed else f"{args.ref}: section {args.section} unchanged")
     return 0
 
 
 def _show(ws: Workspace, args) -> int:
-    sections = CardService(ws.db).sections(args.ref)
+    sections = ws.cards.sections(args.ref)
     if args.json:
         print_json({s.key: ({"text": sections[s.key].text, "updated_by": sections[s.key].updated_by,
                              "updated_at": sections[s.key].updated_at} if s.key in sections else None)

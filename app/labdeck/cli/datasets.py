@@ -13,7 +13,7 @@ from labdeck.cli.common import (
     verb_group,
 )
 from labdeck.datasets.report import diff_text, size_text, validation_text
-from labdeck.datasets.service import Datasets, load_rules_file
+from labdeck.datasets.service import load_rules_file
 from labdeck.datasets.store import StoreError
 from labdeck.db.datasets import DatasetNotFound, VersionInfo
 from labdeck.tasks import Cancelled, Task
@@ -70,7 +70,7 @@ def _with_task(func, *args, **kwargs):
 
 
 def cmd_add(ws: Workspace, args) -> int:
-    ds = Datasets(ws.db)
+    ds = ws.datasets
     strict = True if args.strict else None
     r = _with_task(ds.add, args.name, args.path, message=args.message or "", strict=strict, link=args.link)
     for line in r.skipped:
@@ -90,7 +90,7 @@ def cmd_add(ws: Workspace, args) -> int:
 
 
 def cmd_list(ws: Workspace, args) -> int:
-    ds = Datasets(ws.db)
+    ds = ws.datasets
     uses = ds.use_counts()
     if args.name:
         versions = _run(ds.versions, args.name)
@@ -117,7 +117,7 @@ def cmd_list(ws: Workspace, args) -> int:
 
 
 def cmd_diff(ws: Workspace, args) -> int:
-    d = _run(Datasets(ws.db).diff, args.name, _parse_version(args.a), _parse_version(args.b))
+    d = _run(ws.datasets.diff, args.name, _parse_version(args.a), _parse_version(args.b))
     if args.json:
         print_json(d)
     else:
@@ -126,7 +126,7 @@ def cmd_diff(ws: Workspace, args) -> int:
 
 
 def cmd_rules(ws: Workspace, args) -> int:
-    ds = Datasets(ws.db)
+    ds = ws.datasets
     if args.set or args.strict or args.lenient or args.clear:
         rules = {} if args.clear else (_run(load_rules_file, args.set) if args.set else None)
         strict = True if args.strict else (False if args.lenient else None)
@@ -137,7 +137,7 @@ def cmd_rules(ws: Workspace, args) -> int:
 
 
 def cmd_validate(ws: Workspace, args) -> int:
-    report = _run(Datasets(ws.db).validate, args.name, _parse_version(args.version))
+    report = _run(ws.datasets.validate, args.name, _parse_version(args.version))
     if args.json:
         print_json(report)
     else:
@@ -146,13 +146,13 @@ def cmd_validate(ws: Workspace, args) -> int:
 
 
 def cmd_checkout(ws: Workspace, args) -> int:
-    r = _with_task(Datasets(ws.db).checkout, args.name, _parse_version(args.version), args.dest, force=args.force)
+    r = _with_task(ws.datasets.checkout, args.name, _parse_version(args.version), args.dest, force=args.force)
     print(f"checked out {r.files} file(s), {size_text(r.bytes)} into {r.dest} (verified)")
     return 0
 
 
 def cmd_verify(ws: Workspace, args) -> int:
-    bad = _with_task(Datasets(ws.db).verify, args.name, _parse_version(args.version))
+    bad = _with_task(ws.datasets.verify, args.name, _parse_version(args.version))
     if not bad:
         print(f"{args.name}: every object is present and matches its hash")
         return 0
@@ -162,7 +162,7 @@ def cmd_verify(ws: Workspace, args) -> int:
 
 
 def cmd_lineage(ws: Workspace, args) -> int:
-    ds = Datasets(ws.db)
+    ds = ws.datasets
     if args.run:
         uses = _run(ds.inputs_of_run, args.run)
     elif args.name:
@@ -205,14 +205,14 @@ def cmd_dvc(ws: Workspace, args) -> int:
 
 def cmd_rm(ws: Workspace, args) -> int:
     version = _parse_version(args.version) if args.version else None
-    n = _run(Datasets(ws.db).remove, args.name, version, force=args.force)
+    n = _run(ws.datasets.remove, args.name, version, force=args.force)
     what = f"version {args.version} of {args.name}" if args.version else f"{args.name} ({n} version(s))"
     print(f"removed {what}; labdeck gc frees the space its files no longer share")
     return 0
 
 
 def cmd_gc(ws: Workspace, args) -> int:
-    r = _with_task(Datasets(ws.db).gc, dry_run=args.dry_run)
+    r = _with_task(ws.datasets.gc, dry_run=args.dry_run)
     if args.json:
         print_json({"objects": r.objects, "bytes": r.bytes, "manifests": r.manifests, "dry_run": r.dry_run,
                     "digests": list(r.digests), "kept_objects": r.kept_objects,

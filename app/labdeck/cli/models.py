@@ -31,10 +31,8 @@ from labdeck.db.registry import (
     RegistryNotFound,
 )
 from labdeck.models.policy import PolicyError
-from labdeck.models.publish import Publisher
 from labdeck.models.registries.base import RegistryError
 from labdeck.models.states import USER_ACTIONS
-from labdeck.models.versions import ModelService
 from labdeck.tasks import Task
 from labdeck.workspace import Workspace
 
@@ -71,7 +69,7 @@ def _task() -> tuple[Task, ProgressLine]:
 
 
 def _candidates(ws: Workspace, args) -> int:
-    found = ModelService(ws.db).candidates(args.run)
+    found = ws.models.candidates(args.run)
     if args.json:
         print_json([{"run": c.run_id, "run_name": c.run_name, "path": c.candidate.path, "rel": c.candidate.rel,
                      "kind": c.candidate.kind, "format": c.candidate.format, "name": c.candidate.name,
@@ -88,7 +86,7 @@ def _candidates(ws: Workspace, args) -> int:
 def _register(ws: Workspace, args) -> int:
     task, bar = _task()
     try:
-        mv = ModelService(ws.db).register(args.run, args.path, args.name, task)
+        mv = ws.models.register(args.run, args.path, args.name, task)
     finally:
         bar.done()
     if args.json:
@@ -99,7 +97,7 @@ def _register(ws: Workspace, args) -> int:
 
 
 def _list(ws: Workspace, args) -> int:
-    versions = ModelService(ws.db).versions(args.name)
+    versions = ws.models.versions(args.name)
     if args.name and not versions:
         raise CliError(f"no model named {args.name!r}")
     if args.json:
@@ -115,7 +113,7 @@ def _list(ws: Workspace, args) -> int:
 
 
 def _show(ws: Workspace, args) -> int:
-    svc = ModelService(ws.db)
+    svc = ws.models
     mv = svc.version(args.ref)
     history = svc.history(mv.name, mv.version)
     if args.json:
@@ -145,7 +143,7 @@ def _show(ws: Workspace, args) -> int:
 def _transition(ws: Workspace, args) -> int:
     task, bar = _task()
     try:
-        entry = ModelService(ws.db).transition(args.ref, args.action, args.comment or "", task=task)
+        entry = ws.models.transition(args.ref, args.action, args.comment or "", task=task)
     finally:
         bar.done()
     print(f"{entry.model_name}:{entry.version}: {entry.from_state} -> {entry.to_state} by {entry.actor}")
@@ -155,7 +153,7 @@ def _transition(ws: Workspace, args) -> int:
 def _verify(ws: Workspace, args) -> int:
     task, bar = _task()
     try:
-        mv, now = ModelService(ws.db).verify(args.ref, task)
+        mv, now = ws.models.verify(args.ref, task)
     finally:
         bar.done()
     if now == mv.artifact_hash:
@@ -168,7 +166,7 @@ def _verify(ws: Workspace, args) -> int:
 
 
 def _audit(ws: Workspace, args) -> int:
-    report = ModelService(ws.db).audit(args.name)
+    report = ws.models.audit(args.name)
     if args.json:
         print_json({"name": report.name, "entries": report.entries, "ok": report.ok,
                     "problems": list(report.problems)})
@@ -184,7 +182,7 @@ def _audit(ws: Workspace, args) -> int:
 def _push(ws: Workspace, args) -> int:
     task, bar = _task()
     try:
-        outcome = Publisher(ws.db).push(args.ref, args.to, args.alias or "", task)
+        outcome = ws.publisher.push(args.ref, args.to, args.alias or "", task)
     finally:
         bar.done()
     p = outcome.push
@@ -202,7 +200,7 @@ def _pull(ws: Workspace, args) -> int:
     dest = args.dest or args.ref.replace(":", "-")
     task, bar = _task()
     try:
-        result = Publisher(ws.db).pull(args.ref, getattr(args, "from"), dest, task,
+        result = ws.publisher.pull(args.ref, getattr(args, "from"), dest, task,
                                        allow_unverified=args.unverified)
     finally:
         bar.done()
@@ -217,13 +215,13 @@ def _pull(ws: Workspace, args) -> int:
 
 
 def _registry_add(ws: Workspace, args) -> int:
-    reg = Publisher(ws.db).add_registry(args.name, args.uri)
+    reg = ws.publisher.add_registry(args.name, args.uri)
     print(f"registry {reg.name} -> {reg.uri}")
     return 0
 
 
 def _registry_list(ws: Workspace, args) -> int:
-    regs = Publisher(ws.db).registries()
+    regs = ws.publisher.registries()
     if args.json:
         print_json([{"name": r.name, "uri": r.uri, "added_at": r.added_at} for r in regs])
     elif not regs:

@@ -88,7 +88,6 @@ def cmd_index(ws: Workspace, args) -> int:
 
 
 def cmd_watch(ws: Workspace, args) -> int:
-    from labdeck.runs.watcher import Watcher
 
     if not ws.projects():
         raise CliError("no projects to watch: labdeck add DIR")
@@ -98,7 +97,7 @@ def cmd_watch(ws: Workspace, args) -> int:
         stamp = time.strftime("%H:%M:%S")
         print(f"{stamp} {stats.read} source(s) read, {stats.points} point(s), {stats.forgotten} removed", flush=True)
 
-    watcher = Watcher(ws.db, polling=args.poll, rescan_s=args.rescan, on_indexed=report)
+    watcher = ws.watcher(polling=args.poll, rescan_s=args.rescan, on_indexed=report)
     watcher.start()
     mode = "file-system events" if watcher.using_events else "polling"
     print(f"watching {len(ws.projects())} project(s) with {mode}; Ctrl-C to stop", flush=True)

@@ -7,6 +7,7 @@ import socket
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from labdeck.db import jobs as jobsdb
 from labdeck.db.jobs import JobInfo
@@ -16,7 +17,9 @@ from labdeck.launch.processes import RUNNER_MODULE, job_group, kill_group, pid_a
 from labdeck.launch.isolated import helper_running
 from labdeck.launch.runner import STDERR_FILE, STDOUT_FILE
 from labdeck.tasks import Task
-from labdeck.workspace import Workspace
+
+if TYPE_CHECKING:  # the facade above: launch takes it, never imports it (layers)
+    from labdeck.workspace import Workspace
 
 
 def reconcile(ws: Workspace) -> int:

@@ -13,6 +13,7 @@ import platform
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from labdeck import provenance as prov_mod
 from labdeck.db.entities import RunInfo
@@ -24,7 +25,9 @@ from labdeck.launch.gpus import Inventory, default_inventory
 from labdeck.launch.scheduler import parse_request
 from labdeck.launch.submit import LaunchError, enqueue
 from labdeck.launch.verdict import DEFAULT_RTOL, Verdict, compare
-from labdeck.workspace import Workspace
+
+if TYPE_CHECKING:  # the facade above: launch takes it, never imports it (layers)
+    from labdeck.workspace import Workspace
 
 REPRODUCES_TAG = "labdeck.reproduces"
 

@@ -13,6 +13,7 @@ import socket
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from labdeck.db import jobs as jobsdb
 from labdeck.db.jobs import JobInfo
@@ -24,7 +25,9 @@ from labdeck.launch.executor import SubmissionRejected, executor_for
 from labdeck.launch.gpus import Inventory, default_inventory
 from labdeck.launch.scheduler import GpuRequest, RequestError, parse_request
 from labdeck.tasks import Task
-from labdeck.workspace import Workspace
+
+if TYPE_CHECKING:  # the facade above: launch takes it, never imports it (layers)
+    from labdeck.workspace import Workspace
 
 PYTHON_NAMES = ("python", "python3", f"python{platform.python_version_tuple()[0]}.{platform.python_version_tuple()[1]}")
 

@@ -30,16 +30,15 @@ from PySide6.QtWidgets import (
 
 from labdeck.cards.sections import HUMAN_SECTIONS
 from labdeck.cards.service import FORMATS, CardService, default_filename
-from labdeck.db.engine import Database
 from labdeck.ui import card_pdf
 from labdeck.ui.ops import OpRunner
 
 
 class CardDialog(QDialog):
-    def __init__(self, db: Database, ref: str, parent: QWidget | None = None) -> None:
+    def __init__(self, cards: CardService, ref: str, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.ref = ref
-        self.cards = CardService(db)
+        self.cards = cards
         self.worker = OpRunner(self, "card")
         self.setWindowTitle(f"Model card: {ref}")
         self.resize(1100, 760)
@@ -208,8 +207,8 @@ class CardDialog(QDialog):
         return False
 
 
-def open_card_dialog(db: Database, ref: str, parent: QWidget | None = None) -> CardDialog:
-    dialog = CardDialog(db, ref, parent)
+def open_card_dialog(cards: CardService, ref: str, parent: QWidget | None = None) -> CardDialog:
+    dialog = CardDialog(cards, ref, parent)
     dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
     dialog.show()
     return dialog

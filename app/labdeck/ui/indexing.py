@@ -79,8 +79,7 @@ class IndexingService(QObject):
             self.busy_changed.emit(False)
 
     def start_watching(self, *, polling: bool = False) -> None:
-        self.watcher = Watcher(
-            self.workspace.db,
+        self.watcher = self.workspace.watcher(
             polling=polling,
             on_indexed=lambda _s: self._watch_signal.indexed.emit(),
         )

@@ -32,7 +32,6 @@ from PySide6.QtWidgets import (
 from labdeck.datasets import tabular
 from labdeck.datasets.dvc import find_dvc
 from labdeck.datasets.report import size_text
-from labdeck.datasets.service import Datasets
 from labdeck.datasets.store import Store, StoreError
 from labdeck.tasks import Task
 from labdeck.ui.ops import OpGroup
@@ -82,7 +81,7 @@ class DatasetsView(VersionActions, View):
     def __init__(self, workspace: Workspace, parent=None) -> None:
         super().__init__(parent)
         self.workspace = workspace
-        self.datasets = Datasets(workspace.db)
+        self.datasets = workspace.datasets
         self.jobs = OpGroup(self, "datasets")
         self.add_dialog: AddDialog | None = None
         self.rules_dialog: RulesDialog | None = None

@@ -24,8 +24,6 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from labdeck.models.publish import Publisher
-from labdeck.models.versions import ModelService
 from labdeck.tasks import Task
 from labdeck.ui.ops import OpRunner
 from labdeck.ui.views import _models_columns as columns
@@ -43,8 +41,9 @@ LOG_COLUMNS = ["#", "Version", "Action", "From", "To", "By", "Comment"]
 class ModelsView(View):
     def __init__(self, workspace: Workspace, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.models = ModelService(workspace.db)
-        self.publisher = Publisher(workspace.db)
+        self.workspace = workspace
+        self.models = workspace.models
+        self.publisher = workspace.publisher
         self.reads = OpRunner(self, "models-read")  # listings and the log
         self.actions = OpRunner(self, "models-action")  # register, transitions, push: with progress and Cancel
         self.actions.progressed.connect(self._on_progress)
@@ -246,7 +245,7 @@ class ModelsView(View):
 
         mv = self._selected()
         if mv is not None:
-            self.card_dialog = open_card_dialog(self.models.db, mv.ref, self)
+            self.card_dialog = open_card_dialog(self.workspace.cards, mv.ref, self)
 
     def register(self) -> None:
         index = self.candidates.currentIndex()
