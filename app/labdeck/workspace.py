@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from labdeck.datasets.service import Datasets
     from labdeck.models.publish import Publisher
     from labdeck.models.versions import ModelService
+    from labdeck.run_reads import RunReads
     from labdeck.runs.watcher import Watcher
 
 
@@ -63,6 +64,13 @@ class Workspace:
         from labdeck.cards.service import CardService
 
         return CardService(self.db)
+
+    @cached_property
+    def reads(self) -> RunReads:
+        """The desktop app's reads of runs (table shape, details, series)."""
+        from labdeck.run_reads import RunReads
+
+        return RunReads(self)
 
     def watcher(self, **options: Any) -> Watcher:
         """A file watcher over every registered project (``runs.watcher.Watcher``'s options)."""

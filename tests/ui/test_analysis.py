@@ -5,7 +5,7 @@ from __future__ import annotations
 import labdeck
 import pytest
 from labdeck.ui.diff_view import diff_rows
-from labdeck.ui.store import RunBundle
+from labdeck.run_reads import RunBundle
 from tests_support import make_runs
 
 pytestmark = pytest.mark.gui

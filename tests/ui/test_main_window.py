@@ -16,13 +16,13 @@ def test_runs_model_passes_the_model_tester_and_never_reads_on_the_gui_thread(
     qtmodeltester, qtbot, workspace, project
 ):
     from labdeck.ui.background import Background
-    from labdeck.ui.store import RunStore
+    from labdeck.run_reads import RunReads
 
     make_runs(project, 3, steps=5)
     workspace.add_project(project)
     workspace.index()
     background = Background()
-    model = RunsTableModel(RunStore(workspace), background)
+    model = RunsTableModel(RunReads(workspace), background)
     model.set_pks(workspace.run_pks())
     model.set_extra_columns(["params.lr", "metrics.loss"])
     # Before the worker's page arrives, data() answers with a placeholder, not a query.

@@ -11,14 +11,14 @@ from labdeck.ui.background import Background
 from labdeck.ui.compare_panel import ComparePanel
 from labdeck.ui.diff_view import DiffView
 from labdeck.ui.params_view import ParallelView, ScatterView
-from labdeck.ui.store import RunStore
+from labdeck.run_reads import RunReads
 
 
 class AnalysisTabs(QTabWidget):
     select_runs = Signal(list)  # run ids chosen by brushing
 
     def __init__(
-        self, store: RunStore, background: Background, parent: QWidget | None = None
+        self, store: RunReads, background: Background, parent: QWidget | None = None
     ) -> None:
         super().__init__(parent)
         self.setObjectName("analysis")

@@ -41,7 +41,7 @@ from labdeck.ui.curves import X_METRIC_PREFIX, X_MODES, write_csv
 from labdeck.ui.grouping import BANDS, CENTRES, group_keys, group_runs
 from labdeck.ui.metric_plot import MetricPlot
 from labdeck.ui.plot_lines import group_lines, run_lines, x_label, x_metric
-from labdeck.ui.store import RunStore
+from labdeck.run_reads import RunReads
 
 MAX_RUNS = 100
 STACK_MIN_HEIGHT = 170
@@ -51,7 +51,7 @@ class ComparePanel(QWidget):
     series_loaded = Signal()
 
     def __init__(
-        self, store: RunStore, background: Background, parent: QWidget | None = None
+        self, store: RunReads, background: Background, parent: QWidget | None = None
     ) -> None:
         super().__init__(parent)
         self.store = store
@@ -194,7 +194,7 @@ class ComparePanel(QWidget):
     def set_runs(self, runs: list[RunInfo]) -> None:
         """Compare these runs (at most 100): fill the metric list, then load their series.
         Another format's source of a listed run's training is folded into it (its richest
-        points are that run's: ``RunStore.series``)."""
+        points are that run's: ``RunReads.series``)."""
         runs = without_twins(runs)
         self.runs = runs[:MAX_RUNS]
         self.capped.setVisible(len(runs) > MAX_RUNS)

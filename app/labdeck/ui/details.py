@@ -21,7 +21,7 @@ from PySide6.QtWidgets import (
 
 from labdeck.db.entities import RunInfo
 from labdeck.ui.numbers import format_number
-from labdeck.ui.store import RunDetail
+from labdeck.run_reads import RunDetail
 
 
 def _num(x: float) -> str:

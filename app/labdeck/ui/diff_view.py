@@ -25,7 +25,7 @@ from PySide6.QtWidgets import (
 
 from labdeck.ui.background import Background
 from labdeck.ui.details import provenance_rows
-from labdeck.ui.store import RunBundle, RunStore, git_diff
+from labdeck.run_reads import RunBundle, RunReads, git_diff
 
 MAX_COLUMNS = 8
 MISSING = "—"
@@ -93,7 +93,7 @@ def commits(bundle: RunBundle) -> list[tuple[str, str]]:
 
 class DiffView(QWidget):
     def __init__(
-        self, store: RunStore, background: Background, parent: QWidget | None = None
+        self, store: RunReads, background: Background, parent: QWidget | None = None
     ) -> None:
         super().__init__(parent)
         self.store = store

@@ -30,7 +30,6 @@ from labdeck.ui.details import RunDetails
 from labdeck.ui.indexing import IndexingService
 from labdeck.ui.runs_panel import RunsPanel
 from labdeck.ui.sidebar import ProjectsSidebar, Scope
-from labdeck.ui.store import RunStore
 from labdeck.ui.views import view_modules
 from labdeck.ui.views._view import View
 from labdeck.ui.views.jobs import JobsView
@@ -53,7 +52,7 @@ class MainWindow(QMainWindow):
         self.settings = (
             settings if settings is not None else window_state.default_settings()
         )
-        self.store = RunStore(workspace)
+        self.store = workspace.reads
         self.background = Background(self)
         self.background.failed.connect(
             lambda ch, msg: self.statusBar().showMessage(f"{ch}: {msg}", 8000)

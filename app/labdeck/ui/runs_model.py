@@ -19,8 +19,8 @@ from PySide6.QtGui import QColor, QFont
 from labdeck.db.entities import RunInfo
 from labdeck.ui.background import Background
 from labdeck.ui.numbers import format_number
-from labdeck.ui.run_tree import RunTree, flat
-from labdeck.ui.store import RunStore
+from labdeck.runs.table_shape import RunTree, flat
+from labdeck.run_reads import RunReads
 
 PAGE = 200
 BASE_COLUMNS = (
@@ -67,7 +67,7 @@ def _fmt_duration(run: RunInfo) -> str:
 
 
 class RunsTableModel(QAbstractItemModel):
-    def __init__(self, store: RunStore, background: Background, parent=None) -> None:
+    def __init__(self, store: RunReads, background: Background, parent=None) -> None:
         super().__init__(parent)
         self.store = store
         self.background = background
@@ -79,7 +79,7 @@ class RunsTableModel(QAbstractItemModel):
         self.extra_columns: list[str] = []  # "params.lr", "metrics.val_loss", ...
         self.row_height = 0  # px; 0: the view's own
         # group node -> metric -> (mean, runs with a value): group rows' aggregates, read in
-        # SQL over all of a group's runs (ui/store.py) whenever the groups or columns change.
+        # SQL over all of a group's runs (run_reads.py) whenever the groups or columns change.
         self._group_means: dict[int, dict[str, tuple[float, int]]] = {}
 
     # Data source -----------------------------------------------------------

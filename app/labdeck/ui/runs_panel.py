@@ -46,9 +46,9 @@ from labdeck.db.entities import RunInfo
 from labdeck.runs.query import QueryError, parse_query
 from labdeck.ui.background import Background
 from labdeck.ui.grouping import ATTRIBUTES
-from labdeck.ui.run_tree import RunTree
+from labdeck.runs.table_shape import RunTree
 from labdeck.ui.runs_model import BASE_COLUMNS, RunsTableModel
-from labdeck.ui.store import RunStore
+from labdeck.run_reads import RunReads
 
 
 def sort_field(key: str) -> str:
@@ -128,7 +128,7 @@ class RunsPanel(QWidget):
     group_changed = Signal(str)  # the table's group-by key ("" for none)
 
     def __init__(
-        self, store: RunStore, background: Background, parent: QWidget | None = None
+        self, store: RunReads, background: Background, parent: QWidget | None = None
     ) -> None:
         super().__init__(parent)
         self.store = store

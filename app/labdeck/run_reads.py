@@ -1,4 +1,5 @@
-"""The app's reads, in one Qt-free facade over the workspace and ``labdeck.db.compare``.
+"""The runs reads the desktop app makes (its table's shape, details, series, diffs), Qt-free,
+reached through the facade as ``Workspace.reads``.
 
 Every method here may block on disk or SQLite, so the UI calls them only through
 ``Background.submit`` (worker threads). Results are frozen values, safe to hand over.
@@ -11,14 +12,17 @@ import os
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from labdeck.db import catalogue, compare, grouping, run_links
 from labdeck.db.entities import ProjectInfo, RunInfo, Series
 from labdeck.runs.fold import Source, fold_many
-from labdeck.ui.run_tree import RunTree, flat, grouped, nested
-from labdeck.workspace import Workspace
+from labdeck.runs.table_shape import RunTree, flat, grouped, nested
+
+if TYPE_CHECKING:
+    from labdeck.workspace import Workspace
 
 LOG_NAMES = ("stdout.log", "output.log", "stdout.txt", "train.log", "log.txt")
 LOG_TAIL_BYTES = 64 * 1024
@@ -50,7 +54,7 @@ class RunBundle:
     provenance: dict[str, dict] = field(default_factory=dict)  # run id -> provenance
 
 
-class RunStore:
+class RunReads:
     def __init__(self, workspace: Workspace) -> None:
         self.workspace = workspace
 

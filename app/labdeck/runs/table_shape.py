@@ -1,4 +1,4 @@
-"""The runs table's shape (Qt-free): top-level rows, and the runs under each, either groups
+"""The runs table's shape: top-level rows, and the runs under each, either groups
 by a key's value or nested runs under their parent run.
 
 Built on a worker thread from the query's run keys; the table model only reads it.
@@ -100,7 +100,8 @@ def nested(pks: list[int], parents: dict[int, int]) -> RunTree:
             seen.add(pk)
         return pk
 
-    top, children = [], {}
+    top: list[int] = []
+    children: dict[int, list[int]] = {}
     for pk in pks:
         anchor = root(pk)
         if anchor == pk:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import random
 
-from labdeck.ui.run_tree import RunTree, flat, grouped, nested
+from labdeck.runs.table_shape import RunTree, flat, grouped, nested
 
 
 def _check_places(tree: RunTree) -> None:
