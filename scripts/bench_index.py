@@ -3,17 +3,22 @@
 
     .venv/bin/python scripts/bench_index.py                 # 1,000 runs x 10 metrics x 1,000 steps
     .venv/bin/python scripts/bench_index.py --rescan-runs 10000
+    .venv/bin/python scripts/bench_index.py --runs 100000 --steps 100   # scale: 100 M points
 
 Runs are written in labdeck's native format (the SDK creates each run; the points of a run
 are appended in bulk in exactly the SDK's line format, which keeps writing the data set
 fast). It also measures the alternative series layout (one SQLite row per point) on the
-same points, which is why series are stored as packed chunks. Reports medians.
+same points, which is why series are stored as packed chunks. Reports medians, the time of
+each phase, the index's size and the process's peak memory after writing and after the cold
+index (the index phase holds one batch of sources at a time, never every point: its peak must
+not grow with the number of runs).
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import resource
 import shutil
 import sqlite3
 import statistics
@@ -51,6 +56,10 @@ def write_runs(project: Path, n_runs: int, n_metrics: int, n_steps: int) -> list
         run.end()
         runs.append(run)
     return runs
+
+
+def _peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: kilobytes
 
 
 def timed(fn, repeat: int = 1) -> tuple[float, object]:
@@ -132,14 +141,19 @@ def main() -> int:
     print(f"writing {args.runs} runs x {args.metrics} metrics x {args.steps} steps into {project} ...", flush=True)
     t = time.perf_counter()
     runs = write_runs(project, args.runs, args.metrics, args.steps)
-    print(f"  written in {time.perf_counter() - t:.1f} s")
+    print(f"  written in {time.perf_counter() - t:.1f} s", flush=True)
     points = args.runs * args.metrics * args.steps
 
+    peak_written = _peak_rss_mb()
     ws = Workspace(root / "index.sqlite")
     ws.add_project(project)
     cold_s, stats = timed(lambda: ws.index(str(project)))
     assert stats.points == points, (stats.points, points)
     print(f"cold index:        {cold_s:.2f} s  ({points / cold_s / 1e6:.2f} M points/s, {points:,} points)")
+    size = sum(f.stat().st_size for f in root.glob("index.sqlite*"))
+    print(f"index size:        {size / 1e6:,.0f} MB ({size / points:.1f} bytes a point)")
+    print(f"peak memory:       {peak_written:,.0f} MB after writing the runs, {_peak_rss_mb():,.0f} MB after "
+          "the cold index (process high-water mark)")
     rescan_s, stats = timed(lambda: ws.index(str(project)), repeat=5)
     assert stats.read == 0
     print(f"unchanged rescan:  {rescan_s * 1000:.0f} ms for {args.runs} runs (median of 5)")
