@@ -101,7 +101,7 @@ class CardFacts:
 
 
 def _command(prov: dict) -> str:
-    manifest = prov.get("manifest") if isinstance(prov.get("manifest"), dict) else {}
+    manifest = _mapping(prov.get("manifest"))
     argv = manifest.get("command") or prov.get("argv") or []
     if isinstance(argv, list):
         return shlex.join(str(a) for a in argv)
@@ -109,7 +109,7 @@ def _command(prov: dict) -> str:
 
 
 def _hardware(prov: dict) -> dict[str, str]:
-    host = prov.get("host") if isinstance(prov.get("host"), dict) else {}
+    host = _mapping(prov.get("host"))
     out = {}
     for key, label in (("hostname", "host"), ("os", "OS"), ("machine", "architecture"), ("cpus", "CPUs")):
         if host.get(key) not in (None, ""):
@@ -129,17 +129,22 @@ def _hardware(prov: dict) -> dict[str, str]:
     return out
 
 
+def _mapping(value: object) -> dict:
+    """A provenance entry that should be a mapping (older or foreign records: anything else)."""
+    return value if isinstance(value, dict) else {}
+
+
 def _environment(prov: dict) -> tuple[dict[str, str], dict[str, str]]:
-    py = prov.get("python") if isinstance(prov.get("python"), dict) else {}
+    py = _mapping(prov.get("python"))
     env = {}
     if py.get("version"):
         env["Python"] = f"{py.get('implementation') or 'Python'} {py['version']}"
-    manifest = prov.get("manifest") if isinstance(prov.get("manifest"), dict) else {}
+    manifest = _mapping(prov.get("manifest"))
     if manifest.get("seed") is not None:
         env["seed"] = str(manifest["seed"])
     if isinstance(manifest.get("env"), dict) and manifest["env"].get("kind"):
         env["environment kind"] = str(manifest["env"]["kind"])
-    packages = prov.get("packages") if isinstance(prov.get("packages"), dict) else {}
+    packages = _mapping(prov.get("packages"))
     if packages:
         env["packages"] = f"{len(packages)} recorded"
     return env, {str(k): str(v) for k, v in packages.items()}
@@ -147,7 +152,7 @@ def _environment(prov: dict) -> tuple[dict[str, str], dict[str, str]]:
 
 def _training(rec: CardRecord) -> Training:
     mv, run, prov = rec.version, rec.run, rec.provenance
-    git = prov.get("git") if isinstance(prov.get("git"), dict) else {}
+    git = _mapping(prov.get("git"))
     hardware = _hardware(prov)
     environment, packages = _environment(prov)
     if run is None:

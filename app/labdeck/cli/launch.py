@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from typing import Any
 
 from labdeck.cli.common import CliError, cancel_on_sigint, fmt_time, int_in_range, print_json, table
 from labdeck.db.jobs import JobInfo, JobNotFound
@@ -147,7 +148,7 @@ def cmd_reproduce(ws: Workspace, args) -> int:
         job = launch_plan(ws, plan, executor=args.executor)
     except LaunchError as exc:
         raise CliError(str(exc)) from None
-    out = {"job": job.id, "run": public_run_id(job), "original": plan.original, "status": job.status,
+    out: dict[str, Any] = {"job": job.id, "run": public_run_id(job), "original": plan.original, "status": job.status,
            "verdict": None, "plan": plan.to_json()}
     status = 0
     if args.wait:
