@@ -293,9 +293,9 @@ def test_tabular_previews_and_validation_read_packed_files(ds, tmp_path, h):
         assert ds.profile(files[rel], rel)["columns"]["age"]["max"] == 200
     assert ds.profile(files["big.csv"], "big.csv")["rows"] == 30_000
     ds.set_rules("people", {"files": "people.*", "columns": {"age": {"max": 120}}})
-    problems = ds.validate("people")["problems"]
-    assert sorted(p["file"] for p in problems) == ["people.arrow", "people.csv", "people.parquet"]
-    assert all("1 value(s) above 120" in p["message"] for p in problems)
+    problems = ds.validate("people").problems
+    assert sorted(p.file for p in problems) == ["people.arrow", "people.csv", "people.parquet"]
+    assert all("1 value(s) above 120" in p.message for p in problems)
 
 
 def test_a_fresh_store_finds_packed_objects_from_many_threads_at_once(ds, tmp_path, h):

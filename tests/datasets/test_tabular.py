@@ -29,13 +29,17 @@ def test_diff_of_two_csv_versions(ds, tmp_path):
     (root / "new.txt").write_text("hi")
     ds.add("people", root)
     d = ds.diff("people", 1, 2)
-    assert (d["added"], d["removed"], d["changed"]) == (["new.txt"], ["gone.txt"], ["t.csv"])
-    t = d["tabular"]["t.csv"]
-    assert t["rows"] == [10, 12] and t["rows_change"] == 2
-    assert t["schema"]["added"] == {"weight": "float"}
-    assert t["schema"]["type_changed"] == {"age": ["int", "float"]}  # a missing value makes it float
-    assert t["columns"]["age"]["nulls"] == [0, 1]
-    assert t["columns"]["id"]["max"] == [9.0, 11.0]
+    assert (d.added, d.removed, d.changed) == (("new.txt",), ("gone.txt",), ("t.csv",))
+    t = d.tables["t.csv"]
+    assert t.rows == (10, 12) and t.rows_change == 2
+    assert t.added == {"weight": "float"}
+    assert t.type_changed == {"age": ("int", "float")}  # a missing value makes it float
+    assert t.columns["age"]["nulls"] == (0, 1)
+    assert t.columns["id"]["max"] == (9.0, 11.0)
+    # The JSON of `labdeck dataset diff --json` keeps its documented shape.
+    j = d.as_json()["tabular"]["t.csv"]
+    assert j["rows"] == [10, 12] and j["schema"]["type_changed"] == {"age": ["int", "float"]}
+    assert j["columns"]["age"]["nulls"] == [0, 1]
 
 
 def test_diff_of_two_parquet_versions(ds, tmp_path):
@@ -48,10 +52,10 @@ def test_diff_of_two_parquet_versions(ds, tmp_path):
     f = f.drop(columns=["id"])
     f.to_parquet(root / "t.parquet")
     ds.add("pq", root)
-    t = ds.diff("pq", 1, 2)["tabular"]["t.parquet"]
-    assert t["rows_change"] == 0
-    assert t["schema"]["removed"] == {"id": "int"}
-    assert t["columns"]["label"]["min"] == ["cat", "bird"]
+    t = ds.diff("pq", 1, 2).tables["t.parquet"]
+    assert t.rows_change == 0
+    assert t.removed == {"id": "int"}
+    assert t.columns["label"]["min"] == ("cat", "bird")
 
 
 def test_profile_of_json_lines_and_arrow(ds, tmp_path):
@@ -85,7 +89,7 @@ def test_validation_report_names_each_broken_rule(ds, tmp_path):
     _frame(10).to_csv(root / "t.csv", index=False)
     ds.add("people", root)
     ds.set_rules("people", RULES)
-    assert ds.validate("people")["ok"]
+    assert ds.validate("people").ok
     f = _frame(4).drop(columns=["id"])
     f.loc[1, "age"] = 99
     f.loc[2, "label"] = "cow"
@@ -94,13 +98,13 @@ def test_validation_report_names_each_broken_rule(ds, tmp_path):
     assert r.version.version == 2
     assert {p.rule for p in r.problems} == {"rows.min", "max", "allowed", "required"}
     report = ds.validate("people", 2)
-    assert not report["ok"]
-    by_rule = {p["rule"]: p["message"] for p in report["problems"]}
+    assert not report.ok
+    by_rule = {p.rule: p.message for p in report.problems}
     assert "4 rows, fewer than the minimum 5" in by_rule["rows.min"]
     assert "1 value(s) above 60 (largest 99)" in by_rule["max"]
     assert "'cow'" in by_rule["allowed"]
     assert "required column 'id' is missing" in by_rule["required"]
-    assert ds.validate("people", 1)["ok"]
+    assert ds.validate("people", 1).ok
 
 
 def test_strict_dataset_refuses_a_breaking_version(ds, tmp_path):

@@ -63,8 +63,8 @@ def test_re_add_stores_only_the_changes_and_rebuilds_every_version(ds, tmp_path,
         assert h.snapshot(out) == snap
         assert ds.verify("d", version) == {}
     diff = ds.diff("d", 1, 2)
-    assert (diff["added"], diff["removed"], sorted(diff["changed"])) == (
-        ["part9/new.bin"], ["part1/f12.bin"], ["part0/f03.bin", "part3/f39.bin"])
+    assert (diff.added, diff.removed, sorted(diff.changed)) == (
+        ("part9/new.bin",), ("part1/f12.bin",), ["part0/f03.bin", "part3/f39.bin"])
 
 
 def test_a_file_removed_then_restored_comes_back(ds, tmp_path, h):

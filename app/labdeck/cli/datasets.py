@@ -119,7 +119,7 @@ def cmd_list(ws: Workspace, args) -> int:
 def cmd_diff(ws: Workspace, args) -> int:
     d = _run(ws.datasets.diff, args.name, _parse_version(args.a), _parse_version(args.b))
     if args.json:
-        print_json(d)
+        print_json(d.as_json())
     else:
         print(diff_text(d))
     return 0
@@ -139,10 +139,10 @@ def cmd_rules(ws: Workspace, args) -> int:
 def cmd_validate(ws: Workspace, args) -> int:
     report = _run(ws.datasets.validate, args.name, _parse_version(args.version))
     if args.json:
-        print_json(report)
+        print_json(report.as_json())
     else:
         print(validation_text(report))
-    return 0 if report["ok"] else 1
+    return 0 if report.ok else 1
 
 
 def cmd_checkout(ws: Workspace, args) -> int:

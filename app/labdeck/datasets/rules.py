@@ -47,6 +47,28 @@ class Problem:
         return {"file": self.file, "column": self.column, "rule": self.rule, "message": self.message}
 
 
+@dataclass(frozen=True)
+class Validation:
+    """A version checked against its dataset's rules (``has_rules`` False: there are none)."""
+
+    dataset: str
+    version: int
+    has_rules: bool
+    strict: bool = False
+    problems: tuple[Problem, ...] = ()
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    def as_json(self) -> dict:
+        out: dict = {"dataset": self.dataset, "version": self.version, "ok": self.ok, "rules": self.has_rules}
+        if self.has_rules:
+            out["strict"] = self.strict
+        out["problems"] = [p.as_json() for p in self.problems]
+        return out
+
+
 def _number(where: str, v) -> float:
     if isinstance(v, bool) or not isinstance(v, Real) or math.isnan(v):
         raise RulesError(f"{where}: expected a number, got {v!r}")

@@ -20,8 +20,9 @@ import blake3
 
 from labdeck.datasets import garbage, tabular
 from labdeck.datasets import rules as rules_mod
+from labdeck.datasets.rules import Validation
 from labdeck.datasets.checkout import CheckoutResult, checkout, verify_object
-from labdeck.datasets.diff import diff_versions
+from labdeck.datasets.diff import DatasetDiff, diff_versions
 from labdeck.datasets.ingest import ingest
 from labdeck.datasets.scan import scan
 from labdeck.datasets.store import Store, StoreError, check_name, manifest_bytes
@@ -302,11 +303,8 @@ class Datasets:
         frame = self.frame(digest, rel)
         return frame.head(rows), self.profile(digest, rel, frame)
 
-    def diff(self, name: str, a: int, b: int) -> dict:
-        fa, fb = self.manifest(name, a), self.manifest(name, b)
-        out = {"dataset": name, "a": a, "b": b}
-        out.update(diff_versions(fa, fb, self.profile))
-        return out
+    def diff(self, name: str, a: int, b: int) -> DatasetDiff:
+        return diff_versions(name, a, b, self.manifest(name, a), self.manifest(name, b), self.profile)
 
     # Rules -------------------------------------------------------------------------
 
@@ -321,14 +319,13 @@ class Datasets:
         with self.db.write() as s:
             q.set_rules(s, name, _now_ms(), rules, strict)
 
-    def validate(self, name: str, version: int | None = None) -> dict:
+    def validate(self, name: str, version: int | None = None) -> Validation:
         rules, strict = self.rules(name)
         v = self.version(name, version)
         if not rules:
-            return {"dataset": name, "version": v.version, "ok": True, "rules": False, "problems": []}
+            return Validation(name, v.version, has_rules=False)
         problems = self._check(rules, self.manifest(name, v.version))
-        return {"dataset": name, "version": v.version, "ok": not problems, "rules": True, "strict": strict,
-                "problems": [p.as_json() for p in problems]}
+        return Validation(name, v.version, has_rules=True, strict=strict, problems=tuple(problems))
 
     # Checkout, verify ----------------------------------------------------------------
 
