@@ -290,8 +290,8 @@ def test_tabular_previews_and_validation_read_packed_files(ds, tmp_path, h):
     assert [_packed(ds, files[p]) for p in sorted(files)] == [False, True, True, True]
     for rel in ("people.csv", "people.parquet", "people.arrow"):
         assert ds.frame(files[rel], rel).equals(tabular.load(root / rel, rel)), rel
-        assert ds.profile(files[rel], rel)["columns"]["age"]["max"] == 200
-    assert ds.profile(files["big.csv"], "big.csv")["rows"] == 30_000
+        assert ds.profile(files[rel], rel).columns["age"].max == 200
+    assert ds.profile(files["big.csv"], "big.csv").rows == 30_000
     ds.set_rules("people", {"files": "people.*", "columns": {"age": {"max": 120}}})
     problems = ds.validate("people").problems
     assert sorted(p.file for p in problems) == ["people.arrow", "people.csv", "people.parquet"]

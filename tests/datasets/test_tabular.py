@@ -66,10 +66,10 @@ def test_profile_of_json_lines_and_arrow(ds, tmp_path):
     ds.add("mixed", root)
     files = {f.path: f.digest for f in ds.files("mixed", 1)}
     pj = ds.profile(files["a.jsonl"], "a.jsonl")
-    assert pj["rows"] == 2 and pj["columns"]["x"]["mean"] == 2.0 and pj["columns"]["y"]["nulls"] == 1
+    assert pj.rows == 2 and pj.columns["x"].mean == 2.0 and pj.columns["y"].nulls == 1
     pa_ = ds.profile(files["b.arrow"], "b.arrow")
-    assert pa_["schema"] == {"id": "int", "age": "int", "label": "string"}
-    assert sum(pa_["columns"]["age"]["histogram"]["counts"]) == 5
+    assert pa_.schema == {"id": "int", "age": "int", "label": "string"}
+    assert pa_.columns["age"].histogram is not None and sum(pa_.columns["age"].histogram.counts) == 5
 
 
 RULES = {

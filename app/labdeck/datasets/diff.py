@@ -10,7 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from labdeck.datasets.tabular import TabularError, tabular_format
+from labdeck.datasets.tabular import Profile, TabularError, tabular_format
 
 Files = list[tuple[str, int, str]]
 STATS = ("nulls", "null_fraction", "distinct", "min", "max", "mean")
@@ -68,18 +68,18 @@ class DatasetDiff:
         }
 
 
-def diff_profiles(pa: dict, pb: dict) -> TableDiff:
-    sa, sb = pa["schema"], pb["schema"]
+def diff_profiles(pa: Profile, pb: Profile) -> TableDiff:
+    sa, sb = pa.schema, pb.schema
     columns: dict[str, dict[str, tuple[Any, Any]]] = {}
     for col in sa:
         if col not in sb:
             continue
-        ca, cb = pa["columns"][col], pb["columns"][col]
-        changes = {k: (ca.get(k), cb.get(k)) for k in STATS if ca.get(k) != cb.get(k)}
+        ca, cb = pa.columns[col], pb.columns[col]
+        changes = {k: (ca.stat(k), cb.stat(k)) for k in STATS if ca.stat(k) != cb.stat(k)}
         if changes:
             columns[col] = changes
     return TableDiff(
-        rows=(pa["rows"], pb["rows"]),
+        rows=(pa.rows, pb.rows),
         added={c: sb[c] for c in sb if c not in sa},
         removed={c: sa[c] for c in sa if c not in sb},
         type_changed={c: (sa[c], sb[c]) for c in sa if c in sb and sa[c] != sb[c]},
@@ -88,7 +88,7 @@ def diff_profiles(pa: dict, pb: dict) -> TableDiff:
 
 
 def diff_versions(
-    dataset: str, a: int, b: int, files_a: Files, files_b: Files, profile_of: Callable[[str, str], dict]
+    dataset: str, a: int, b: int, files_a: Files, files_b: Files, profile_of: Callable[[str, str], Profile]
 ) -> DatasetDiff:
     """``profile_of(object digest, rel)`` returns a tabular profile (see ``tabular.profile_frame``)."""
     da = {p: (size, h) for p, size, h in files_a}

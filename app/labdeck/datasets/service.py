@@ -99,7 +99,7 @@ class Datasets:
     def __init__(self, db: Database, store: Store | None = None) -> None:
         self.db = db
         self.store = store or Store()
-        self._profiles: dict[tuple[str, str], dict] = {}
+        self._profiles: dict[tuple[str, str], tabular.Profile] = {}
         self._registered = False
 
     def _register_index(self) -> None:
@@ -288,7 +288,7 @@ class Datasets:
 
     # Tabular ---------------------------------------------------------------------
 
-    def profile(self, digest: str, rel: str, frame: pd.DataFrame | None = None) -> dict:
+    def profile(self, digest: str, rel: str, frame: pd.DataFrame | None = None) -> tabular.Profile:
         """Schema, row count and per-column statistics (cached; from ``frame`` if already loaded)."""
         key = (digest, tabular.tabular_format(rel) or "")
         if key not in self._profiles:
@@ -298,7 +298,7 @@ class Datasets:
     def frame(self, digest: str, rel: str) -> pd.DataFrame:
         return tabular.load(self.store.object_source(digest), rel)
 
-    def preview(self, digest: str, rel: str, rows: int) -> tuple[pd.DataFrame, dict]:
+    def preview(self, digest: str, rel: str, rows: int) -> tuple[pd.DataFrame, tabular.Profile]:
         """The first ``rows`` rows and the profile, from one read and parse of the file."""
         frame = self.frame(digest, rel)
         return frame.head(rows), self.profile(digest, rel, frame)

@@ -1,14 +1,16 @@
 """Tabular files (CSV, Parquet, JSON lines, Arrow): loading, a preview and per-column statistics.
 
-Files are parsed with pyarrow (never unpickled or imported). Statistics are plain JSON
-values (NaN becomes null) so they can be printed, diffed and stored.
+Files are parsed with pyarrow (never unpickled or imported). Statistics come as typed records
+(``Profile``, ``ColumnProfile``) holding JSON-ready values (NaN becomes None), so they can be
+printed, diffed and stored.
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from labdeck.errors import UserError
 
@@ -116,42 +118,75 @@ def _json_value(v):
     return v if isinstance(v, (int, str, bool)) else str(v)
 
 
-def column_stats(series: pd.Series) -> dict:
+@dataclass(frozen=True)
+class Histogram:
+    edges: tuple[float, ...]  # HIST_BINS + 1 bin edges
+    counts: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class ColumnProfile:
+    """One column's statistics. ``min``/``max``/``mean`` are JSON-ready values (None: not
+    applicable); numbers get a ``histogram`` of their finite values, strings their ``top`` values."""
+
+    type: str
+    nulls: int
+    null_fraction: float
+    distinct: int | None
+    min: Any = None
+    max: Any = None
+    mean: Any = None
+    histogram: Histogram | None = None
+    top: dict[str, int] | None = None
+
+    def stat(self, name: str) -> Any:
+        """A statistic by name (what a diff compares: ``diff.STATS``)."""
+        return getattr(self, name)
+
+
+@dataclass(frozen=True)
+class Profile:
+    rows: int
+    schema: dict[str, str]  # column -> type
+    columns: dict[str, ColumnProfile]
+
+
+def column_stats(series: pd.Series) -> ColumnProfile:
     import numpy as np
 
     k = kind(series)
     n = len(series)
     nulls = int(series.isna().sum())
-    stats: dict = {"type": k, "nulls": nulls, "null_fraction": (nulls / n) if n else 0.0}
     non_null = series.dropna()
     try:
-        stats["distinct"] = int(non_null.nunique())
+        distinct: int | None = int(non_null.nunique())
     except TypeError:  # unhashable values (lists from JSON lines)
-        stats["distinct"] = None
+        distinct = None
+    extra: dict[str, Any] = {}
     if k in ("int", "float") and len(non_null):
         values = non_null.to_numpy(dtype=float)
         finite = values[np.isfinite(values)]
-        stats["min"] = _json_value(values.min())
-        stats["max"] = _json_value(values.max())
-        stats["mean"] = _json_value(finite.mean()) if len(finite) else None
+        extra["min"] = _json_value(values.min())
+        extra["max"] = _json_value(values.max())
+        extra["mean"] = _json_value(finite.mean()) if len(finite) else None
         if len(finite):
             counts, edges = np.histogram(finite, bins=HIST_BINS)
-            stats["histogram"] = {"edges": [float(e) for e in edges], "counts": [int(c) for c in counts]}
+            extra["histogram"] = Histogram(tuple(float(e) for e in edges), tuple(int(c) for c in counts))
     elif k in ("string", "datetime", "bool") and len(non_null):
         try:
-            stats["min"] = _json_value(non_null.min())
-            stats["max"] = _json_value(non_null.max())
+            extra["min"] = _json_value(non_null.min())
+            extra["max"] = _json_value(non_null.max())
         except TypeError:
             pass
         if k == "string":
             top = non_null.value_counts().head(HIST_BINS)
-            stats["top"] = {str(key): int(c) for key, c in top.items()}
-    return stats
+            extra["top"] = {str(key): int(c) for key, c in top.items()}
+    return ColumnProfile(k, nulls, (nulls / n) if n else 0.0, distinct, **extra)
 
 
-def profile_frame(frame: pd.DataFrame) -> dict:
-    return {
-        "rows": len(frame),
-        "schema": {str(c): kind(frame[c]) for c in frame.columns},
-        "columns": {str(c): column_stats(frame[c]) for c in frame.columns},
-    }
+def profile_frame(frame: pd.DataFrame) -> Profile:
+    return Profile(
+        rows=len(frame),
+        schema={str(c): kind(frame[c]) for c in frame.columns},
+        columns={str(c): column_stats(frame[c]) for c in frame.columns},
+    )

@@ -302,17 +302,17 @@ class DatasetsView(VersionActions, View):
         self.image.clear()
         self.preview_model.set_frame(head)
         self.preview.resizeColumnsToContents()
-        self.preview_label.setText(f"{rel}: {prof['rows']} rows, {len(prof['schema'])} columns")
+        self.preview_label.setText(f"{rel}: {prof.rows} rows, {len(prof.schema)} columns")
         self.stats.clear()
-        for col, st in prof["columns"].items():
+        for col, st in prof.columns.items():
             item = QTreeWidgetItem([
-                col, st["type"], str(st["nulls"]), str(st.get("distinct", "")), short(st.get("min")),
-                short(st.get("max")), short(st.get("mean")), "",
+                col, st.type, str(st.nulls), "" if st.distinct is None else str(st.distinct), short(st.min),
+                short(st.max), short(st.mean), "",
             ])
             self.stats.addTopLevelItem(item)
-            if "histogram" in st:
-                hist = st["histogram"]
-                self.stats.setItemWidget(item, HISTOGRAM_COLUMN, histogram_widget(hist["counts"], hist["edges"]))
+            if st.histogram is not None:
+                hist = st.histogram
+                self.stats.setItemWidget(item, HISTOGRAM_COLUMN, histogram_widget(list(hist.counts), list(hist.edges)))
         fit_columns(self.stats)
         self.stats.setColumnWidth(HISTOGRAM_COLUMN, ROW_SIZE[0] + 8)
         self.details.setCurrentIndex(1)
