@@ -51,7 +51,7 @@ def test_training_runs_is_followed_indexed_and_reproduces_a_local_run_identicall
     assert man["cluster"]["executor"] == "c" and man["cluster"]["kind"] == cluster
     assert man["cluster"]["nodes"] and man["cluster"]["gpus_seen"] == []
     engine_id = man["cluster"]["job_id" if cluster == "slurm" else "submission_id"]
-    assert engine_id == done.spec["cluster"]["id"]
+    assert engine_id == done.spec.cluster["id"]
 
     again = control.wait(ws, again.id)
     assert again.status == "succeeded", again.message
@@ -72,7 +72,7 @@ def test_cancel_from_labdeck_and_a_kill_by_the_engine_each_say_who_stopped_the_j
     killed = launch(ws, LaunchRequest(("python", "long.py"), project=str(repo), executor="c"))
     _wait_running(ws, cancelled, killed)
     control.cancel(ws, cancelled.id)
-    _engine_kill(cluster, killed.spec["cluster"]["id"])
+    _engine_kill(cluster, killed.spec.cluster["id"])
     cancelled, killed = control.wait(ws, cancelled.id), control.wait(ws, killed.id)
 
     assert cancelled.status == "cancelled" and cancelled.message == "cancelled by the user"
@@ -126,12 +126,12 @@ def test_cpus_and_memory_are_asked_of_the_engine_and_again_by_reproduce(ws, repo
     job = launch(ws, LaunchRequest(("python", "train.py"), project=str(repo), executor="c", cpus=cpus, mem_gb=0.25))
     done = control.wait(ws, job.id)
     assert done.status == "succeeded", done.message
-    assert _engine_resources(cluster, done.spec["cluster"]["id"]) == (cpus, 256)
+    assert _engine_resources(cluster, done.spec.cluster["id"]) == (cpus, 256)
     assert _manifest(ws, done)["cluster"]["resources"] == {"cpus": cpus, "mem_gb": 0.25}
 
     plan = make_plan(ws, public_run_id(done), executor="c")
-    assert plan.spec["resources"] == {"cpus": cpus, "mem_gb": 0.25}
+    assert plan.spec.resources.to_json() == {"cpus": cpus, "mem_gb": 0.25}
     assert any(i.what == "resources" and i.status == "restored" for i in plan.items), plan.text()
     again = control.wait(ws, launch_plan(ws, plan, executor="c").id)
     assert again.status == "succeeded", again.message
-    assert _engine_resources(cluster, again.spec["cluster"]["id"]) == (cpus, 256)
+    assert _engine_resources(cluster, again.spec.cluster["id"]) == (cpus, 256)

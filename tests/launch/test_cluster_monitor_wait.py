@@ -11,12 +11,13 @@ import time
 
 from labdeck.db import jobs as jobsdb
 from labdeck.launch.cluster_monitor import NOT_SUBMITTED, wait_for_submission
+from labdeck.db.job_spec import JobSpec, Launcher
 
 
 def _job(workspace, launcher_pid: int) -> str:
     with workspace.db.write() as s:
         job = jobsdb.insert_job(s, job_id="mon0001", project="/tmp/p", command=["python", "t.py"],
-                                spec={"launcher": {"pid": launcher_pid, "host": socket.gethostname()}})
+                                spec=JobSpec(launcher=Launcher(launcher_pid, socket.gethostname())))
     return job.id
 
 
@@ -36,7 +37,7 @@ def test_the_monitor_follows_the_job_once_its_launcher_records_the_engine_id(wor
         time.sleep(0.3)
         with workspace.db.write() as s:
             spec = jobsdb.get_job(s, job_id).spec
-            jobsdb.update_job(s, job_id, spec={**spec, "cluster": {"id": "42", "kind": "slurm"}})
+            jobsdb.update_job(s, job_id, spec=spec.but(cluster={"id": "42", "kind": "slurm"}))
 
     writer = threading.Thread(target=submit)
     writer.start()

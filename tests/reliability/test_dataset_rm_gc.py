@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 import labdeck
+from labdeck.db.job_spec import JobSpec
 import pytest
 
 
@@ -52,7 +53,7 @@ def used(workspace, tmp_path):
     model = ModelService(workspace.db).register(run.id, "model.bin", "clf")
     with workspace.db.write() as s:
         job = jobs.insert_job(s, job_id="job0001", project=str(project), command=["python", "t.py"],
-                              spec={"datasets": [launch_datasets.resolve(workspace.db, "ds:1")]})
+                              spec=JobSpec(datasets=(launch_datasets.resolve(workspace.db, "ds:1"),)))
     return ds, v1, run, model, job
 
 
@@ -81,7 +82,7 @@ def test_forced_rm_keeps_the_lineage_facts_and_reproduction_says_what_happened(u
     mv = ModelService(workspace.db).version(model.ref)
     assert [d["digest"] for d in mv.datasets] == [v1.digest]
     with workspace.db.read() as s:
-        assert jobs.get_job(s, job.id).spec["datasets"][0]["digest"] == v1.digest
+        assert jobs.get_job(s, job.id).spec.datasets[0]["digest"] == v1.digest
     with pytest.raises(launch_datasets.DatasetError, match=r"version 1 of 'ds' .* was removed .*--force"):
         launch_datasets.resolve(workspace.db, "ds:1")  # what reproduce asks: a clear refusal
 

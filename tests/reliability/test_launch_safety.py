@@ -116,10 +116,11 @@ TRIALS = int(os.environ.get("LABDECK_SOAK_TRIALS", "4"))
 HALF_LAUNCH = r"""
 import os, socket, sys, time
 from labdeck.db import jobs as jobsdb
+from labdeck.db.job_spec import JobSpec, Launcher
 from labdeck.launch.submit import new_job_id
 from labdeck.workspace import Workspace
 ws = Workspace(sys.argv[1])
-spec = {"launcher": {"pid": os.getpid(), "host": socket.gethostname()}, "code": {}}
+spec = JobSpec(launcher=Launcher(os.getpid(), socket.gethostname()))
 with ws.db.write() as s:
     job = jobsdb.insert_job(s, job_id=new_job_id(), project=sys.argv[2], command=["python", "ok.py"], spec=spec,
                             priority=0, run_id="0" * 32, host=socket.gethostname(), executor="local")

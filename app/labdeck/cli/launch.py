@@ -23,7 +23,7 @@ def _job_json(job: JobInfo) -> dict:
         "message": job.message, "gpus": list(job.gpus), "priority": job.priority, "command": list(job.command),
         "project": job.project, "created_at": job.created_at, "started_at": job.started_at, "ended_at": job.ended_at,
         "run_dir": job.run_dir or None, "executor": job.executor,
-        "cluster": {k: v for k, v in (job.spec.get("cluster") or {}).items() if k != "config"} or None,
+        "cluster": {k: v for k, v in (job.spec.cluster or {}).items() if k != "config"} or None,
     }
 
 
@@ -69,7 +69,7 @@ def cmd_launch(ws: Workspace, args) -> int:
         job = launch(ws, req)
     except LaunchError as exc:
         raise CliError(str(exc)) from None
-    for note in job.spec.get("notes", []):
+    for note in job.spec.notes:
         print(f"note: {note}", file=sys.stderr)
     if not args.json:
         print(f"queued job {job.id} (run {public_run_id(job)})", file=sys.stderr)

@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from labdeck.db.job_spec import JobSpec
 from labdeck.db.job_tables import Job
 from labdeck.errors import UserError
 
@@ -36,7 +37,7 @@ class JobInfo:
     executor: str
     project: str
     command: tuple[str, ...]
-    spec: dict[str, Any] = field(default_factory=dict)
+    spec: JobSpec = field(default_factory=JobSpec)
     gpus: tuple[str, ...] = ()
     run_id: str = ""
     run_dir: str = ""
@@ -64,7 +65,7 @@ def _info(row: Job) -> JobInfo:
         executor=row.executor,
         project=row.project,
         command=tuple(json.loads(row.command)),
-        spec=json.loads(row.spec or "{}"),
+        spec=JobSpec.from_json(json.loads(row.spec or "{}")),
         gpus=tuple(g for g in row.gpus.split(",") if g),
         run_id=row.run_id,
         run_dir=row.run_dir,
@@ -84,7 +85,7 @@ def insert_job(
     job_id: str,
     project: str,
     command: list[str],
-    spec: dict[str, Any],
+    spec: JobSpec,
     priority: int = 0,
     run_id: str = "",
     run_dir: str = "",
@@ -99,7 +100,7 @@ def insert_job(
         executor=executor,
         project=project,
         command=json.dumps(command),
-        spec=json.dumps(spec, sort_keys=True),
+        spec=json.dumps(spec.to_json(), sort_keys=True),
         gpus="",
         run_id=run_id,
         run_dir=run_dir,
@@ -139,13 +140,13 @@ def list_jobs(session: Session, statuses: tuple[str, ...] | None = None, limit: 
 
 
 def update_job(session: Session, ref: str, **values: Any) -> JobInfo:
-    """Set columns of one job (``gpus`` as a sequence, ``spec`` as a dict)."""
+    """Set columns of one job (``gpus`` as a sequence, ``spec`` as a ``JobSpec``)."""
     row = _row(session, ref)
     for key, value in values.items():
         if key == "gpus":
             value = ",".join(value)
         elif key == "spec":
-            value = json.dumps(value, sort_keys=True)
+            value = json.dumps(value.to_json(), sort_keys=True)
         if not hasattr(Job, key):
             raise AttributeError(f"jobs has no column {key}")
         setattr(row, key, value)

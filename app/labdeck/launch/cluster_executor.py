@@ -4,7 +4,7 @@
 with the engine's own words); a detached ``labdeck.launch.cluster_monitor`` per job then
 follows the engine by the job's id, so closing the app loses nothing, and a monitor that died
 is simply started again (``reattach``). What was submitted is kept on the job, under
-``spec["cluster"]``: executor, kind, the engine's id, the bundle folder, the batch script.
+``spec.cluster`` (a ``db.job_spec.JobSpec``): executor, kind, the engine's id, the bundle folder, the batch script.
 """
 
 from __future__ import annotations
@@ -65,7 +65,7 @@ class ClusterExecutor(Executor):
                     "config": dict(self.cfg.options)}
             info.update(self.engine.submit(bundle, job, python))
             with db.write() as s:
-                jobsdb.update_job(s, job.id, spec={**job.spec, "cluster": info}, work_dir=str(bundle.root),
+                jobsdb.update_job(s, job.id, spec=job.spec.but(cluster=info), work_dir=str(bundle.root),
                                   host=socket.gethostname(),
                                   message=f"submitted to {self.cfg.kind} {info.get('cluster') or self.name} "
                                           f"as {info['id']}")
@@ -89,7 +89,7 @@ class ClusterExecutor(Executor):
             if current.finished:
                 return
             jobsdb.update_job(s, job.id, cancel_requested=True)
-            info = current.spec.get("cluster") or {}
+            info = current.spec.cluster or {}
             if not info.get("id"):
                 jobsdb.finish_job(s, job.id, "cancelled", message="cancelled before it was submitted")
                 return
@@ -105,7 +105,7 @@ class ClusterExecutor(Executor):
         return monitor_alive(job.runner_pid, job.id)
 
     def reattach(self, db_path: Path, job: JobInfo) -> bool:
-        if not (job.spec.get("cluster") or {}).get("id"):
+        if not (job.spec.cluster or {}).get("id"):
             return False
         db = Database(db_path)
         try:

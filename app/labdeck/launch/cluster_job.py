@@ -27,6 +27,7 @@ from labdeck.launch.gpus import InventorySnapshot, default_inventory
 from labdeck.launch.jobenv import job_command, job_environment
 from labdeck.launch.processes import kill_group
 from labdeck.sdk import Run
+from labdeck.db.job_spec import JobSpec
 
 STDOUT_FILE = "stdout.log"  # as the local runner names them (jobs logs reads these)
 STDERR_FILE = "stderr.log"
@@ -57,6 +58,7 @@ class ClusterJob:
     def __init__(self, job_file: Path, code: Path | None) -> None:
         self.bundle = job_file.parent
         self.job = json.loads(job_file.read_text(encoding="utf-8"))
+        self.spec = JobSpec.from_json(self.job.get("spec"))
         self.code = (code or self.bundle / "code").resolve()
         self.cwd = (self.code / self.job.get("cwd_rel", ".")).resolve()
         self.stop_reason = ""
@@ -66,30 +68,30 @@ class ClusterJob:
         self.stop_reason = f"stopped by the cluster ({signal.Signals(signum).name})"
 
     def interpreter(self, notes: list[str]) -> tuple[Path, Path | None]:
-        env = self.job["spec"].get("env") or {}
-        if env.get("kind") == "locked":
-            lock = envs.Lock(tuple(env.get("lock") or ()), env.get("python") or "")
+        env = self.spec.env
+        if env.kind == "locked":
+            lock = envs.Lock(tuple(env.lock or ()), env.python)
             venv, reused = envs.ensure_env(lock, log=lambda text: print(text, flush=True))
             notes.append(f"environment {lock.digest} {'reused from the cache' if reused else 'built by uv'}")
             return envs.env_python(venv), venv
         return Path(sys.executable), None
 
     def create_run(self, python: Path, venv: Path | None, env: dict[str, str], notes: list[str]) -> Run:
-        spec, job = self.job["spec"], self.job
+        spec, job = self.spec, self.job
         snap = default_inventory().snapshot()
         gpus = visible_gpus(snap, os.environ)
         env["CUDA_VISIBLE_DEVICES"] = ",".join(gpus)
         seen = [{"name": g.name, "uuid": g.uuid} for g in snap.gpus if g.uuid in gpus]
         cluster = {"executor": job["executor"], "kind": job["kind"], **engine_identity(job["kind"], os.environ),
-                   "gpus_seen": seen, "driver": snap.driver, "resources": spec.get("resources") or {}}
+                   "gpus_seen": seen, "driver": snap.driver, "resources": spec.resources.to_json()}
         interpreter = envs.describe_interpreter(python)
         man = manifest.build(
-            command=list(job["command"]), code=spec.get("code") or {}, env_kind=(spec.get("env") or {}).get("kind",
-            "current"), lock=(spec.get("env") or {}).get("lock"), interpreter=interpreter, job_env=env, gpus=snap,
-            assigned=gpus, seed=spec.get("seed"), datasets=spec.get("datasets") or [],
-            reproduces=spec.get("reproduces"), notes=[*(spec.get("notes") or []), *notes], cluster=cluster,
+            command=list(job["command"]), code=spec.code, env_kind=spec.env.kind,
+            lock=list(spec.env.lock) if spec.env.lock is not None else None, interpreter=interpreter, job_env=env,
+            gpus=snap, assigned=gpus, seed=spec.seed, datasets=list(spec.datasets), reproduces=spec.reproduces,
+            notes=[*spec.notes, *notes], cluster=cluster,
         )
-        code = spec.get("code") or {}
+        code = spec.code
         prov = {
             "manifest": man, "argv": job["command"], "cwd": str(self.cwd),
             "git": {"commit": code.get("commit"), "branch": code.get("branch"), "root": code.get("repo"),
@@ -102,12 +104,12 @@ class ClusterJob:
             "cuda_visible_devices": env.get("CUDA_VISIBLE_DEVICES"),
         }
         tags = {"labdeck.job": job["job_id"], "labdeck.executor": job["executor"]}
-        for d in spec.get("datasets") or []:
+        for d in spec.datasets:
             tags[f"labdeck.dataset.{d['name']}"] = str(d["version"])
-        if spec.get("reproduces"):
-            tags[REPRODUCES_TAG] = spec["reproduces"]
-        return Run(job["run_home"], run_id=job["run_id"], name=spec.get("name") or f"job-{job['job_id']}",
-                   experiment=spec.get("experiment") or "launch", params={}, tags=tags, record_provenance=False,
+        if spec.reproduces:
+            tags[REPRODUCES_TAG] = spec.reproduces
+        return Run(job["run_home"], run_id=job["run_id"], name=spec.name or f"job-{job['job_id']}",
+                   experiment=spec.experiment or "launch", params={}, tags=tags, record_provenance=False,
                    extra_provenance=prov)
 
     def main(self) -> int:
@@ -118,8 +120,7 @@ class ClusterJob:
             python, venv = self.interpreter(notes)
         except envs.EnvError as exc:
             return self.done("failed", None, f"cannot build the environment on {socket.gethostname()}: {exc}")
-        spec = self.job["spec"]
-        env = job_environment(dict(os.environ), python=python, gpus=[], seed=spec.get("seed"), run_dir=None,
+        env = job_environment(dict(os.environ), python=python, gpus=[], seed=self.spec.seed, run_dir=None,
                               run_id=self.job["run_id"], job_id=self.job["job_id"], venv=venv)
         env.pop("CUDA_VISIBLE_DEVICES")  # create_run sets what the engine gave
         self.run = self.create_run(python, venv, env, notes)

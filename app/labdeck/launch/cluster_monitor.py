@@ -41,7 +41,7 @@ class Monitor:
         self.db = db
         self.job_id = job_id
         job = self.job()
-        self.info = job.spec.get("cluster") or {}
+        self.info = job.spec.cluster or {}
         self.kind = self.info.get("kind", "")
         self.engine: Engine = engine_for(ExecutorConfig(self.info.get("executor", ""), self.kind,
                                                         self.info.get("config") or {}))
@@ -146,13 +146,13 @@ class Monitor:
         from labdeck.runs.indexer import index_project
 
         try:
-            index_project(self.db, job.spec.get("index_project") or job.project)
+            index_project(self.db, job.spec.index_project or job.project)
         except Exception:  # noqa: BLE001 - the watcher or the next pass will catch up
             traceback.print_exc()
 
 
 def _submitted(job: JobInfo) -> bool:
-    return bool((job.spec.get("cluster") or {}).get("id"))
+    return bool((job.spec.cluster or {}).get("id"))
 
 
 def wait_for_submission(db: Database, job_id: str) -> bool:
@@ -168,8 +168,9 @@ def wait_for_submission(db: Database, job_id: str) -> bool:
             return False
         if _submitted(job):
             return True
-        launcher = job.spec.get("launcher") or {}
-        if launcher.get("host") == socket.gethostname() and launcher.get("pid") and not pid_alive(launcher["pid"]):
+        launcher = job.spec.launcher
+        if launcher is not None and launcher.host == socket.gethostname() and launcher.pid \
+                and not pid_alive(launcher.pid):
             with db.write() as s:
                 fresh = jobsdb.get_job(s, job_id)  # it may have written the id just before it ended
                 if fresh.finished or _submitted(fresh):

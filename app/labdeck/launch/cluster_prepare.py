@@ -21,7 +21,7 @@ def shared_root(option: str, job: JobInfo) -> Path:
     """The executor's ``--shared`` path, else ``<project>/.labdeck-cluster``."""
     if option:
         return Path(option)
-    return Path(job.spec.get("index_project") or job.project) / SHARED_FOLDER
+    return Path(job.spec.index_project or job.project) / SHARED_FOLDER
 
 
 def prepare(db: Database, job: JobInfo, root: Path, *, executor: str, kind: str, python: str,
@@ -36,8 +36,8 @@ def prepare(db: Database, job: JobInfo, root: Path, *, executor: str, kind: str,
         if not ignore.exists():  # inside the project: never part of a later job's code snapshot
             ignore.write_text("# labdeck's cluster job folders\n*\n", encoding="utf-8")
         bundle.root.mkdir(exist_ok=False)
-        cwd = gitsnap.materialise(gitsnap.CodeSnapshot.from_json(spec["code"]), bundle.code)
-        datasets = launch_datasets.checkout_all(db, spec.get("datasets", []), bundle.root / "datasets")
+        cwd = gitsnap.materialise(gitsnap.CodeSnapshot.from_json(spec.code), bundle.code)
+        datasets = launch_datasets.checkout_all(db, list(spec.datasets), bundle.root / "datasets")
     except FileExistsError:
         raise BundleError(f"{bundle.root} exists already") from None
     except (gitsnap.SnapshotError, launch_datasets.DatasetError, KeyError, OSError) as exc:
@@ -54,7 +54,7 @@ def prepare(db: Database, job: JobInfo, root: Path, *, executor: str, kind: str,
         "executor": executor,
         "kind": kind,
         "datasets": datasets,
-        "spec": {k: spec.get(k) for k in ("code", "env", "gpus", "seed", "datasets", "reproduces", "notes", "name",
-                                          "experiment", "resources")},
+        # What the job needs on the node; where it was launched from (launcher) stays here.
+        "spec": spec.but(launcher=None, index_project=None, cluster=None).to_json(),
     })
     return bundle

@@ -60,12 +60,12 @@ def _started_at(pid: int) -> float | None:
 
 def _launcher_alive(job: JobInfo) -> bool | None:
     """Whether the process that launched ``job`` still runs (None: another machine, or not recorded)."""
-    launcher = job.spec.get("launcher") or {}
-    if not launcher.get("pid") or launcher.get("host") != socket.gethostname():
+    launcher = job.spec.launcher
+    if launcher is None or not launcher.pid or launcher.host != socket.gethostname():
         return None
-    if not pid_alive(launcher["pid"]):
+    if not pid_alive(launcher.pid):
         return False
-    started = _started_at(launcher["pid"])  # a process younger than the job got a recycled pid
+    started = _started_at(launcher.pid)  # a process younger than the job got a recycled pid
     return started is None or started <= job.created_at / 1000 + 1
 
 

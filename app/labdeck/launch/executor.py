@@ -107,7 +107,7 @@ def executor_for(name: str, job: JobInfo | None = None) -> Executor:
     from labdeck.launch import executors_config
     from labdeck.launch.cluster_executor import cluster_executor
 
-    recorded = (job.spec.get("cluster") or {}) if job is not None else {}
+    recorded = (job.spec.cluster or {}) if job is not None else {}
     if recorded.get("config") is not None:
         return cluster_executor(executors_config.ExecutorConfig(name, recorded["kind"], recorded["config"]))
     return cluster_executor(executors_config.get(name))  # ExecutorConfigError (a ValueError) when unknown

@@ -93,7 +93,7 @@ class RayEngine(Engine):
         return f"gcs://{name}"
 
     def submit(self, bundle: Bundle, job: JobInfo, python: str) -> dict:
-        gpus = GpuRequest.from_json(job.spec.get("gpus"))
+        gpus = GpuRequest.from_json(job.spec.gpus)
         submission_id = f"labdeck-{job.id}"
         try:
             working_dir = self.upload_code(bundle.code)
@@ -109,11 +109,11 @@ class RayEngine(Engine):
             count = len(gpus.uuids) or gpus.count
             if count:
                 body["entrypoint_num_gpus"] = count
-            resources = job.spec.get("resources") or {}
-            if resources.get("cpus"):
-                body["entrypoint_num_cpus"] = int(resources["cpus"])
-            if resources.get("mem_gb"):
-                body["entrypoint_memory"] = int(resources["mem_gb"] * 2**30)
+            resources = job.spec.resources
+            if resources.cpus:
+                body["entrypoint_num_cpus"] = int(resources.cpus)
+            if resources.mem_gb:
+                body["entrypoint_memory"] = int(resources.mem_gb * 2**30)
             status, text = self._request("POST", "/api/jobs/", body)
         except EngineUnreachable as exc:
             raise SubmissionRejected(f"cannot submit to Ray: {exc}") from None

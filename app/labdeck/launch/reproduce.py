@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 
 from labdeck import provenance as prov_mod
 from labdeck.db.entities import RunInfo
+from labdeck.db.job_spec import EnvSpec, JobSpec, Resources
 from labdeck.db.jobs import JobInfo
 from labdeck.db.writer import run_uid
 from labdeck.launch import datasets as launch_datasets
@@ -45,7 +46,7 @@ class Plan:
     project: str
     command: tuple[str, ...]
     items: tuple[PlanItem, ...]
-    spec: dict = field(default_factory=dict)
+    spec: JobSpec = field(default_factory=JobSpec)
     blocker: str = ""  # why it cannot be launched at all ("" when it can)
 
     @property
@@ -66,7 +67,7 @@ class Plan:
 
 
 def public_run_id(job: JobInfo) -> str:
-    return run_uid(job.spec.get("index_project") or job.project, "labdeck", job.run_id)
+    return run_uid(job.spec.index_project or job.project, "labdeck", job.run_id)
 
 
 def _commit_present(repo: str, commit: str) -> bool:
@@ -112,11 +113,12 @@ def make_plan(ws: Workspace, ref: str, *, gpus: str | None = None, env: str | No
         gpu_req = _cluster_gpus(man, gpus, executor, items)
     _where(man, executor, items)
     resources = _resources(man, executor, items)
-    spec = {
-        "code": code, "env": env_spec, "gpus": gpu_req, "seed": seed, "datasets": datasets,
-        "reproduces": run.id, "notes": [f"{i.what}: {i.status}: {i.detail}" for i in items if i.status != "restored"],
-        "name": f"reproduce {run.name}"[:200], "experiment": run.experiment or "launch", "resources": resources,
-    }
+    spec = JobSpec(
+        code=code, env=EnvSpec.from_json(env_spec), gpus=gpu_req, seed=seed, datasets=tuple(datasets),
+        reproduces=run.id, notes=tuple(f"{i.what}: {i.status}: {i.detail}" for i in items if i.status != "restored"),
+        name=f"reproduce {run.name}"[:200], experiment=run.experiment or "launch",
+        resources=Resources.from_json(resources),
+    )
     return Plan(run.id, str(_run_home(run)), tuple(command), tuple(items), spec, "; ".join(blockers))
 
 

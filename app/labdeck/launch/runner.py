@@ -141,17 +141,17 @@ class Runner:
         work = work_root() / job.id
         shutil.rmtree(work, ignore_errors=True)
         try:
-            self.cwd = gitsnap.materialise(gitsnap.CodeSnapshot.from_json(spec["code"]), work / "code")
+            self.cwd = gitsnap.materialise(gitsnap.CodeSnapshot.from_json(spec.code), work / "code")
         except (gitsnap.SnapshotError, KeyError) as exc:
             raise JobFailed(f"cannot restore the code: {exc}") from None
         try:
-            self.dataset_paths = launch_datasets.checkout_all(self.db, spec.get("datasets", []), work / "datasets")
+            self.dataset_paths = launch_datasets.checkout_all(self.db, list(spec.datasets), work / "datasets")
         except launch_datasets.DatasetError as exc:
             raise JobFailed(str(exc)) from None
-        env = spec.get("env", {})
+        env = spec.env
         try:
-            if env.get("kind") == "locked":
-                lock = envs.Lock(tuple(env.get("lock") or ()), env.get("python") or "")
+            if env.kind == "locked":
+                lock = envs.Lock(tuple(env.lock or ()), env.python)
                 self.venv, reused = envs.ensure_env(lock, log=lambda text: print(text, flush=True))
                 self.python = envs.env_python(self.venv)
                 self.notes.append(f"environment {lock.digest} {'reused from the cache' if reused else 'built by uv'}")
@@ -181,7 +181,7 @@ class Runner:
         with self.db.read() as s:
             active = jobsdb.list_jobs(s, jobsdb.ACTIVE)
         queued = [
-            Queued(j.id, j.priority, j.created_at, GpuRequest.from_json(j.spec.get("gpus")))
+            Queued(j.id, j.priority, j.created_at, GpuRequest.from_json(j.spec.gpus))
             for j in active
             if j.status == "queued" and (j.work_dir or j.id == self.job_id) and not j.cancel_requested
         ]
@@ -197,12 +197,12 @@ class Runner:
         spec = job.spec
         snap = getattr(self, "snapshot", None) or self.inventory.snapshot()
         man = manifest.build(
-            command=list(job.command), code=spec.get("code", {}), env_kind=spec.get("env", {}).get("kind", "current"),
-            lock=spec.get("env", {}).get("lock"), interpreter=self.interpreter, job_env=env, gpus=snap,
-            assigned=self.gpus, seed=spec.get("seed"), datasets=spec.get("datasets", []),
-            reproduces=spec.get("reproduces"), notes=[*spec.get("notes", []), *self.notes],
+            command=list(job.command), code=spec.code, env_kind=spec.env.kind,
+            lock=list(spec.env.lock) if spec.env.lock is not None else None, interpreter=self.interpreter,
+            job_env=env, gpus=snap, assigned=self.gpus, seed=spec.seed, datasets=list(spec.datasets),
+            reproduces=spec.reproduces, notes=[*spec.notes, *self.notes],
         )
-        code = spec.get("code", {})
+        code = spec.code
         prov = {
             "manifest": man,
             "argv": command,
@@ -218,14 +218,14 @@ class Runner:
             "cuda_visible_devices": env.get("CUDA_VISIBLE_DEVICES"),
         }
         tags = {"labdeck.job": job.id}
-        for d in spec.get("datasets", []):  # lineage: which runs used which version
+        for d in spec.datasets:  # lineage: which runs used which version
             tags[f"labdeck.dataset.{d['name']}"] = str(d["version"])
-        if spec.get("reproduces"):
-            tags[REPRODUCES_TAG] = spec["reproduces"]
-        run = Run(job.project, run_id=job.run_id, name=spec.get("name") or f"job-{job.id}",
-                  experiment=spec.get("experiment") or "launch", params={}, tags=tags,
+        if spec.reproduces:
+            tags[REPRODUCES_TAG] = spec.reproduces
+        run = Run(job.project, run_id=job.run_id, name=spec.name or f"job-{job.id}",
+                  experiment=spec.experiment or "launch", params={}, tags=tags,
                   record_provenance=False, extra_provenance=prov)
-        for d in spec.get("datasets", []):
+        for d in spec.datasets:
             if d.get("digest"):
                 try:  # the datasets capability's lineage record
                     run.use_dataset(f"{d['name']}:{d['version']}", context="launch")
@@ -235,7 +235,7 @@ class Runner:
         return run
 
     def execute(self, job: JobInfo) -> int:
-        env = job_environment(dict(os.environ), python=self.python, gpus=self.gpus, seed=job.spec.get("seed"),
+        env = job_environment(dict(os.environ), python=self.python, gpus=self.gpus, seed=job.spec.seed,
                               run_dir=None, run_id=job.run_id, job_id=job.id, venv=self.venv)
         command = job_command(list(job.command), self.python)
         self.run = self.create_run(job, command, env)
@@ -323,7 +323,7 @@ class Runner:
 
         try:
             job = self.job()
-            index_project(self.db, job.spec.get("index_project") or job.project)
+            index_project(self.db, job.spec.index_project or job.project)
             self.log("project indexed")
         except Exception:  # noqa: BLE001 - the watcher or the next pass will catch up
             traceback.print_exc()

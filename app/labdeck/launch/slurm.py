@@ -50,7 +50,7 @@ def map_state(raw: str, reason: str = "", nodes: str = "") -> EngineState:
 
 
 def batch_script(bundle: Bundle, job: JobInfo, cfg: ExecutorConfig, python: str) -> str:
-    gpus = GpuRequest.from_json(job.spec.get("gpus"))
+    gpus = GpuRequest.from_json(job.spec.gpus)
     count = len(gpus.uuids) or gpus.count
     lines = ["#!/bin/bash", f"#SBATCH --job-name=labdeck-{job.id}", f"#SBATCH --chdir={bundle.root}",
              f"#SBATCH --output={bundle.root}/slurm-%j.out"]
@@ -59,11 +59,11 @@ def batch_script(bundle: Bundle, job: JobInfo, cfg: ExecutorConfig, python: str)
             lines.append(f"#SBATCH --{option}={cfg.get(option)}")
     if count > 0:  # a CPU job asks for no GRES: a cluster without GPUs would reject it
         lines.append(f"#SBATCH --gres=gpu:{count}")
-    resources = job.spec.get("resources") or {}
-    if resources.get("cpus"):
-        lines.append(f"#SBATCH --cpus-per-task={int(resources['cpus'])}")
-    if resources.get("mem_gb"):
-        lines.append(f"#SBATCH --mem={max(1, round(resources['mem_gb'] * 1024))}M")
+    resources = job.spec.resources
+    if resources.cpus:
+        lines.append(f"#SBATCH --cpus-per-task={int(resources.cpus)}")
+    if resources.mem_gb:
+        lines.append(f"#SBATCH --mem={max(1, round(resources.mem_gb * 1024))}M")
     lines += ["# written by labdeck: the job's code, datasets and manifest are in this folder",
               f"exec {shlex.quote(python)} -m labdeck.launch.cluster_job {shlex.quote(str(bundle.job_file))}", ""]
     return "\n".join(lines)

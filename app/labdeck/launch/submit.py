@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from labdeck.db import jobs as jobsdb
+from labdeck.db.job_spec import EnvSpec, JobSpec, Launcher, Resources
 from labdeck.db.jobs import JobInfo
 from labdeck.db.projects import normalise
 from labdeck.errors import UserError
@@ -110,41 +111,32 @@ def launch(ws: Workspace, req: LaunchRequest, *, inventory: Inventory | None = N
         raise LaunchError(str(exc)) from None
     try:
         code = gitsnap.snapshot(project)
-        env_spec: dict = {"kind": req.env, "python": platform.python_version()}
+        env_spec = EnvSpec(req.env, platform.python_version())
         if req.env == "locked":
             _, lines = envs.find_lock(Path(code.repo))
             envs.uv_binary()  # fail now, not in the runner, when uv is missing
-            env_spec["lock"] = lines
+            env_spec = EnvSpec(req.env, platform.python_version(), tuple(lines))
     except (gitsnap.SnapshotError, envs.EnvError) as exc:
         raise LaunchError(str(exc)) from None
     if task is not None:
         task.check()
-    resources = {k: v for k, v in (("cpus", req.cpus), ("mem_gb", req.mem_gb)) if v is not None}
-    if resources and req.executor == "local":
+    resources = Resources(req.cpus, req.mem_gb)
+    if resources.to_json() and req.executor == "local":
         notes.append("--cpus/--mem are asked of a cluster's engine; a local job is not limited by them")
-    spec = {
-        "code": code.to_json(),
-        "env": env_spec,
-        "gpus": gpu_req.to_json(),
-        "seed": req.seed,
-        "datasets": datasets,
-        "reproduces": None,
-        "notes": [*req.notes, *notes],
-        "name": req.name,
-        "experiment": req.experiment,
-        "resources": resources,
-    }
+    spec = JobSpec(
+        code=code.to_json(), env=env_spec, gpus=gpu_req.to_json(), seed=req.seed, datasets=tuple(datasets),
+        notes=(*req.notes, *notes), name=req.name, experiment=req.experiment, resources=resources,
+    )
     return enqueue(ws, str(project), list(req.command), spec, priority=req.priority, executor=req.executor)
 
 
-def enqueue(ws: Workspace, project: str, command: list[str], spec: dict, *, priority: int = 0,
+def enqueue(ws: Workspace, project: str, command: list[str], spec: JobSpec, *, priority: int = 0,
             executor: str = "local") -> JobInfo:
     """Record the job as queued, make sure its project is indexed, and start it."""
     run_id = uuid.uuid4().hex
     # The launcher is named so that a status refresh can tell a launch killed before its runner
     # started (the job would stay queued for ever) from one still handing the job over.
-    spec = {**spec, "index_project": _watched_ancestor(ws, project),
-            "launcher": {"pid": os.getpid(), "host": socket.gethostname()}}
+    spec = spec.but(index_project=_watched_ancestor(ws, project), launcher=Launcher(os.getpid(), socket.gethostname()))
     with ws.db.write() as s:
         job = jobsdb.insert_job(
             s, job_id=new_job_id(), project=normalise(project), command=command, spec=spec,

@@ -189,7 +189,7 @@ def _jobs_and_verdicts(workspace: Workspace, known: set[str]) -> tuple[list, dic
     jobs = control.jobs(workspace, limit=500)
     verdicts = {}
     for job in jobs:
-        original = job.spec.get("reproduces")
+        original = job.spec.reproduces
         if original and job.status == "succeeded" and job.id not in known:
             try:
                 verdicts[job.id] = verdict(workspace, original, job).verdict.replace("_", " ")
