@@ -78,7 +78,7 @@ def test_jobs_table_columns_project_run_link_duration_and_elided_command(
                            "Command"]
     cells = {h: view.table.item(0, c).text() for c, h in enumerate(headers)}
     assert cells["Project"] == repo.name and cells["GPUs"] == "cpu"
-    assert cells["Run"] and cells["Duration"].endswith(("s", "min"))
+    assert cells["Run"] and cells["Duration"].endswith(("s", "min")), cells  # the Message column says why
     command = view.table.item(0, view_module.COMMAND_COLUMN)
     assert command.toolTip().endswith(long_arg)  # the full text, one hover away
     assert view.table.textElideMode() == Qt.TextElideMode.ElideMiddle
