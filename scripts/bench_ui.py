@@ -109,6 +109,7 @@ class Lateness:
         from PySide6.QtCore import QTimer
 
         self.worst = 0.0
+        self.flow_worst = 0.0  # since the last take()
         self.last = time.perf_counter()
         self.timer = QTimer()
         self.timer.setInterval(int(self.INTERVAL_S * 1000))
@@ -119,7 +120,7 @@ class Lateness:
         now = time.perf_counter()
         lag = now - self.last - self.INTERVAL_S
         self.worst = max(self.worst, lag)
-        self.flow_worst = max(getattr(self, "flow_worst", 0.0), lag)
+        self.flow_worst = max(self.flow_worst, lag)
         self.last = now
 
     def restart(self) -> None:
@@ -129,7 +130,7 @@ class Lateness:
 
     def take(self) -> str:
         """The worst lateness since the last call, for the line of the flow just timed."""
-        worst, self.flow_worst = getattr(self, "flow_worst", 0.0), 0.0
+        worst, self.flow_worst = self.flow_worst, 0.0
         return f"(GUI thread late ≤ {worst * 1000:.0f} ms)"
 
 

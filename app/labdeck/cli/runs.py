@@ -17,6 +17,7 @@ from labdeck.cli.common import (
     print_json,
     table,
 )
+from labdeck.runs.table_shape import nested
 from labdeck.tasks import Task
 from labdeck.workspace import Workspace
 
@@ -130,7 +131,7 @@ def cmd_runs(ws: Workspace, args) -> int:
     for r, depth in shaped:
         duration = "-" if not (r.start_time and r.end_time) else f"{(r.end_time - r.start_time) / 1000:.1f}s"
         flags = (" (deleted)" if r.deleted else "") + (" (hidden)" if r.hidden else "")
-        name = ("  " * (depth - 1) + "└ " if depth else "") + r.name[:40]
+        name = ("└ " if depth else "") + r.name[:40]
         rows.append(
             [r.id, name, r.status + flags, r.format, r.experiment[:24],
              fmt_time(r.start_time), duration, str(len(r.metrics))]
@@ -145,30 +146,13 @@ def cmd_runs(ws: Workspace, args) -> int:
 
 
 def _as_tree(runs: list) -> list[tuple]:
-    """(run, depth) with each run right under its parent when the parent is listed too, as the
-    app's table shows them (an MLflow sweep's trials; a Lightning run's TensorBoard twin)."""
-    listed = {r.id for r in runs}
-    children: dict[str, list] = {}
-    for r in runs:
-        if r.parent in listed and r.parent != r.id:
-            children.setdefault(r.parent, []).append(r)
-    out: list[tuple] = []
-    seen: set[str] = set()
-
-    def place(run, depth: int) -> None:
-        if run.id in seen:  # a parent loop in odd data: each run once
-            return
-        seen.add(run.id)
-        out.append((run, depth))
-        for child in children.get(run.id, ()):
-            place(child, depth + 1)
-
-    for r in runs:
-        if r.parent not in listed or r.parent == r.id:
-            place(r, 0)
-    for r in runs:  # runs in a loop of parents, none at the top: listed all the same
-        place(r, 0)
-    return out
+    """(run, depth) with each run right under its parent when the parent is listed too: the
+    app's table shape (``runs.table_shape.nested``), so both show the same tree."""
+    position = {r.id: i for i, r in enumerate(runs)}
+    parents = {i: position[r.parent] for i, r in enumerate(runs) if r.parent in position}
+    tree = nested(list(range(len(runs))), parents)
+    return [(runs[node], depth) for top in tree.top
+            for node, depth in [(top, 0), *((child, 1) for child in tree.children.get(top, ()))]]
 
 
 def cmd_show(ws: Workspace, args) -> int:

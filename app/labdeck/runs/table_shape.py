@@ -8,8 +8,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from functools import cached_property
+from typing import TYPE_CHECKING
 
-import numpy as np
+if TYPE_CHECKING:
+    import numpy as np
 
 
 @dataclass(frozen=True)
@@ -115,6 +117,7 @@ def grouped(pks: list[int], values: list[str], key: str) -> RunTree:
     """One top-level row per value of ``key`` (``values`` in the order of ``pks``), in order
     of its first run in the query's order (sorted by a metric: the group holding the best
     run comes first); each group's runs keep the query's order."""
+    import numpy as np  # here: the CLI's run listing shapes trees too, and never needs NumPy
     index: dict[str, int] = {}
     number = np.fromiter(
         (index.setdefault(v, len(index)) for v in values), dtype=np.int64, count=len(values)

@@ -60,6 +60,14 @@ def sort_field(key: str) -> str:
     return f'{kind}."{name}"'
 
 
+def _restore_quietly(header: QHeaderView, state) -> None:
+    """Column order, widths and sort indicator, without the re-query a sort change asks for
+    (the other view's header already holds the query's sort)."""
+    header.blockSignals(True)
+    header.restoreState(state)
+    header.blockSignals(False)
+
+
 # Groups start open up to this many runs, folded above: a tree view lays out every row of an
 # open group on each reset (100,000 runs in four open groups: about a second of frozen window).
 OPEN_GROUPS_UP_TO = 5_000
@@ -241,10 +249,7 @@ class RunsPanel(QWidget):
         shown = self.table
         if view is shown:
             return
-        header = view.horizontalHeader()
-        header.blockSignals(True)  # the sort is already the query's: no re-query
-        header.restoreState(shown.horizontalHeader().saveState())
-        header.blockSignals(False)
+        _restore_quietly(view.horizontalHeader(), shown.horizontalHeader().saveState())
         scroll = shown.verticalScrollBar().value()
         self.views.setCurrentWidget(view)
         view.verticalScrollBar().setValue(scroll)
@@ -563,7 +568,4 @@ class RunsPanel(QWidget):
     def restore_header(self, state: object) -> None:
         if state:
             self.flat_view.horizontalHeader().restoreState(state)
-            tree_header = self.tree_view.horizontalHeader()
-            tree_header.blockSignals(True)  # one query for the restored sort, not two
-            tree_header.restoreState(state)
-            tree_header.blockSignals(False)
+            _restore_quietly(self.tree_view.horizontalHeader(), state)  # one query for the sort, not two
