@@ -19,6 +19,7 @@ def test_cold_index_then_unchanged_rescan_parses_nothing(workspace, project, mon
     workspace.add_project(project)
     stats = workspace.index()
     assert (stats.read, stats.runs, stats.points) == (5, 5, 5 * 50 * 2)
+    assert stats.seconds > 0  # a pass over every project reports its time (labdeck index said 0.00 s)
     calls = []
     original = NativeReader.read_on
     monkeypatch.setattr(NativeReader, "read_on", lambda self, *a: calls.append(a) or original(self, *a))
