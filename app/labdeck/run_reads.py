@@ -10,7 +10,9 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-from dataclasses import dataclass, field
+from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -19,7 +21,7 @@ import numpy as np
 from labdeck.db import catalogue, compare, grouping, run_links
 from labdeck.db.entities import ProjectInfo, RunInfo, Series
 from labdeck.runs.fold import Source, fold_many
-from labdeck.runs.table_shape import RunTree, flat, grouped, nested
+from labdeck.runs.table_shape import GroupMeans, RunTree, flat, grouped_by_members, nested
 
 if TYPE_CHECKING:
     from labdeck.workspace import Workspace
@@ -74,37 +76,50 @@ class RunReads:
         project: str | None,
         experiment: str | None = None,
         group_by: str = "",
+        listed: list[int] | None = None,
+        means_of: tuple[str, ...] = (),
     ) -> RunTree:
-        """The query's runs shaped for the table: grouped by ``group_by``'s value, or
-        nested runs under their parents (or flat when there are none)."""
-        if group_by:
-            pks, values = self.workspace.run_pks_with_values(
-                query, sort, group_by, project=project, experiment=experiment
-            )
-            return grouped(pks, values, group_by).prepared() if pks else flat(pks)
-        pks = self.run_pks(query, sort, project, experiment)
+        """The query's runs shaped for the table: grouped by ``group_by``'s value (with each
+        group's mean of the metrics ``means_of``), or nested runs under their parents (or flat
+        when there are none). ``listed``: the query's runs as already shown, when only the
+        grouping changed (the listing, a sort of every run, is most of the cost)."""
+        pks = self.run_pks(query, sort, project, experiment) if listed is None else listed
         if not pks:
             return flat(pks)
+        if group_by:
+            # The metrics' columns are read on a second thread while the key's values are read
+            # here: SQLite leaves the GIL while it steps, and at 100,000 runs the two reads side
+            # by side take 80 ms where one after the other took 135 ms.
+            with ThreadPoolExecutor(1, thread_name_prefix="labdeck-means") as beside:
+                columns = beside.submit(self._metric_columns, means_of)
+                tree = grouped_by_members(pks, self.workspace.group_members(group_by), group_by)
+                means = self._means(tree, columns.result())
+            return replace(tree, means=means, means_of=tuple(means_of)).prepared()
         with self.workspace.db.read() as session:
             tree = nested(pks, grouping.parents(session, pks))
         return tree.prepared()
 
-    def group_means(
-        self, tree: RunTree, metrics: list[str]
-    ) -> dict[int, dict[str, tuple[float, int]]]:
-        """group node -> metric -> (mean of its runs' last values, how many runs have one).
+    def group_means(self, tree: RunTree, metrics: list[str]) -> GroupMeans:
+        """group node -> metric -> (mean of its runs' last values, how many runs have one)."""
+        return self._means(tree, self._metric_columns(metrics))
 
-        Over every run of every group, from one read of each metric's column: a group of
-        25,000 runs needs no page of them loaded."""
-        out: dict[int, dict[str, tuple[float, int]]] = {node: {} for node in tree.children}
-        numbers = tree.group_numbers
-        if numbers is None or not metrics:
-            return out
+    def _metric_columns(self, metrics: Iterable[str]) -> dict[str, tuple[list[int], list[float]]]:
+        keys = list(metrics)
+        if not keys:
+            return {}
         with self.workspace.db.read() as session:
-            columns = {key: grouping.metric_lasts(session, key) for key in metrics}
-        positions = tree.rows
+            return {key: grouping.metric_lasts(session, key) for key in keys}
+
+    @staticmethod
+    def _means(tree: RunTree, columns: dict[str, tuple[list[int], list[float]]]) -> GroupMeans:
+        """Over every run of every group, from one read of each metric's column: a group of
+        25,000 runs needs no page of them loaded."""
+        out: GroupMeans = {node: {} for node in tree.children}
+        numbers = tree.group_numbers
+        if numbers is None:
+            return out
         for key, (run_pks, lasts) in columns.items():
-            where = np.fromiter((positions.get(pk, -1) for pk in run_pks), dtype=np.int64, count=len(run_pks))
+            where = tree.positions(np.asarray(run_pks, dtype=np.int64))
             values = np.asarray(lasts, dtype=np.float64)
             keep = (where >= 0) & np.isfinite(values)
             group = numbers[where[keep]]

@@ -118,14 +118,11 @@ class Workspace:
                 session, where, keys, include_deleted=include_deleted, project=project, experiment=experiment
             )
 
-    def run_pks_with_values(
-        self, query: str, sort: str, key: str, *, project: str | None = None, experiment: str | None = None
-    ) -> tuple[list[int], list[str]]:
-        """What run_pks lists, with each run's value of ``key`` (a param, tag or attribute)."""
-        where = parse_query(query)
-        keys = parse_sort(sort)
+    def group_members(self, key: str) -> list[tuple[str | None, str]]:
+        """Each value of ``key`` (a param, tag or attribute) with its runs' pks as
+        comma-separated text (see db.grouping.members)."""
         with self.db.read() as session:
-            return grouping.listed_with_values(session, key, where, keys, project=project, experiment=experiment)
+            return grouping.members(session, key)
 
     def runs(self, query: str = "", sort: str = "", *, include_deleted: bool = False) -> list[RunInfo]:
         pks = self.run_pks(query, sort, include_deleted=include_deleted)

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import random
 
-from labdeck.runs.table_shape import RunTree, flat, grouped, nested
+import numpy as np
+
+from labdeck.runs.table_shape import NO_VALUE, RunTree, flat, grouped, grouped_by_members, index_of, nested
 
 
 def _check_places(tree: RunTree) -> None:
@@ -39,3 +41,39 @@ def test_nested_runs_sit_under_their_top_ancestor_and_flat_lists_by_row():
     plain = flat(pks).prepared()
     assert plain.place(13) == (3, -1)
     _check_places(plain)
+
+
+def test_groups_from_the_index_members_match_groups_from_each_runs_value():
+    """The vectorised path (values with their runs' pks, as SQL's group_concat gives them,
+    listed runs or not) shapes the same tree as matching run by run."""
+    rng = random.Random(5)
+    every = rng.sample(range(1, 20_000), 2_000)
+    values = {pk: rng.choice(["adam", "sgd", "", None, "lion"]) for pk in every}
+    listed = rng.sample(every, 700) + [50_001, 50_002]  # two listed runs the index has no value for
+    members: dict[str | None, list[int]] = {}
+    for pk, value in values.items():
+        if value is not None:  # None: the run has no such param at all
+            members.setdefault(value, []).append(pk)
+    column = [(value, ",".join(map(str, pks))) for value, pks in members.items()]
+    expected = grouped(listed, [values.get(pk) or NO_VALUE for pk in listed], "params.opt").prepared()
+    tree = grouped_by_members(listed, column, "params.opt").prepared()
+    assert tree.groups == expected.groups and NO_VALUE in tree.groups
+    assert tree.children == expected.children and tree.top == expected.top
+    assert tree.group_numbers.tolist() == expected.group_numbers.tolist()
+    assert tree.child_rows.tolist() == expected.child_rows.tolist()
+    _check_places(tree)
+    assert tree.positions(np.array([listed[3], 7_777_777, listed[0]])).tolist() == [3, -1, 0]
+
+
+def test_groups_of_an_empty_column_put_every_run_in_no_value():
+    tree = grouped_by_members([3, 1, 2], [], "tags.team").prepared()
+    assert tree.groups == [NO_VALUE] and tree.children == {RunTree.group_node(0): [3, 1, 2]}
+
+
+def test_index_of_finds_dense_and_sparse_keys_alike():
+    rng = np.random.default_rng(2)
+    for keys in (rng.permutation(5_000) + 1, rng.choice(10**12, 5_000, replace=False)):
+        wanted = np.concatenate([rng.choice(keys, 800), [-5, 10**13, 0]])
+        at = index_of(keys, wanted)
+        position = {int(k): i for i, k in enumerate(keys)}
+        assert at.tolist() == [position.get(int(w), -1) for w in wanted]

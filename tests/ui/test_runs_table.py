@@ -20,7 +20,7 @@ def test_grouping_the_table_by_a_param_folds_runs_under_group_rows(
             project, name=f"r{i}", params={"opt": "adam" if i % 2 else "sgd"},
             record_provenance=False,
         ) as run:
-            run.log({"loss": float(i)}, step=0)
+            run.log({"loss": float(i), "acc": 10.0 * i}, step=0)
     workspace.add_project(project)
     workspace.index()
     w = open_window(rows=6)
@@ -44,9 +44,14 @@ def test_grouping_the_table_by_a_param_folds_runs_under_group_rows(
     assert model.rowCount(adam) == 3 and table.isExpanded(adam)
     children = sorted(model.data(model.index(r, 0, adam)) for r in range(3))
     assert children == ["r1", "r3", "r5"]
-    # The group row shows the mean of its runs' metric once their page has arrived.
+    # The group row shows the mean of its runs' metric, read with the groups (1, 3, 5: 3) ...
     loss_col = model.columnCount() - 1
     gui.until(lambda: model.data(model.index(adam_row, loss_col)) == "3")
+    # ... and of a metric column added later, read then (10, 30, 50: 30).
+    w.runs.set_columns(["metrics.loss", "metrics.acc"])
+    acc_col = model.columnCount() - 1
+    gui.until(lambda: model.data(model.index(adam_row, acc_col)) == "30")
+    assert model.data(model.index(adam_row, acc_col - 1)) == "3"
     table.collapse(adam)
     assert not table.isExpanded(adam)
     table.expand(adam)

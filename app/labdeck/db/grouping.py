@@ -2,21 +2,19 @@
 group-by key, and each run's parent run (nested runs: an MLflow sweep's children, and the
 other-format sources of one training: ``run_links``).
 
-The values come with the listing itself (one query); parents and a metric's values are
-read as whole columns with one indexed select each, keeping the rows of the listed runs: at
-100,000 runs that is cheaper than an IN-list of 100,000 keys.
+A key's values, the parents and a metric's values are read as whole columns with one select
+each, keeping the rows of the listed runs: at 100,000 runs that is cheaper than an IN-list
+of 100,000 keys, and lets a change of grouping reuse the listing already shown.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import Select, and_, select
+from sqlalchemy import Select, and_, func, select
 from sqlalchemy.orm import Session, aliased
 
-from labdeck.db import catalogue, raw, run_links
-from labdeck.db.filters import Filter, SortKey
+from labdeck.db import raw, run_links
 from labdeck.db.catalogue_tables import MetricSummary, Param, Project, Run, Tag
 
 ATTRIBUTE_COLUMNS = {
@@ -25,32 +23,29 @@ ATTRIBUTE_COLUMNS = {
     "format": Run.format,
     "name": Run.name,
 }
-NO_VALUE = "(none)"
 
 
-def listed_with_values(
-    session: Session, key: str, where: Filter | None, sort: Iterable[SortKey], **scope: Any
-) -> tuple[list[int], list[str]]:
-    """The runs ``catalogue.run_pks`` lists (same filter, scope and order) with each one's
-    value of ``key`` ("params.lr", "tags.team", "experiment", "project"); runs without one
-    get ``NO_VALUE``. One query: the values ride along with the listing."""
+def members(session: Session, key: str) -> list[tuple[str | None, str]]:
+    """Each value of ``key`` ("params.lr", "tags.team", "experiment", "project") with the
+    pks of every run that has it, as comma-separated text (``group_concat``): a few rows,
+    where one row per run cost 60 ms more at 100,000 runs. Runs not listed (deleted,
+    filtered out) are among them; the caller keeps the listed ones."""
     kind, _, name = key.partition(".")
     stmt: Select
     if kind in ("params", "tags") and name:
-        table: Any = aliased(Param if kind == "params" else Tag)
-        stmt = select(Run.pk, table.value).outerjoin(table, and_(table.run_pk == Run.pk, table.key == name))
+        table: Any = Param if kind == "params" else Tag
+        stmt = select(table.value, func.group_concat(table.run_pk)).where(table.key == name).group_by(table.value)
     elif key == "project":
-        stmt = select(Run.pk, Project.path)  # listing() joins Project
+        stmt = select(Project.path, func.group_concat(Run.pk)).join(Project, Project.id == Run.project_id)
+        stmt = stmt.group_by(Project.path)
     elif key in ATTRIBUTE_COLUMNS:
-        stmt = select(Run.pk, ATTRIBUTE_COLUMNS[key])
+        stmt = select(ATTRIBUTE_COLUMNS[key], func.group_concat(Run.pk)).group_by(ATTRIBUTE_COLUMNS[key])
     else:
         raise ValueError(f"cannot group by {key!r}")
-    rows = raw.rows(session, catalogue.listing(stmt, where, sort, **scope))
-    pks = [row[0] for row in rows]
+    rows = raw.rows(session, stmt)
     if key == "project":  # a folder's name, not its path
-        names = {path: path.rstrip("/").rsplit("/", 1)[-1] for path in {row[1] for row in rows}}
-        return pks, [names[row[1]] or NO_VALUE for row in rows]
-    return pks, [row[1] or NO_VALUE for row in rows]
+        return [(path.rstrip("/").rsplit("/", 1)[-1], pks) for path, pks in rows]
+    return [(value, pks) for value, pks in rows]
 
 
 def metric_lasts(session: Session, key: str) -> tuple[list[int], list[float]]:

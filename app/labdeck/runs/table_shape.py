@@ -14,6 +14,10 @@ if TYPE_CHECKING:
     import numpy as np
 
 
+# group node -> metric -> (mean of its runs' last values, how many runs have one)
+GroupMeans = dict[int, dict[str, tuple[float, int]]]
+
+
 @dataclass(frozen=True)
 class RunTree:
     pks: list[int]  # every run, in the query's order
@@ -25,6 +29,9 @@ class RunTree:
     # are computed over it in one vectorised pass.
     group_numbers: np.ndarray | None = field(default=None, compare=False, repr=False)
     child_rows: np.ndarray | None = field(default=None, compare=False, repr=False)  # row in its group
+    # Each group's means of the metrics ``means_of``, read with the groups (see GroupMeans).
+    means: GroupMeans | None = field(default=None, compare=False, repr=False)
+    means_of: tuple[str, ...] = ()
 
     # Look-ups the table model needs, built on the worker thread by prepared(): at 100,000
     # runs they cost about 80 ms, which the GUI thread must not spend.
@@ -32,7 +39,14 @@ class RunTree:
     @cached_property
     def rows(self) -> dict[int, int]:
         """pk -> position in the query's order."""
-        return {pk: row for row, pk in enumerate(self.pks)}
+        return dict(zip(self.pks, range(len(self.pks))))
+
+    def positions(self, pks: np.ndarray) -> np.ndarray:
+        """Each of ``pks``' position in the query's order, -1 for a run not listed
+        (vectorised: a metric's whole column is placed at once)."""
+        import numpy as np
+
+        return index_of(np.asarray(self.pks, dtype=np.int64), pks)
 
     @cached_property
     def where(self) -> dict[int, tuple[int, int]]:
@@ -113,23 +127,92 @@ def nested(pks: list[int], parents: dict[int, int]) -> RunTree:
     return RunTree(list(pks), top, children)
 
 
+NO_VALUE = "(none)"  # the group of runs without a value of the key
+
+
 def grouped(pks: list[int], values: list[str], key: str) -> RunTree:
     """One top-level row per value of ``key`` (``values`` in the order of ``pks``), in order
     of its first run in the query's order (sorted by a metric: the group holding the best
     run comes first); each group's runs keep the query's order."""
     import numpy as np  # here: the CLI's run listing shapes trees too, and never needs NumPy
-    index: dict[str, int] = {}
-    number = np.fromiter(
-        (index.setdefault(v, len(index)) for v in values), dtype=np.int64, count=len(values)
+
+    labels: dict[str, int] = {}
+    codes = np.fromiter(
+        (labels.setdefault(v, len(labels)) for v in values), dtype=np.int64, count=len(values)
     )
+    return _grouped_codes(pks, codes, list(labels), key)
+
+
+def grouped_by_members(pks: list[int], members: list[tuple[str | None, str]], key: str) -> RunTree:
+    """``grouped`` from the key's values as the index keeps them: each value with its runs'
+    pks as comma-separated text (SQL ``group_concat``), for every run that has one, listed
+    or not. Listed runs with no value fall in the ``NO_VALUE`` group.
+
+    Vectorised: at 100,000 runs this costs about 15 ms, where matching runs to values one
+    Python object at a time cost about 100 ms (and reading the values one row per run, 60
+    ms more than ``group_concat``)."""
+    import numpy as np
+
+    labels: dict[str, int] = {}
+    member_pks, member_codes = [], []
+    for value, text in members:
+        code = labels.setdefault(value or NO_VALUE, len(labels))
+        ids = np.fromstring(text, dtype=np.int64, sep=",")
+        member_pks.append(ids)
+        member_codes.append(np.full(len(ids), code, dtype=np.int64))
+    none = labels.setdefault(NO_VALUE, len(labels))
+    listed = np.asarray(pks, dtype=np.int64)
+    codes = np.full(len(listed), none, dtype=np.int64)
+    if member_pks:
+        at = index_of(np.concatenate(member_pks), listed)
+        found = at >= 0
+        codes[found] = np.concatenate(member_codes)[at[found]]
+    return _grouped_codes(pks, codes, list(labels), key)
+
+
+def index_of(keys: np.ndarray, wanted: np.ndarray) -> np.ndarray:
+    """Each of ``wanted``'s index in ``keys`` (distinct run pks), -1 where absent.
+
+    Through a table indexed by pk while pks are dense enough (1.5 ms at 100,000 runs); a
+    binary search otherwise (20 ms: the wanted pks come in no useful order)."""
+    import numpy as np
+
+    out = np.full(len(wanted), -1, dtype=np.int64)
+    if not len(keys) or not len(wanted):
+        return out
+    top = int(keys.max())
+    if int(keys.min()) >= 0 and top <= 8 * len(keys) + 65_536:
+        table = np.full(top + 1, -1, dtype=np.int64)
+        table[keys] = np.arange(len(keys))
+        inside = (wanted >= 0) & (wanted <= top)
+        out[inside] = table[wanted[inside]]
+        return out
+    order = np.argsort(keys)
+    ordered = keys[order]
+    at = np.minimum(np.searchsorted(ordered, wanted), len(ordered) - 1)
+    found = ordered[at] == wanted
+    out[found] = order[at[found]]
+    return out
+
+
+def _grouped_codes(pks: list[int], codes: np.ndarray, labels: list[str], key: str) -> RunTree:
+    """The tree of runs whose value of ``key`` is ``labels[codes[i]]``: groups numbered in
+    order of their first run, each group's runs in the query's order."""
+    import numpy as np
+
+    present, first = np.unique(codes, return_index=True)
+    by_first = present[np.argsort(first)]  # the codes in order of their first run
+    number_of = np.zeros(len(labels), dtype=np.int64)
+    number_of[by_first] = np.arange(len(by_first))
+    number = number_of[codes]
     # A stable sort by group number splits the runs into groups, each in the query's order.
     order = np.argsort(number, kind="stable")
-    counts = np.bincount(number, minlength=len(index))
+    counts = np.bincount(number, minlength=len(by_first))
     ends = np.cumsum(counts)
     parts = np.split(np.asarray(pks, dtype=np.int64)[order], ends[:-1])
     children = {RunTree.group_node(g): part.tolist() for g, part in enumerate(parts)}
     child_rows = np.empty(len(pks), dtype=np.int64)
     child_rows[order] = np.arange(len(pks)) - np.repeat(ends - counts, counts)
-    groups = list(index)
+    groups = [labels[code] for code in by_first.tolist()]
     top = [RunTree.group_node(g) for g in range(len(groups))]
     return RunTree(list(pks), top, children, groups, key, group_numbers=number, child_rows=child_rows)

@@ -103,9 +103,18 @@ class RunsTableModel(QAbstractItemModel):
         self.endResetModel()
         self._request_group_means()
 
+    @property
+    def metric_columns(self) -> tuple[str, ...]:
+        """The metrics shown as columns ("loss" for "metrics.loss")."""
+        return tuple(c.split(".", 1)[1] for c in self.extra_columns if c.startswith("metrics."))
+
     def _request_group_means(self) -> None:
         self._group_means = {}
-        tree, metrics = self.tree, [c.split(".", 1)[1] for c in self.extra_columns if c.startswith("metrics.")]
+        tree, metrics = self.tree, list(self.metric_columns)
+        if tree.means is not None and tree.means_of == tuple(metrics):
+            self.background.invalidate("group-means")
+            self._group_means = tree.means  # read with the groups
+            return
         if not tree.group_key or not metrics:
             self.background.invalidate("group-means")
             return

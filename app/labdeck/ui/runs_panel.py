@@ -149,6 +149,9 @@ class RunsPanel(QWidget):
             None  # selection to re-apply after a live re-query
         )
         self.group_key = ""
+        # (query, sort, project, experiment) of the runs shown; None while a query is out
+        # (a live refresh may be bringing other runs): a new grouping reuses the listing.
+        self._shown_listing: tuple | None = None
         self.column_memory: QSettings | None = None  # columns chosen per project
         self._build()
 
@@ -272,9 +275,10 @@ class RunsPanel(QWidget):
             index = self.group_combo.count() - 1
         self.group_combo.setCurrentIndex(max(index, 0))
         self.group_changed.emit(key)
-        self.run_query(keep_selection=True, reveal=True)  # the same runs stay selected, in view
+        # The same runs stay selected, in view; the same listing is grouped anew.
+        self.run_query(keep_selection=True, reveal=True, regroup=True)
 
-    def run_query(self, *, keep_selection: bool = False, reveal: bool = False) -> bool:
+    def run_query(self, *, keep_selection: bool = False, reveal: bool = False, regroup: bool = False) -> bool:
         """Re-query the index off the GUI thread; False (and an inline error) for a bad query."""
         text = self.query.text()
         try:
@@ -288,10 +292,19 @@ class RunsPanel(QWidget):
         selected = set(self.selected_pks()) if keep_selection else None
         sort, project, experiment = self._sort, self.project, self.experiment
         group = self.group_key
+        listing = (text, sort, project, experiment)
+        listed = self.model.pks if regroup and listing == self._shown_listing else None
+        means_of = self.model.metric_columns
+        self._shown_listing = None
+
+        def shown(tree: RunTree) -> None:
+            self._show_tree(tree, selected, reveal)
+            self._shown_listing = listing
+
         self.background.submit(
             "query",
-            lambda: self.store.run_tree(text, sort, project, experiment, group),
-            lambda tree: self._show_tree(tree, selected, reveal),
+            lambda: self.store.run_tree(text, sort, project, experiment, group, listed, means_of),
+            shown,
             on_error=self._query_failed,
         )
         return True
