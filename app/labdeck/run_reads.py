@@ -2,7 +2,7 @@
 reached through the facade as ``Workspace.reads``.
 
 Every method here may block on disk or SQLite, so the UI calls them only through
-``Background.submit`` (worker threads). Results are frozen values, safe to hand over.
+``ui.ops.ReadChannels.submit`` (worker threads). Results are frozen values, safe to hand over.
 """
 
 from __future__ import annotations

@@ -15,13 +15,13 @@ pytestmark = pytest.mark.gui
 def test_runs_model_passes_the_model_tester_and_never_reads_on_the_gui_thread(
     qtmodeltester, qtbot, workspace, project
 ):
-    from labdeck.ui.background import Background
+    from labdeck.ui.ops import ReadChannels
     from labdeck.run_reads import RunReads
 
     make_runs(project, 3, steps=5)
     workspace.add_project(project)
     workspace.index()
-    background = Background()
+    background = ReadChannels()
     model = RunsTableModel(RunReads(workspace), background)
     model.set_pks(workspace.run_pks())
     model.set_extra_columns(["params.lr", "metrics.loss"])
@@ -142,7 +142,7 @@ def test_live_append_appears_in_the_table_and_the_plot(window, gui, workspace, p
     for s in range(5):
         run.log({"loss": 2.0}, step=s)
     workspace.index()
-    window._live_update()  # what the watcher's signal triggers
+    window.indexing.changed.emit()  # what the watcher says after it indexed something
     gui.loaded(window, 5)
     live_row = gui.texts(window).index("live")
     gui.select(window, [live_row, 0])
@@ -158,7 +158,7 @@ def test_live_append_appears_in_the_table_and_the_plot(window, gui, workspace, p
     for s in range(5, 12):
         run.log({"loss": 1.0}, step=s)
     workspace.index()
-    window._live_update()
+    window.indexing.changed.emit()
     gui.idle(window)
     gui.until(
         lambda: (
@@ -190,7 +190,6 @@ def test_dropping_a_folder_adds_the_project(window, gui, tmp_path, workspace):
     )
     window.dropEvent(event)
     gui.until(lambda: str(other) in [p.path for p in workspace.projects()])
-    window.indexing._thread and window.indexing._thread.wait(10_000)
     gui.until(lambda: not window.indexing.busy)
     gui.loaded(window, 6)
     assert {"dropped-0", "dropped-1"} <= set(gui.texts(window))

@@ -81,3 +81,45 @@ def test_closing_the_main_window_with_work_in_flight_leaves_no_thread_running(op
     w.close()
     assert ops.running() == [] and outcome == ["cancelled"]
     assert not [t for t in threading.enumerate() if t.name.startswith("labdeck-op-")]
+
+
+def test_a_newer_read_on_a_channel_cancels_the_older_and_only_its_result_arrives(qtbot, caplog):
+    from labdeck.ui.ops import ReadChannels
+
+    reads = ReadChannels()
+    release = threading.Event()
+    got, failures = [], []
+    reads.failed.connect(lambda channel, message: failures.append((channel, message)))
+    reads.submit("query", lambda: release.wait(10) and "old", got.append)
+    reads.submit("query", lambda: "new", got.append)
+    release.set()
+    qtbot.waitUntil(lambda: reads.idle)
+    assert got == ["new"]
+
+    def broken():
+        raise KeyError("column")
+
+    with caplog.at_level(logging.ERROR, logger="labdeck.ui.ops"):
+        reads.submit("page", broken, got.append)
+        qtbot.waitUntil(lambda: reads.idle)
+    assert failures == [("page", "'column'")] and got == ["new"]  # shown, not delivered as a result
+    assert "read page failed" in caplog.text and "Traceback" in caplog.text  # and logged in full
+    reads.shutdown()
+    assert not [t for t in threading.enumerate() if t.name.startswith("labdeck-read")]
+    assert reads.submit("query", lambda: "late", got.append) == 0 and got == ["new"]
+
+
+def test_closing_the_window_during_an_index_pass_joins_every_thread(open_window, workspace, project, gui):
+    from tests_support import make_runs
+
+    from labdeck.ui import ops
+
+    make_runs(project, 300, steps=20)
+    workspace.add_project(project)
+    w = open_window()
+    w.indexing.index(None)
+    assert w.indexing.busy
+    w.close()
+    assert ops.running() == []
+    alive = [t.name for t in threading.enumerate() if t.name.startswith(("labdeck-op-", "labdeck-read"))]
+    assert alive == []

@@ -7,7 +7,7 @@ from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QTabWidget, QWidget
 
 from labdeck.db.entities import RunInfo
-from labdeck.ui.background import Background
+from labdeck.ui.ops import ReadChannels
 from labdeck.ui.compare_panel import ComparePanel
 from labdeck.ui.diff_view import DiffView
 from labdeck.ui.params_view import ParallelView, ScatterView
@@ -18,7 +18,7 @@ class AnalysisTabs(QTabWidget):
     select_runs = Signal(list)  # run ids chosen by brushing
 
     def __init__(
-        self, store: RunReads, background: Background, parent: QWidget | None = None
+        self, store: RunReads, background: ReadChannels, parent: QWidget | None = None
     ) -> None:
         super().__init__(parent)
         self.setObjectName("analysis")

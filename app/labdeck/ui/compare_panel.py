@@ -36,7 +36,7 @@ from PySide6.QtWidgets import (
 
 from labdeck.db.entities import RunInfo, Series
 from labdeck.runs.fold import without_twins
-from labdeck.ui.background import Background
+from labdeck.ui.ops import ReadChannels
 from labdeck.ui.curves import X_METRIC_PREFIX, X_MODES, write_csv
 from labdeck.ui.grouping import BANDS, CENTRES, group_keys, group_runs
 from labdeck.ui.metric_plot import MetricPlot
@@ -51,7 +51,7 @@ class ComparePanel(QWidget):
     series_loaded = Signal()
 
     def __init__(
-        self, store: RunReads, background: Background, parent: QWidget | None = None
+        self, store: RunReads, background: ReadChannels, parent: QWidget | None = None
     ) -> None:
         super().__init__(parent)
         self.store = store

@@ -23,7 +23,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from labdeck.ui.background import Background
+from labdeck.ui.ops import ReadChannels
 from labdeck.ui.details import provenance_rows
 from labdeck.run_reads import RunBundle, RunReads, git_diff
 
@@ -93,7 +93,7 @@ def commits(bundle: RunBundle) -> list[tuple[str, str]]:
 
 class DiffView(QWidget):
     def __init__(
-        self, store: RunReads, background: Background, parent: QWidget | None = None
+        self, store: RunReads, background: ReadChannels, parent: QWidget | None = None
     ) -> None:
         super().__init__(parent)
         self.store = store

@@ -1,7 +1,7 @@
 """The main window: projects sidebar, runs table, details pane and the analysis area
 (compare plots, params vs metrics, diff), with other capabilities' views as tabs.
 
-It wires the panels together; every read goes through ``Background`` (worker threads) and
+It wires the panels together; every read goes through ``ops.ReadChannels`` (worker threads) and
 the panels' own modules hold the behaviour.
 """
 
@@ -23,9 +23,11 @@ from PySide6.QtWidgets import (
 )
 
 from labdeck.db.entities import RunInfo
+from labdeck.tasks import Cancelled
 from labdeck.ui import ops, window_state
 from labdeck.ui.analysis import AnalysisTabs
-from labdeck.ui.background import Background
+from labdeck.ui.changes import DATASETS, JOBS, MODELS, PROJECTS, RUNS, Changes
+from labdeck.ui.ops import ReadChannels
 from labdeck.ui.details import RunDetails
 from labdeck.ui.indexing import IndexingService
 from labdeck.ui.runs_panel import RunsPanel
@@ -53,13 +55,14 @@ class MainWindow(QMainWindow):
             settings if settings is not None else window_state.default_settings()
         )
         self.store = workspace.reads
-        self.background = Background(self)
+        self.background = ReadChannels(self)
         self.background.failed.connect(
             lambda ch, msg: self.statusBar().showMessage(f"{ch}: {msg}", 8000)
         )
         self.setWindowTitle("labdeck")
         self.setAcceptDrops(True)
         self.indexing = IndexingService(workspace, self)
+        self.changes = Changes(self)  # what changed, said once to every part of the window
         self._build()
         self._connect()
         scope = window_state.restore(self, self.settings)
@@ -105,6 +108,7 @@ class MainWindow(QMainWindow):
             self.views[module.TITLE] = view
             self.tabs.addTab(view, module.TITLE)
             view.run_requested.connect(self.show_run)  # e.g. a job's run: show it in the Runs tab
+            view.attach(self.changes)
         self.setCentralWidget(self.tabs)
         self.details.reproduce_requested.connect(self.reproduce_run)
 
@@ -152,7 +156,9 @@ class MainWindow(QMainWindow):
         self.indexing.progressed.connect(self._progress)
         self.indexing.busy_changed.connect(self._busy)
         self.indexing.pass_finished.connect(self._pass_finished)
-        self.indexing.changed.connect(self._live_update)
+        self.indexing.changed.connect(lambda: self.changes.announce(RUNS))
+        self.runs.hid_runs.connect(lambda: self.changes.announce(RUNS, PROJECTS))
+        self.changes.changed.connect(self._on_changes)
 
     # Shortcuts to the panels (tests and the screenshot verb drive these) -----
 
@@ -179,7 +185,7 @@ class MainWindow(QMainWindow):
         """Hand the run to the Jobs tab, which shows the reproduction plan before launching."""
         jobs = next(view for view in self.views.values() if isinstance(view, JobsView))
         self.tabs.setCurrentWidget(jobs)
-        jobs.start_reproduce(run_id)
+        jobs.start_reproduce(run_id)  # the Jobs tab announces the job it queues
 
     def run_query(self) -> None:
         self.runs.run_query()
@@ -204,7 +210,7 @@ class MainWindow(QMainWindow):
 
     def add_project(self, path: str) -> None:
         def added(result: tuple[str, bool]) -> None:
-            self.reload_projects()
+            self.changes.announce(PROJECTS)
             self.indexing.projects_changed()
             self.indexing.index(result[0])
 
@@ -223,8 +229,7 @@ class MainWindow(QMainWindow):
     def remove_project(self, path: str) -> None:
         def removed(_ok: bool) -> None:
             self.indexing.projects_changed()
-            self.reload_projects()
-            self.runs.run_query()
+            self.changes.announce(PROJECTS, RUNS)
 
         self.background.submit(
             "remove", lambda: self.workspace.remove_project(path), removed
@@ -275,13 +280,17 @@ class MainWindow(QMainWindow):
     def _show_compare(self) -> None:
         self.analysis.setCurrentWidget(self.compare)
 
-    def _live_update(self) -> None:
-        """New points or runs: re-query but keep the selection and the scroll position."""
-        self.runs.run_query(keep_selection=True)
-        self.state_label.setText("live: updated")
-        self._idle_timer.start()
-        self.reload_projects()
-        self.runs.refresh_keys()
+    def _on_changes(self, kinds: frozenset[str]) -> None:
+        """Refresh what shows the kinds of things that changed (the views see to themselves)."""
+        if RUNS in kinds:  # new points or runs: re-query but keep the selection and the scroll position
+            self.runs.run_query(keep_selection=True)
+            self.runs.refresh_keys()
+            self.state_label.setText("live: updated")
+            self._idle_timer.start()
+        if kinds & {RUNS, PROJECTS}:  # the sidebar counts runs
+            self.reload_projects()
+        if kinds & {MODELS, DATASETS, JOBS} and RUNS not in kinds:
+            self._selection_changed(self.runs.selected_pks())  # a run's details list its models, inputs, jobs
 
     # Indexing feedback -----------------------------------------------------
 
@@ -299,10 +308,13 @@ class MainWindow(QMainWindow):
             )
 
     def _pass_finished(self, result: object) -> None:
-        if isinstance(result, Exception):
+        if isinstance(result, Cancelled):
+            self.statusBar().showMessage("indexing cancelled", 8000)
+        elif isinstance(result, Exception):
             QMessageBox.warning(self, "labdeck", f"Indexing failed: {result}")
             return
-        self._live_update()
+        # A pass finds runs, and the models registered in the MLflow stores it reads.
+        self.changes.announce(RUNS, PROJECTS, MODELS)
 
     def _update_warnings(self) -> None:
         def show(count: int) -> None:

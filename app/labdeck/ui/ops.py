@@ -1,24 +1,34 @@
-"""Operations off the GUI thread for a view or a dialog: one runner, one set of rules.
+"""Work off the GUI thread: the app's one way to run it, with one set of rules.
 
-An ``OpRunner`` runs one operation at a time for its owner (a newer one may wait as the single
-pending one); an ``OpGroup`` runs several at once (the Datasets view's list, previews and adds).
-The operation gets a ``tasks.Task`` for progress and cancel; its result, or the
-exception it raised, comes back on the GUI thread to the callback. An exception is also logged
-with its traceback, never swallowed. A result whose runner was destroyed meanwhile (the
-window closed) is dropped on the GUI thread: nothing reaches a deleted widget. Every thread is
-tracked, and ``shutdown()`` (the main window's close) cancels the running tasks and joins them.
+Three shapes of the same thing:
+- ``OpRunner``: one operation at a time for its owner (a newer one may wait as the single
+  pending one): a view's action, a dialog's save, an index pass.
+- ``OpGroup``: several at once for one owner (the Datasets view's list, previews and adds).
+- ``ReadChannels``: the Runs tab's many short reads on a small pool; each names a channel,
+  and a newer read on a channel makes the older one stale (start-cancels-previous, as in
+  Orange's ConcurrentMixin): its task is cancelled and its result dropped.
+
+The work gets a ``tasks.Task`` for progress and cancel; its result, or the exception it
+raised, comes back on the GUI thread through one relay. An exception is logged with its
+traceback (a ``UserError``, the user's to fix, with its message), never swallowed. A result
+whose owner was destroyed meanwhile (the window closed) is dropped on the GUI thread: nothing
+reaches a deleted widget. Every thread is tracked, and ``shutdown()`` (the main window's
+close) cancels the running tasks and joins every thread.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+import weakref
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import shiboken6
 from PySide6.QtCore import QCoreApplication, QObject, Signal
 
+from labdeck.errors import UserError
 from labdeck.tasks import Cancelled, Task
 
 log = logging.getLogger(__name__)
@@ -36,6 +46,7 @@ class _Relay(QObject):
 
 _relay: _Relay | None = None
 _running: dict[threading.Thread, Task] = {}
+_pools: weakref.WeakSet[ReadChannels] = weakref.WeakSet()
 _lock = threading.Lock()
 
 
@@ -46,17 +57,38 @@ def _gui_relay() -> _Relay:
     return _relay
 
 
+def poster(owner: QObject) -> Callable[[Callable[[], None]], None]:
+    """A function that any thread may call with a callable to run it on the GUI thread, unless
+    ``owner`` is gone by then (for threads of labdeck's own, such as the folder watcher's).
+    Ask for it on the GUI thread."""
+    relay = _gui_relay()
+
+    def post(call: Callable[[], None]) -> None:
+        relay.posted.emit(lambda: call() if shiboken6.isValid(owner) else None)
+
+    return post
+
+
+def _outcome(name: str, fn: Callable[[Task], Any], task: Task) -> Any:
+    """``fn(task)``'s result, or the exception it raised, logged (a cancel is no error)."""
+    try:
+        return fn(task)
+    except Cancelled as exc:
+        return exc  # asked for: no error
+    except UserError as exc:
+        log.warning("%s: %s", name, exc)  # the user's to fix: the message says what
+        return exc
+    except Exception as exc:  # noqa: BLE001 - logged here and handed to the callback
+        log.error("%s failed", name, exc_info=exc)
+        return exc
+
+
 def _start(name: str, fn: Callable[[Task], Any], task: Task, deliver: Callable[[Any], None]) -> threading.Thread:
     """``fn(task)`` on a tracked thread; ``deliver(result or exception)`` is called from that thread."""
 
     def work() -> None:
         try:
-            result: Any = fn(task)
-        except Cancelled as exc:
-            result = exc  # asked for: no error
-        except Exception as exc:  # noqa: BLE001 - logged here and handed to the callback
-            log.error("%s failed", name, exc_info=exc)
-            result = exc
+            result = _outcome(name, fn, task)
         finally:
             with _lock:
                 _running.pop(threading.current_thread(), None)
@@ -181,6 +213,11 @@ class OpRunner(QObject):
         if self.task is not None:
             self.task.cancel()
 
+    def shutdown(self) -> None:
+        """Drop what is pending, cancel what runs and wait for it."""
+        self._pending = None
+        self._group.shutdown()
+
     def _finished(self, callback: Callable[[Any], None], result: Any) -> None:
         self._op = None
         callback(result)
@@ -190,13 +227,108 @@ class OpRunner(QObject):
             self.run(fn, cb)
 
 
+class ReadChannels(QObject):
+    """Short reads on a small pool, by channel: ``submit("query", fn, on_result)`` runs ``fn()``
+    and calls ``on_result(value)`` on the GUI thread, unless a newer submission on "query"
+    came meanwhile. Failures go to ``on_error``, or to ``failed`` (the status bar)."""
+
+    failed = Signal(str, str)  # channel, message: shown in the status bar, never lost
+    idle_changed = Signal(bool)
+
+    def __init__(self, parent: QObject | None = None, *, workers: int = 2) -> None:
+        super().__init__(parent)
+        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="labdeck-read")
+        self._tokens: dict[str, int] = {}
+        self._tasks: dict[str, Task] = {}  # channel -> its latest submission's task
+        self._pending = 0
+        self._closed = False
+        self._relay = _gui_relay()
+        _pools.add(self)
+
+    @property
+    def idle(self) -> bool:
+        return self._pending == 0
+
+    def submit(
+        self,
+        channel: str,
+        fn: Callable[[], Any],
+        on_result: Callable[[Any], None],
+        *,
+        on_error: Callable[[Exception], None] | None = None,
+        exclusive: bool = True,
+    ) -> int:
+        """Run ``fn()`` in a worker; ``on_result(value)`` follows on the GUI thread.
+
+        With ``exclusive`` (the default) an earlier, still-running submission on the same
+        channel is superseded: its task is cancelled and its result discarded.
+        """
+        if self._closed:
+            return 0
+        token = self._tokens.get(channel, 0) + (1 if exclusive else 0)
+        self._tokens[channel] = token
+        task = Task()
+        if exclusive and channel in self._tasks:
+            self._tasks[channel].cancel()
+        self._tasks[channel] = task
+        self._pending += 1
+        if self._pending == 1:
+            self.idle_changed.emit(False)
+
+        def job() -> None:
+            if task.cancelled:  # superseded before it started: nothing to read
+                result: Any = Cancelled()
+            else:
+                result = _outcome(f"read {channel}", lambda _task: fn(), task)
+            self._relay.posted.emit(lambda: self._deliver(channel, token, result, on_result, on_error))
+
+        self._pool.submit(job)
+        return token
+
+    def invalidate(self, channel: str) -> None:
+        """Make every submission still running on ``channel`` stale."""
+        self._tokens[channel] = self._tokens.get(channel, 0) + 1
+        if channel in self._tasks:
+            self._tasks.pop(channel).cancel()
+
+    def _deliver(self, channel: str, token: int, result: Any,
+                 on_result: Callable[[Any], None], on_error: Callable[[Exception], None] | None) -> None:
+        if not shiboken6.isValid(self):
+            return  # the window is gone
+        self._pending -= 1
+        if self._pending == 0:
+            self.idle_changed.emit(True)
+        if self._closed or token != self._tokens.get(channel) or isinstance(result, Cancelled):
+            return  # superseded by a newer request on this channel
+        if isinstance(result, Exception):
+            if on_error is not None:
+                on_error(result)
+            else:
+                self.failed.emit(channel, str(result))
+            return
+        on_result(result)
+
+    def shutdown(self) -> None:
+        """Cancel what is queued and wait for the reads under way; later results are dropped."""
+        if self._closed:
+            return
+        self._closed = True
+        for task in self._tasks.values():
+            task.cancel()
+        self._pool.shutdown(wait=True, cancel_futures=True)
+
+
 def running() -> list[threading.Thread]:
     with _lock:
         return [t for t in _running if t.is_alive()]
 
 
 def shutdown(timeout_s: float = 10.0) -> list[str]:
-    """Cancel every running operation and wait for its thread; names of those still running."""
+    """Cancel every running operation and wait for its thread, and every read pool's;
+    names of those still running."""
+    for pool in list(_pools):
+        if shiboken6.isValid(pool):
+            pool.shutdown()
     with _lock:
         work = list(_running.items())
     for _, task in work:

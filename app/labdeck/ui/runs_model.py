@@ -17,7 +17,7 @@ from PySide6.QtCore import QAbstractItemModel, QModelIndex, QPersistentModelInde
 from PySide6.QtGui import QColor, QFont
 
 from labdeck.db.entities import RunInfo
-from labdeck.ui.background import Background
+from labdeck.ui.ops import ReadChannels
 from labdeck.ui.numbers import format_number
 from labdeck.runs.table_shape import RunTree, flat
 from labdeck.run_reads import RunReads
@@ -67,7 +67,7 @@ def _fmt_duration(run: RunInfo) -> str:
 
 
 class RunsTableModel(QAbstractItemModel):
-    def __init__(self, store: RunReads, background: Background, parent=None) -> None:
+    def __init__(self, store: RunReads, background: ReadChannels, parent=None) -> None:
         super().__init__(parent)
         self.store = store
         self.background = background

@@ -44,7 +44,7 @@ from PySide6.QtWidgets import (
 
 from labdeck.db.entities import RunInfo
 from labdeck.runs.query import QueryError, parse_query
-from labdeck.ui.background import Background
+from labdeck.ui.ops import ReadChannels
 from labdeck.ui.grouping import ATTRIBUTES
 from labdeck.runs.table_shape import RunTree
 from labdeck.ui.runs_model import BASE_COLUMNS, RunsTableModel
@@ -134,9 +134,10 @@ class RunsPanel(QWidget):
     compare_requested = Signal()
     rows_loaded = Signal(int)  # row count after a query
     group_changed = Signal(str)  # the table's group-by key ("" for none)
+    hid_runs = Signal()  # runs were hidden: the window announces a change of runs
 
     def __init__(
-        self, store: RunReads, background: Background, parent: QWidget | None = None
+        self, store: RunReads, background: ReadChannels, parent: QWidget | None = None
     ) -> None:
         super().__init__(parent)
         self.store = store
@@ -555,7 +556,7 @@ class RunsPanel(QWidget):
         pks = self.selected_pks()
         if not pks:
             return
-        self.background.submit("hide", lambda: self.store.hide(pks), lambda _n: self.run_query())
+        self.background.submit("hide", lambda: self.store.hide(pks), lambda _n: self.hid_runs.emit())
 
     def copy_ids(self) -> None:
         ids = [r.id for r in self.selected_runs()]

@@ -34,6 +34,7 @@ from labdeck.datasets.dvc import find_dvc
 from labdeck.datasets.report import size_text
 from labdeck.datasets.store import Store, StoreError
 from labdeck.tasks import Task
+from labdeck.ui.changes import DATASETS, RUNS
 from labdeck.ui.ops import OpGroup
 from labdeck.ui.views._view import View
 from labdeck.ui.views._datasets_actions import RulesDialog, VersionActions
@@ -78,6 +79,8 @@ def store_thumbnails(store: Store, items: list[tuple[str, str]], task: Task) -> 
 
 
 class DatasetsView(VersionActions, View):
+    shows = frozenset({DATASETS, RUNS})  # runs: a version's lineage
+
     def __init__(self, workspace: Workspace, parent=None) -> None:
         super().__init__(parent)
         self.workspace = workspace
@@ -400,7 +403,7 @@ class DatasetsView(VersionActions, View):
             head = (f"{result.name} version {v.version}: {v.file_count} file(s), {size_text(v.total_bytes)} "
                     f"({result.hashed} hashed, {result.cached} unchanged) in {result.seconds:.2f} s")
         self.status.setText("\n".join([head, *notes[:6]]))
-        self.refresh()
+        self.announce(DATASETS)
 
     def closeEvent(self, event) -> None:  # noqa: N802
         self.jobs.shutdown()

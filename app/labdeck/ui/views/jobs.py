@@ -41,6 +41,7 @@ from labdeck.launch import control, executors_config
 from labdeck.launch.gpus import InventorySnapshot, default_inventory
 from labdeck.launch.reproduce import Plan, launch_plan, make_plan, public_run_id, verdict
 from labdeck.launch.submit import LaunchRequest, launch
+from labdeck.ui.changes import JOBS
 from labdeck.ui.ops import OpRunner
 from labdeck.workspace import Workspace
 from labdeck.ui.views._view import View
@@ -200,6 +201,7 @@ def _jobs_and_verdicts(workspace: Workspace, known: set[str]) -> tuple[list, dic
 
 class JobsView(View):
     # run_requested (View): a job's run id, to show in the Runs tab
+    shows = frozenset({JOBS})  # and polled while on screen: a job's state changes on its own
 
     def __init__(self, workspace: Workspace, parent=None) -> None:
         super().__init__(parent)
@@ -321,9 +323,10 @@ class JobsView(View):
             self._confirm_plan(result)
         elif what in ("launch", "reproduce"):
             self.status.setText(f"queued job {result.id}")
-            self.refresh()
+            self.announce(JOBS)
         elif what == "cancel":
             self.status.setText(f"job {result.id}: cancel requested")
+            self.announce(JOBS)
 
     def _show_jobs(self, jobs: list) -> None:
         selected = self.selected_job()

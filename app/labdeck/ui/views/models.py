@@ -25,6 +25,7 @@ from PySide6.QtWidgets import (
 )
 
 from labdeck.tasks import Task
+from labdeck.ui.changes import MODELS, RUNS
 from labdeck.ui.ops import OpRunner
 from labdeck.ui.views import _models_columns as columns
 from labdeck.workspace import Workspace
@@ -39,6 +40,8 @@ LOG_COLUMNS = ["#", "Version", "Action", "From", "To", "By", "Comment"]
 
 
 class ModelsView(View):
+    shows = frozenset({MODELS, RUNS})  # runs: the candidates to register, versions' metrics
+
     def __init__(self, workspace: Workspace, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.workspace = workspace
@@ -278,7 +281,7 @@ class ModelsView(View):
                 self.status.setText(self._message)
             else:
                 self._message = self.status.text()
-            self.refresh()
+            self.announce(MODELS)  # even after a failure: part of it may have landed
 
         if not self.actions.run(fn, finished):
             self.status.setText("busy: wait for the current operation to finish")
