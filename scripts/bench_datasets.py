@@ -9,7 +9,8 @@
 Files (random bytes, 100 per folder) are generated in a temp dir; each repetition uses a
 fresh store and index. With ``--dvc``, ``dvc add`` runs on an identical copy of the folder
 (in a fresh ``dvc init --no-scm`` repository), with the same 10 edits, and the ratios are
-printed. Both read from a warm page cache. Reports medians. ``--pack-limit 0`` stores every
+printed, both in-process (labdeck's call) and process to process (`labdeck dataset add` as a
+command, timed as `dvc add` is). Both read from a warm page cache. Reports medians. ``--pack-limit 0`` stores every
 object as its own file (as before packs); ``--breakdown`` splits the first add into stages.
 """
 
@@ -126,6 +127,20 @@ def bench_labdeck(src: Path, n_files: int, tmp: Path, rep: int, link: bool, pack
     return out
 
 
+def bench_labdeck_cli(src: Path, n_files: int, tmp: Path, rep: int) -> dict[str, float]:
+    """The same first add and re-add after edits as the user runs them: `labdeck dataset add`,
+    process to process (interpreter start and imports included), as `dvc add` is timed."""
+    home = tmp / f"labdeck-cli-{rep}"
+    env = {**os.environ, "LABDECK_HOME": str(home)}
+    argv = [sys.executable, "-m", "labdeck", "dataset", "add", "bench", str(src)]
+    run = lambda: subprocess.run(argv, env=env, check=True, capture_output=True)  # noqa: E731
+    out = {"first add": timed(run)}
+    edit(src, n_files, rep + 101)
+    out[f"re-add, {EDITS} edited"] = timed(run)
+    shutil.rmtree(home, ignore_errors=True)
+    return out
+
+
 def bench_dvc(dvc: str, n_files: int, total_mb: float, tmp: Path, rep: int) -> dict[str, float]:
     repo = tmp / f"dvc-{rep}"
     repo.mkdir()
@@ -154,6 +169,7 @@ def main() -> int:
         tmp = Path(tmp_s)
         results: dict[str, list[float]] = {}
         dvc_results: dict[str, list[float]] = {}
+        cli_results: dict[str, list[float]] = {}
         stage_results: dict[str, list[float]] = {}
         for rep in range(args.repeat):
             src = tmp / f"data-{rep}"
@@ -163,6 +179,9 @@ def main() -> int:
                 results.setdefault(k, []).append(v)
             for k, v in (stages or {}).items():
                 stage_results.setdefault(k, []).append(v)
+            if args.dvc:  # labdeck as a process too, on the same files
+                for k, v in bench_labdeck_cli(src, args.files, tmp, rep).items():
+                    cli_results.setdefault(k, []).append(v)
             shutil.rmtree(src)
             if args.dvc:
                 for k, v in bench_dvc(args.dvc, args.files, args.mb, tmp, rep).items():
@@ -178,6 +197,10 @@ def main() -> int:
                 d = statistics.median(dvc_results[k])
                 line += f"   dvc {d:8.3f} s   dvc/labdeck {d / statistics.median(vs):5.1f}x"
             print(line)
+        for k, vs in cli_results.items():  # what the user waits for at the command line
+            d = statistics.median(dvc_results[k])
+            print(f"  process to process: labdeck {k:<22} {statistics.median(vs):8.3f} s   dvc {d:8.3f} s   "
+                  f"dvc/labdeck {d / statistics.median(vs):5.1f}x")
         if stage_results:
             print("  first add by stage:")
             for label, _, _ in STAGES:

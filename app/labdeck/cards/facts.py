@@ -15,6 +15,7 @@ from labdeck.cards.sections import HUMAN_SECTIONS
 from labdeck.cards.slices import MetricValue, split_metrics
 from labdeck.db.cards import CardRecord, DatasetRecord, SiblingVersion
 from labdeck.db.registry import ApprovalEntry, PushInfo
+from labdeck.db.run_manifest import Manifest
 
 MAX_PLOT_POINTS = 400  # per curve: a card is a summary, and the html stays small
 
@@ -101,8 +102,8 @@ class CardFacts:
 
 
 def _command(prov: dict) -> str:
-    manifest = _mapping(prov.get("manifest"))
-    argv = manifest.get("command") or prov.get("argv") or []
+    manifest = Manifest.from_json(prov.get("manifest"))
+    argv = (list(manifest.command) if manifest else None) or prov.get("argv") or []
     if isinstance(argv, list):
         return shlex.join(str(a) for a in argv)
     return str(argv)
@@ -123,7 +124,8 @@ def _hardware(prov: dict) -> dict[str, str]:
         drivers = {str(g.get("driver")) for g in gpus if isinstance(g, dict) and g.get("driver")}
         if drivers:
             out["GPU driver"] = ", ".join(sorted(drivers))
-    cuda = (prov.get("manifest") or {}).get("gpus", {}).get("cuda") if isinstance(prov.get("manifest"), dict) else None
+    manifest = Manifest.from_json(prov.get("manifest"))
+    cuda = manifest.gpus.cuda if manifest else None
     if cuda:
         out["CUDA"] = str(cuda)
     return out
@@ -139,11 +141,11 @@ def _environment(prov: dict) -> tuple[dict[str, str], dict[str, str]]:
     env = {}
     if py.get("version"):
         env["Python"] = f"{py.get('implementation') or 'Python'} {py['version']}"
-    manifest = _mapping(prov.get("manifest"))
-    if manifest.get("seed") is not None:
-        env["seed"] = str(manifest["seed"])
-    if isinstance(manifest.get("env"), dict) and manifest["env"].get("kind"):
-        env["environment kind"] = str(manifest["env"]["kind"])
+    manifest = Manifest.from_json(prov.get("manifest"))
+    if manifest and manifest.seed is not None:
+        env["seed"] = str(manifest.seed)
+    if manifest and manifest.env.kind:
+        env["environment kind"] = manifest.env.kind
     packages = _mapping(prov.get("packages"))
     if packages:
         env["packages"] = f"{len(packages)} recorded"

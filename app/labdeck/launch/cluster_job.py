@@ -28,6 +28,7 @@ from labdeck.launch.jobenv import job_command, job_environment
 from labdeck.launch.processes import kill_group
 from labdeck.sdk import Run
 from labdeck.db.job_spec import JobSpec
+from labdeck.db.run_manifest import ClusterRecord
 
 STDOUT_FILE = "stdout.log"  # as the local runner names them (jobs logs reads these)
 STDERR_FILE = "stderr.log"
@@ -44,7 +45,7 @@ def visible_gpus(snap: InventorySnapshot, env: Mapping[str, str]) -> list[str]:
     return [g.uuid for g in snap.gpus if str(g.index) in wanted or g.uuid in wanted]
 
 
-def engine_identity(kind: str, env: Mapping[str, str]) -> dict:
+def engine_identity(kind: str, env: Mapping[str, str]) -> dict[str, str | None]:
     """The engine's own names for this job and where it runs."""
     if kind == "slurm":
         return {"job_id": env.get("SLURM_JOB_ID"), "cluster": env.get("SLURM_CLUSTER_NAME"),
@@ -82,8 +83,8 @@ class ClusterJob:
         gpus = visible_gpus(snap, os.environ)
         env["CUDA_VISIBLE_DEVICES"] = ",".join(gpus)
         seen = [{"name": g.name, "uuid": g.uuid} for g in snap.gpus if g.uuid in gpus]
-        cluster = {"executor": job["executor"], "kind": job["kind"], **engine_identity(job["kind"], os.environ),
-                   "gpus_seen": seen, "driver": snap.driver, "resources": spec.resources.to_json()}
+        cluster = ClusterRecord(job["executor"], job["kind"], engine_identity(job["kind"], os.environ),
+                                         tuple(seen), snap.driver, spec.resources)
         interpreter = envs.describe_interpreter(python)
         man = manifest.build(
             command=list(job["command"]), code=spec.code, env_kind=spec.env.kind,
@@ -91,18 +92,7 @@ class ClusterJob:
             gpus=snap, assigned=gpus, seed=spec.seed, datasets=list(spec.datasets), reproduces=spec.reproduces,
             notes=[*spec.notes, *notes], cluster=cluster,
         )
-        code = spec.code
-        prov = {
-            "manifest": man, "argv": job["command"], "cwd": str(self.cwd),
-            "git": {"commit": code.get("commit"), "branch": code.get("branch"), "root": code.get("repo"),
-                    "dirty": bool(code.get("diff") or code.get("untracked"))},
-            "python": {"version": man["python"].get("python"), "implementation": man["python"].get("implementation"),
-                       "executable": man["python"].get("executable")},
-            "packages": {p["name"]: p["version"] for p in man["packages"]},
-            "host": man["machine"],
-            "gpus": [{**g, "memory_mib": g.get("memory_total_mib"), "driver": snap.driver} for g in man["gpus"]["assigned"]],
-            "cuda_visible_devices": env.get("CUDA_VISIBLE_DEVICES"),
-        }
+        prov = man.provenance(argv=job["command"], cwd=str(self.cwd), cuda_visible=env.get("CUDA_VISIBLE_DEVICES"))
         tags = {"labdeck.job": job["job_id"], "labdeck.executor": job["executor"]}
         for d in spec.datasets:
             tags[f"labdeck.dataset.{d['name']}"] = str(d["version"])

@@ -1,7 +1,8 @@
 """A job's manifest: everything needed to run it again, recorded before the command starts.
 
-It goes into the run's ``labdeck-run.json`` under ``provenance.manifest`` (format version
-``MANIFEST_VERSION``); ``labdeck.launch.reproduce`` reads it back.
+It goes into the run's ``labdeck-run.json`` under ``provenance.manifest`` as the typed record
+``db.run_manifest.Manifest`` writes it; ``labdeck.launch.reproduce`` and the model cards read
+it back with ``Manifest.from_json``.
 """
 
 from __future__ import annotations
@@ -9,10 +10,10 @@ from __future__ import annotations
 import os
 import platform
 import socket
+from typing import Any
 
+from labdeck.db.run_manifest import ClusterRecord, EnvRecord, GpuRecord, Interpreter, Manifest
 from labdeck.launch.gpus import InventorySnapshot, snapshot_json
-
-MANIFEST_VERSION = 1
 
 # Variables that change what a training computes; secrets and paths stay out.
 ENV_ALLOW = (
@@ -37,7 +38,7 @@ def allowed_env(env: dict[str, str]) -> dict[str, str]:
     return {k: env[k] for k in ENV_ALLOW if k in env}
 
 
-def machine() -> dict:
+def machine() -> dict[str, Any]:
     return {
         "hostname": socket.gethostname(),
         "os": platform.platform(),
@@ -62,34 +63,21 @@ def build(
     datasets: list[dict],
     reproduces: str | None = None,
     notes: list[str] | None = None,
-    cluster: dict | None = None,
-) -> dict:
-    """``cluster``: for a Slurm or Ray job, the executor, cluster name, node(s), the engine's job
-    id and the GPUs seen inside the job (absent for a local job)."""
-    assigned_info = [g for g in snapshot_json(gpus)["gpus"] if g["uuid"] in assigned]
-    return {
-        "version": MANIFEST_VERSION,
-        "command": list(command),
-        "code": code,
-        "cwd": code.get("cwd", "."),
-        "env": {"kind": env_kind, "lock": lock, "variables": allowed_env(job_env)},
-        "python": {k: interpreter.get(k) for k in ("python", "implementation", "executable")},
-        "packages": interpreter.get("packages", []),
-        "machine": machine(),
-        "gpus": {
-            "assigned": assigned_info,
-            "inventory": snapshot_json(gpus),
-            "driver": gpus.driver,
-            "cuda": gpus.cuda,
-        },
-        "seed": seed,
-        "determinism": {
+    cluster: ClusterRecord | None = None,
+) -> Manifest:
+    """``cluster``: for a Slurm or Ray job, where it ran (absent for a local job)."""
+    inventory = snapshot_json(gpus)
+    return Manifest(
+        command=tuple(command), code=dict(code),
+        env=EnvRecord(env_kind, tuple(lock) if lock is not None else None, allowed_env(job_env)),
+        python=Interpreter.from_json(interpreter),
+        packages=tuple(interpreter.get("packages", [])), machine=machine(),
+        gpus=GpuRecord(tuple(g for g in inventory["gpus"] if g["uuid"] in assigned), inventory, gpus.driver, gpus.cuda),
+        seed=seed,
+        determinism={
             "PYTHONHASHSEED": job_env.get("PYTHONHASHSEED"),
             "CUBLAS_WORKSPACE_CONFIG": job_env.get("CUBLAS_WORKSPACE_CONFIG"),
             "seed_everything": "labdeck.sdk.seed_everything turns on torch deterministic algorithms",
         },
-        "datasets": datasets,
-        "reproduces": reproduces,
-        "notes": list(notes or []),
-        **({"cluster": cluster} if cluster else {}),
-    }
+        datasets=tuple(datasets), reproduces=reproduces, notes=tuple(notes or ()), cluster=cluster,
+    )

@@ -23,6 +23,7 @@ from labdeck.db.writer import run_uid
 from labdeck.launch import datasets as launch_datasets
 from labdeck.launch import envs, store
 from labdeck.launch.gpus import Inventory, default_inventory
+from labdeck.db.run_manifest import Manifest
 from labdeck.launch.scheduler import parse_request
 from labdeck.launch.submit import LaunchError, enqueue
 from labdeck.launch.verdict import DEFAULT_RTOL, Verdict, compare
@@ -96,15 +97,15 @@ def make_plan(ws: Workspace, ref: str, *, gpus: str | None = None, env: str | No
               inventory: Inventory | None = None, executor: str = "local") -> Plan:
     run = ws.run(ref)
     prov = json.loads(ws.provenance(run.id) or "{}")
-    man = prov.get("manifest") if isinstance(prov.get("manifest"), dict) else None
+    man = Manifest.from_json(prov.get("manifest"))
     items: list[PlanItem] = []
     blockers: list[str] = []
     code, command = _code_and_command(run, prov, man, items, blockers)
     env_spec = _environment(man, prov, env, items, blockers)
-    seed = man.get("seed") if man else None
+    seed = man.seed if man else None
     items.append(PlanItem("seed", "restored" if seed is not None else "missing",
                           f"seed {seed}" if seed is not None else "no seed recorded; PYTHONHASHSEED=0"))
-    datasets = list(man.get("datasets", [])) if man else []
+    datasets = list(man.datasets) if man else []
     for d in datasets:
         items.append(_dataset_item(ws, d, blockers))
     if executor == "local":
@@ -148,11 +149,11 @@ def _dataset_item(ws: Workspace, d: dict, blockers: list[str]) -> PlanItem:
     return PlanItem(what, "restored", f"checked out byte-for-byte (digest {d['digest'][:12]})")
 
 
-def _code_and_command(run: RunInfo, prov: dict, man: dict | None, items: list[PlanItem],
+def _code_and_command(run: RunInfo, prov: dict, man: Manifest | None, items: list[PlanItem],
                       blockers: list[str]) -> tuple[dict, list[str]]:
     if man:
-        code = dict(man.get("code") or {})
-        command = list(man.get("command") or [])
+        code = dict(man.code)
+        command = list(man.command)
     else:
         git = prov.get("git") or {}
         commit = git.get("commit") or run.tags.get("mlflow.source.git.commit")
@@ -200,13 +201,15 @@ def _code_and_command(run: RunInfo, prov: dict, man: dict | None, items: list[Pl
     return code, command
 
 
-def _environment(man: dict | None, prov: dict, env: str | None, items: list[PlanItem], blockers: list[str]) -> dict:
-    recorded_kind = (man or {}).get("env", {}).get("kind") if man else None
+def _environment(man: Manifest | None, prov: dict, env: str | None, items: list[PlanItem],
+                 blockers: list[str]) -> dict:
+    recorded_kind = man.env.kind if man else None
     kind = env or ("locked" if recorded_kind == "locked" else "current")
-    py_then = ((man or {}).get("python") or prov.get("python") or {}).get("python") or \
-        ((man or {}).get("python") or prov.get("python") or {}).get("version") or platform.python_version()
+    python = prov.get("python")
+    recorded_python: dict = python if isinstance(python, dict) else {}
+    py_then = (man.python.version if man else None) or recorded_python.get("version") or platform.python_version()
     if kind == "locked":
-        lock = (man or {}).get("env", {}).get("lock")
+        lock = man.env.lock if man else None
         if lock is None:
             blockers.append("--env locked: the run records no lock")
             items.append(PlanItem("environment", "missing", "no lock recorded"))
@@ -221,7 +224,7 @@ def _environment(man: dict | None, prov: dict, env: str | None, items: list[Plan
                               f"{'cached' if cached else 'built by uv'} as {digest}"))
         return {"kind": "locked", "python": py_then, "lock": list(lock)}
     if man:
-        recorded = {p["name"]: p["version"] for p in man.get("packages", [])}
+        recorded = man.package_versions
     else:
         recorded = dict(prov.get("packages") or {})
     diffs = _package_differences(recorded) if recorded else []
@@ -239,8 +242,8 @@ def _environment(man: dict | None, prov: dict, env: str | None, items: list[Plan
     return {"kind": "current", "python": py_now}
 
 
-def _gpus(man: dict | None, override: str | None, inventory: Inventory, items: list[PlanItem]) -> dict:
-    then = ((man or {}).get("gpus") or {}).get("assigned") or []
+def _gpus(man: Manifest | None, override: str | None, inventory: Inventory, items: list[PlanItem]) -> dict:
+    then = man.gpus.assigned if man else ()
     snap = inventory.snapshot()
     if override is not None:
         req = parse_request(override)
@@ -261,9 +264,9 @@ def _gpus(man: dict | None, override: str | None, inventory: Inventory, items: l
     return req.to_json()
 
 
-def _cluster_gpus(man: dict | None, override: str | None, executor: str, items: list[PlanItem]) -> dict:
+def _cluster_gpus(man: Manifest | None, override: str | None, executor: str, items: list[PlanItem]) -> dict:
     """On a cluster the engine picks the GPUs: ask for as many as the original had."""
-    then = ((man or {}).get("gpus") or {}).get("assigned") or []
+    then = man.gpus.assigned if man else ()
     req = parse_request(override if override is not None else (str(len(then)) if then else "none"))
     names_then = ", ".join(g.get("name", "?") for g in then) or "CPU"
     count = req.count or len(req.uuids)
@@ -272,25 +275,25 @@ def _cluster_gpus(man: dict | None, override: str | None, executor: str, items: 
     return req.to_json()
 
 
-def _where(man: dict | None, executor: str, items: list[PlanItem]) -> None:
+def _where(man: Manifest | None, executor: str, items: list[PlanItem]) -> None:
     """Where it ran and where it will run, and whether bit-identity can be expected."""
-    then = (man or {}).get("cluster") or {}
-    was = f"{then.get('executor')} ({then.get('kind')}, node {then.get('nodes')})" if then else \
-        f"local ({((man or {}).get('machine') or {}).get('hostname', '?')})"
-    gpus_then = ((man or {}).get("gpus") or {}).get("assigned") or []
-    if gpus_then:
+    then = man.cluster if man else None
+    was = f"{then.executor} ({then.kind}, node {then.nodes})" if then else \
+        f"local ({(man.machine if man else {}).get('hostname', '?')})"
+    gpus_then = man.gpus.assigned if man else ()
+    if man and gpus_then:
         expect = ("GPU results are bit-identical only on the same GPU model and driver "
-                  f"(was {gpus_then[0].get('name')}, driver {((man or {}).get('gpus') or {}).get('driver')}); "
+                  f"(was {gpus_then[0].get('name')}, driver {man.gpus.driver}); "
                   "the manifest of the new run records what it got")
     else:
         expect = "a CPU run with the same code, packages and seed: bit-identical results expected"
-    status = "restored" if (then.get("executor") or "local") == executor else "substituted"
+    status = "restored" if ((then.executor if then else "") or "local") == executor else "substituted"
     items.append(PlanItem("executor", status, f"{executor} (was {was}); {expect}"))
 
 
-def _resources(man: dict | None, executor: str, items: list[PlanItem]) -> dict:
+def _resources(man: Manifest | None, executor: str, items: list[PlanItem]) -> dict:
     """The CPUs and memory the run asked of its cluster, asked again of a cluster (a local job has no limits)."""
-    asked = ((man or {}).get("cluster") or {}).get("resources") or {}
+    asked = man.cluster.resources.to_json() if man and man.cluster else {}
     if not asked:
         return {}
     said = ", ".join(f"{asked['cpus']} CPUs" if k == "cpus" else f"{asked['mem_gb']:g} GB memory" for k in asked)

@@ -202,21 +202,7 @@ class Runner:
             job_env=env, gpus=snap, assigned=self.gpus, seed=spec.seed, datasets=list(spec.datasets),
             reproduces=spec.reproduces, notes=[*spec.notes, *self.notes],
         )
-        code = spec.code
-        prov = {
-            "manifest": man,
-            "argv": command,
-            "cwd": str(self.cwd or ""),
-            "git": {"commit": code.get("commit"), "branch": code.get("branch"), "root": code.get("repo"),
-                    "dirty": bool(code.get("diff") or code.get("untracked"))},
-            "python": {"version": man["python"].get("python"), "implementation": man["python"].get("implementation"),
-                       "executable": man["python"].get("executable")},
-            "packages": {p["name"]: p["version"] for p in man["packages"]},
-            "host": man["machine"],
-            "gpus": [{**g, "memory_mib": g.get("memory_total_mib"), "driver": man["gpus"]["driver"]}
-                     for g in man["gpus"]["assigned"]],
-            "cuda_visible_devices": env.get("CUDA_VISIBLE_DEVICES"),
-        }
+        prov = man.provenance(argv=command, cwd=str(self.cwd or ""), cuda_visible=env.get("CUDA_VISIBLE_DEVICES"))
         tags = {"labdeck.job": job.id}
         for d in spec.datasets:  # lineage: which runs used which version
             tags[f"labdeck.dataset.{d['name']}"] = str(d["version"])
