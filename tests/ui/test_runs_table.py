@@ -62,6 +62,16 @@ def test_grouping_the_table_by_a_param_folds_runs_under_group_rows(
     assert w.compare.grouped_by() == "params.opt"
     w.runs.set_group_by("")
     gui.until(lambda: w.model.rowCount() == 6)
+    # A new grouping reuses the listing shown, but never one a live refresh is replacing:
+    # a run indexed meanwhile is grouped too.
+    with labdeck.start_run(project, name="r6", params={"opt": "lion"}, record_provenance=False) as run:
+        run.log({"loss": 6.0, "acc": 60.0}, step=0)
+    workspace.index()
+    w.runs.run_query(keep_selection=True)  # the live refresh a change of runs makes: in flight ...
+    w.runs.set_group_by("params.opt")  # ... when the user groups
+    gui.until(lambda: w.model.rowCount() == 3 and w.background.idle)
+    gui.idle(w)
+    assert sorted(w.model.data(w.model.index(r, 0)) for r in range(3))[1] == "opt = lion  (1 run)"
 
 
 def test_nested_runs_sit_folded_under_their_parent(open_window, gui, workspace, project):
