@@ -28,6 +28,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from _bench_bytecode import compile_labdeck
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "app"))
 
@@ -134,6 +135,9 @@ def bench_labdeck_cli(src: Path, n_files: int, tmp: Path, rep: int) -> dict[str,
     env = {**os.environ, "LABDECK_HOME": str(home)}
     argv = [sys.executable, "-m", "labdeck", "dataset", "add", "bench", str(src)]
     run = lambda: subprocess.run(argv, env=env, check=True, capture_output=True)  # noqa: E731
+    # The index and store made first, untimed, as `dvc init` is for dvc: a first add is the
+    # dataset's first version, not labdeck's first use on the machine.
+    subprocess.run([sys.executable, "-m", "labdeck", "dataset", "list"], env=env, check=True, capture_output=True)
     out = {"first add": timed(run)}
     edit(src, n_files, rep + 101)
     out[f"re-add, {EDITS} edited"] = timed(run)
@@ -164,6 +168,8 @@ def main() -> int:
     ap.add_argument("--pack-limit", type=int, metavar="BYTES", help="pack objects up to this size (0: none)")
     ap.add_argument("--breakdown", action="store_true", help="time the stages of the first add")
     args = ap.parse_args()
+    if args.dvc:
+        compile_labdeck()  # `labdeck dataset add` is timed as a process: from bytecode, as installed
 
     with tempfile.TemporaryDirectory(prefix="labdeck-bench-datasets-") as tmp_s:
         tmp = Path(tmp_s)
