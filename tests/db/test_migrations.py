@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
@@ -67,3 +68,53 @@ def test_index_is_wal_with_foreign_keys(tmp_path):
 def test_the_head_read_from_the_scripts_is_alembics_head(tmp_path):
     engine = make_engine(tmp_path / "i.sqlite")
     assert ScriptDirectory.from_config(alembic_config(engine)).get_heads() == [head_revision()]
+
+
+def test_params_tags_and_metrics_move_into_key_order_tables_and_back(tmp_path):
+    """0014: the same rows, in WITHOUT ROWID tables that still cascade from their run; and
+    a downgrade gives rowid tables with the same rows again."""
+    path = tmp_path / "i.sqlite"
+    engine = make_engine(path)
+    upgrade_to(engine, "0013")
+    rows = {
+        "params": [(1, "lr", "0.1", 0.1), (1, "opt", "adam", None), (2, "lr", "0.01", 0.01)],
+        "tags": [(1, "team", "vision"), (2, "team", "nlp")],
+        "metrics": [(1, "loss", 0.5, 0.4, 2.0, 10, 9, 12.5), (2, "loss", None, None, None, 3, 2, None)],
+    }
+    with sqlite3.connect(path) as conn:
+        conn.execute("INSERT INTO projects (id, path, name, added_at) VALUES (1, '/p', 'p', 5)")
+        conn.execute("INSERT INTO sources (id, project_id, format, path, fingerprint, cursor, indexed_at) "
+                     "VALUES (1, 1, 'labdeck', 'r', 'fp', '{}', 0)")
+        for pk in (1, 2):
+            conn.execute("INSERT INTO runs (pk, uid, project_id, source_pk, format, source_id, experiment, name, "
+                         "status, deleted, path, updated_at) VALUES (?, ?, 1, 1, 'labdeck', ?, '', ?, 'finished', 0, "
+                         "'r', 0)", (pk, f"u{pk}", f"run-{pk}", f"run {pk}"))
+        for table, values in rows.items():
+            marks = ",".join("?" * len(values[0]))
+            conn.executemany(f"INSERT INTO {table} VALUES ({marks})", values)
+    engine.dispose()
+
+    def stored(conn: sqlite3.Connection) -> dict:
+        return {t: sorted(conn.execute(f"SELECT * FROM {t}").fetchall(), key=repr) for t in rows}
+
+    def without_rowid(conn: sqlite3.Connection) -> set[str]:
+        return {t for t in rows if "WITHOUT ROWID" in conn.execute(
+            "SELECT sql FROM sqlite_master WHERE name = ?", (t,)).fetchone()[0]}
+
+    db = Database(path)
+    with sqlite3.connect(path) as conn:
+        assert stored(conn) == {t: sorted(v, key=repr) for t, v in rows.items()}
+        assert without_rowid(conn) == set(rows)
+        assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+        conn.execute("PRAGMA foreign_keys=ON")
+        conn.execute("DELETE FROM runs WHERE pk = 2")  # its rows go with it
+        assert [r[0] for r in conn.execute("SELECT DISTINCT run_pk FROM params")] == [1]
+        assert conn.execute("SELECT count(*) FROM metrics WHERE run_pk = 2").fetchone() == (0,)
+    db.close()
+
+    engine = make_engine(path)
+    command.downgrade(alembic_config(engine), "0013")
+    with sqlite3.connect(path) as conn:
+        assert without_rowid(conn) == set()
+        assert stored(conn)["tags"] == [(1, "team", "vision")]
+    engine.dispose()

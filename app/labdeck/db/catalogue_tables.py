@@ -106,7 +106,8 @@ class Run(Base):
 class Param(Base):
     __tablename__ = "params"
     # Numeric filters and sorts; covering, so a filter reads no table rows (migration 0013).
-    __table_args__ = (Index("ix_params_key_value_num_run", "key", "value_num", "run_pk"),)
+    # Stored in (run_pk, key) order: a run's value is one search away (migration 0014).
+    __table_args__ = (Index("ix_params_key_value_num_run", "key", "value_num", "run_pk"), {"sqlite_with_rowid": False})
     run_pk: Mapped[int] = mapped_column(ForeignKey("runs.pk", ondelete="CASCADE"), primary_key=True)
     key: Mapped[str] = mapped_column(Text, primary_key=True)
     value: Mapped[str] = mapped_column(Text)
@@ -116,6 +117,7 @@ class Param(Base):
 
 class Tag(Base):
     __tablename__ = "tags"
+    __table_args__ = {"sqlite_with_rowid": False}  # in (run_pk, key) order (migration 0014)
     run_pk: Mapped[int] = mapped_column(ForeignKey("runs.pk", ondelete="CASCADE"), primary_key=True)
     key: Mapped[str] = mapped_column(Text, primary_key=True)
     value: Mapped[str] = mapped_column(Text)
@@ -129,8 +131,9 @@ class MetricSummary(Base):
     """
 
     __tablename__ = "metrics"
-    # Covering: a metric's filter or column reads no table rows (migration 0013).
-    __table_args__ = (Index("ix_metrics_key_last_run", "key", "last", "run_pk"),)
+    # Covering: a metric's filter or column reads no table rows (migration 0013); stored in
+    # (run_pk, key) order, a run's summary is one search away (migration 0014).
+    __table_args__ = (Index("ix_metrics_key_last_run", "key", "last", "run_pk"), {"sqlite_with_rowid": False})
     run_pk: Mapped[int] = mapped_column(ForeignKey("runs.pk", ondelete="CASCADE"), primary_key=True)
     key: Mapped[str] = mapped_column(Text, primary_key=True)
     last: Mapped[float | None] = mapped_column(Float, nullable=True)

@@ -29,6 +29,9 @@ def _on_connect(dbapi_conn, _record) -> None:
     # NORMAL is crash-safe in WAL mode (a power cut may lose the last commit, never corrupt).
     cur.execute("PRAGMA synchronous=NORMAL")
     cur.execute("PRAGMA foreign_keys=ON")
+    # A helper thread for big sorts: ordering 100,000 runs by a param took 170 ms of SQL
+    # alone, 145 ms with one (two helped no more on two cores).
+    cur.execute("PRAGMA threads=1")
     cur.close()
     register_sql_functions(dbapi_conn)
 
