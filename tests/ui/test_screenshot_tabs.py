@@ -33,3 +33,30 @@ def test_screenshot_of_each_tab(qapp, workspace, project, tmp_path, tab):
     image = QImage(str(out))
     assert (image.width(), image.height()) == (1200, 700)
     assert _colours(image) > 5
+
+
+def test_a_screenshot_of_a_metric_the_runs_do_not_log_says_what_they_log(qapp, workspace, project, tmp_path,
+                                                                          capsys):
+    from labdeck.cli import run_cli
+
+    make_runs(project, 2, steps=5)
+    out = tmp_path / "none.png"
+    code = run_cli(["screenshot", str(out), "--index", str(workspace.index_path), "--project", str(project),
+                    "--metric", "val_acc"])
+    assert code == 2 and not out.exists()  # a user error, and no misleading picture
+    err = capsys.readouterr().err
+    assert "log no 'val_acc'" in err and "loss" in err
+
+
+def test_the_compare_hint_says_why_nothing_is_plotted(open_window, gui, workspace, project):
+    make_runs(project, 2, steps=5)
+    workspace.add_project(project)
+    workspace.index()
+    w = open_window(rows=2)
+    compare = w.compare
+    assert "Select runs" in compare.hint.text()
+    gui.select(w, [0, 1])
+    gui.until(lambda: bool(compare.plots))  # nothing asked for yet: their first metric
+    compare.set_metrics(["val_acc"])  # asked for, but not logged by these runs
+    gui.until(lambda: not compare.plots)
+    assert "log no val_acc" in compare.hint.text()

@@ -202,8 +202,10 @@ class ComparePanel(QWidget):
             f"drawing the first {MAX_RUNS} of {len(runs)} selected runs"
         )
         keys = sorted({k for r in self.runs for k in r.metrics})
-        if not self._wanted and keys:
-            self._wanted = [keys[0]]
+        if keys and not set(self._wanted) & set(keys):
+            # Nothing asked for is logged by these runs: plot their first metric (what was
+            # asked for stays wanted, for a later selection that logs it).
+            self._wanted = [*self._wanted, keys[0]]
         self.metrics.blockSignals(True)
         self.metrics.clear()
         for key in keys:
@@ -365,10 +367,20 @@ class ComparePanel(QWidget):
                 plot.setMinimumHeight(STACK_MIN_HEIGHT)
                 self.stack_layout.addWidget(plot)
         self._link_x_axes()
+        self.hint.setText(self._hint_text())
         self.area.setCurrentWidget(
             self.hint if not self.plots else self.tabs if tabbed else self.scroll
         )
         self.redraw()
+
+    def _hint_text(self) -> str:
+        """What to do when nothing is plotted: select runs, or tick a metric they log."""
+        if not self.runs:
+            return "Select runs in the table to compare their metrics."
+        missing = [k for k in self._wanted if not any(k in r.metrics for r in self.runs)]
+        if missing:
+            return f"The selected runs log no {', '.join(missing)}: tick a metric on the left."
+        return "Tick a metric on the left to plot it for the selected runs."
 
     def redraw(self) -> None:
         x_mode = self.x_axis.currentText()

@@ -9,6 +9,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from labdeck.errors import UserError
 from labdeck.workspace import Workspace
 
 SETTLE_TIMEOUT_S = 30.0
@@ -69,6 +70,11 @@ def render(
         window.compare.log_y.setChecked(log_y)
         window.compare.smoothing.setValue(round(smoothing * 100))
         if metrics:
+            logged = sorted({k for r in window.compare.runs for k in r.metrics})
+            missing = [m for m in metrics if m not in logged]
+            if missing:
+                raise UserError(f"the selected runs log no {', '.join(map(repr, missing))}; "
+                                f"they log: {', '.join(logged) or 'no metrics'}")
             window.compare.set_metrics(metrics)
             _settle(app, window)
         for i in range(window.analysis.count()):
