@@ -169,3 +169,23 @@ def test_columns_are_remembered_per_project(
     again.runs.set_scope(first)
     gui.idle(again)
     assert again.model.extra_columns == ["metrics.loss", "params.lr"]
+
+
+def test_the_first_page_of_runs_comes_with_the_listing(open_window, gui, workspace, project):
+    """A query reads its first rows' runs with the listing: the table shows them without a
+    second read (one read of runs per query, not two)."""
+    for i in range(5):
+        with labdeck.start_run(project, name=f"r{i}", record_provenance=False) as run:
+            run.log({"loss": float(i)}, step=0)
+    workspace.add_project(project)
+    workspace.index()
+    w = open_window(rows=5)
+    reads: list[int] = []
+    original = w.store.runs_keyed
+    w.store.runs_keyed = lambda pks: reads.append(len(pks)) or original(pks)
+    w.query.setText("metrics.loss < 3")
+    w.run_query()
+    gui.until(lambda: w.model.rowCount() == 3)
+    assert all(w.model.is_loaded(row) for row in range(3))  # on screen with the rows themselves
+    gui.idle(w)
+    assert reads == [3]

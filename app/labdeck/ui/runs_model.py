@@ -91,7 +91,8 @@ class RunsTableModel(QAbstractItemModel):
     def set_pks(self, pks: list[int]) -> None:
         self.set_tree(flat(pks))
 
-    def set_tree(self, tree: RunTree) -> None:
+    def set_tree(self, tree: RunTree, first_rows: dict[int, RunInfo] | None = None) -> None:
+        """Show ``tree``; ``first_rows``: the runs of its first page, read with it."""
         self.beginResetModel()
         self.tree = tree.prepared()  # built on the worker thread already when it came from there
         self._pks = tree.pks
@@ -100,6 +101,7 @@ class RunsTableModel(QAbstractItemModel):
         self._cache = {pk: run for pk, run in self._cache.items() if pk in self._rows}
         self._requested.clear()
         self.background.invalidate("page")
+        self._take_first_rows(first_rows)
         self.endResetModel()
         self._request_group_means()
 
@@ -128,8 +130,9 @@ class RunsTableModel(QAbstractItemModel):
 
         self.background.submit("group-means", lambda: self.store.group_means(tree, metrics), arrived)
 
-    def refresh_rows(self) -> None:
-        """Re-fetch every loaded page (live runs); old values stay until new ones arrive."""
+    def refresh_rows(self, first_rows: dict[int, RunInfo] | None = None) -> None:
+        """Re-fetch every loaded page (live runs); old values stay until new ones arrive.
+        ``first_rows``: the first page's runs, read already."""
         starts = sorted(
             {
                 self._rows[pk] - self._rows[pk] % PAGE
@@ -139,8 +142,18 @@ class RunsTableModel(QAbstractItemModel):
         )
         self._requested.clear()
         self.background.invalidate("page")
+        if self._take_first_rows(first_rows) and self.tree.top and self.columnCount():
+            self.dataChanged.emit(self.index(0, 0), self.index(min(PAGE, len(self.tree.top)) - 1, self.columnCount() - 1))
         for start in starts:
             self._request(start)
+
+    def _take_first_rows(self, runs: dict[int, RunInfo] | None) -> bool:
+        """Cache the first page's runs, read with the listing (the page is not asked again)."""
+        if not runs or self._pks[:PAGE] != list(runs):
+            return False  # only a whole first page, in the listing's order
+        self._cache.update(runs)
+        self._requested.add(0)
+        return True
 
     def set_extra_columns(self, columns: list[str]) -> None:
         self.beginResetModel()

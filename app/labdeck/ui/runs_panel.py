@@ -47,8 +47,8 @@ from labdeck.runs.query import QueryError, parse_query
 from labdeck.ui.ops import ReadChannels
 from labdeck.ui.grouping import ATTRIBUTES
 from labdeck.runs.table_shape import RunTree
-from labdeck.ui.runs_model import BASE_COLUMNS, RunsTableModel
-from labdeck.run_reads import RunReads
+from labdeck.ui.runs_model import BASE_COLUMNS, PAGE, RunsTableModel
+from labdeck.run_reads import RunReads, ShownRuns
 
 
 def sort_field(key: str) -> str:
@@ -298,13 +298,13 @@ class RunsPanel(QWidget):
         means_of = self.model.metric_columns
         self._shown_listing = None
 
-        def shown(tree: RunTree) -> None:
-            self._show_tree(tree, selected, reveal)
+        def shown(result: ShownRuns) -> None:
+            self._show_tree(result.tree, selected, reveal, result.first_rows)
             self._shown_listing = listing
 
         self.background.submit(
             "query",
-            lambda: self.store.run_tree(text, sort, project, experiment, group, listed, means_of),
+            lambda: self.store.shown_runs(text, sort, project, experiment, group, listed, means_of, PAGE),
             shown,
             on_error=self._query_failed,
         )
@@ -315,17 +315,19 @@ class RunsPanel(QWidget):
         self.query_error.setText(message)
         self.query_error.show()
 
-    def _show_tree(self, tree: RunTree, selected: set[int] | None, reveal: bool = False) -> None:
+    def _show_tree(self, tree: RunTree, selected: set[int] | None, reveal: bool = False,
+                   first_rows: dict[int, RunInfo] | None = None) -> None:
         """Show a query's runs; ``selected`` runs stay selected, and the scroll position stays
-        (a live refresh) unless ``reveal`` asks for the selection to be scrolled into view."""
+        (a live refresh) unless ``reveal`` asks for the selection to be scrolled into view.
+        ``first_rows``: the runs of the first page, read with the listing."""
         pks = tree.pks
         scroll = self.table.verticalScrollBar().value()
         same = tree.top == self.model.tree.top and tree.children == self.model.tree.children
         if selected is not None and same and pks == self.model.pks:
-            self.model.refresh_rows()  # same rows: refresh their values in place
+            self.model.refresh_rows(first_rows)  # same rows: refresh their values in place
         else:
             expanded = self._expanded_nodes() if same or selected is not None else set()
-            self.model.set_tree(tree)
+            self.model.set_tree(tree, first_rows)
             self._show_view(self.tree_view if tree.children else self.flat_view)
             self.tree_view.setRootIsDecorated(bool(tree.children))
             self._expand(tree, expanded)
