@@ -119,9 +119,12 @@ class RunReads:
         means_of: tuple[str, ...] = (),
         first_rows: int = 0,
     ) -> ShownRuns:
-        """``run_tree``, with the runs of the first ``first_rows`` in the query's order."""
+        """``run_tree``, with the runs of the first ``first_rows`` in the query's order (not
+        for groups: their rows are the groups', and a group's runs are scattered in that order)."""
         tree = self.run_tree(query, sort, project, experiment, group_by, listed, means_of)
-        return ShownRuns(tree, self.runs_keyed(tree.pks[:first_rows]) if first_rows else {})
+        if not first_rows or group_by:
+            return ShownRuns(tree)
+        return ShownRuns(tree, self.runs_keyed(tree.pks[:first_rows]))
 
     def group_means(self, tree: RunTree, metrics: list[str]) -> GroupMeans:
         """group node -> metric -> (mean of its runs' last values, how many runs have one)."""
