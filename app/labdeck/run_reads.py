@@ -57,6 +57,21 @@ class RunBundle:
 
 
 @dataclass(frozen=True)
+class TableRequest:
+    """What the runs table asks for: a query's runs in an order and a scope, grouped or not."""
+
+    query: str = ""
+    sort: str = ""
+    project: str | None = None
+    experiment: str | None = None
+    group_by: str = ""
+    # The query's runs as shown already, when only the grouping changed: the listing (a sort
+    # of every run) is most of the cost.
+    listed: list[int] | None = None
+    means_of: tuple[str, ...] = ()  # metrics whose group means come with the groups
+
+
+@dataclass(frozen=True)
 class ShownRuns:
     """A query's runs shaped for the table, with the runs of its first rows read with the
     listing: the table shows them without a second round trip (20 ms at 100,000 runs)."""
@@ -78,51 +93,33 @@ class RunReads:
             query, sort, project=project, experiment=experiment
         )
 
-    def run_tree(
-        self,
-        query: str,
-        sort: str,
-        project: str | None,
-        experiment: str | None = None,
-        group_by: str = "",
-        listed: list[int] | None = None,
-        means_of: tuple[str, ...] = (),
-    ) -> RunTree:
+    def run_tree(self, asked: TableRequest) -> RunTree:
         """The query's runs shaped for the table: grouped by ``group_by``'s value (with each
         group's mean of the metrics ``means_of``), or nested runs under their parents (or flat
-        when there are none). ``listed``: the query's runs as already shown, when only the
-        grouping changed (the listing, a sort of every run, is most of the cost)."""
-        pks = self.run_pks(query, sort, project, experiment) if listed is None else listed
+        when there are none)."""
+        pks = asked.listed
+        if pks is None:
+            pks = self.run_pks(asked.query, asked.sort, asked.project, asked.experiment)
         if not pks:
             return flat(pks)
-        if group_by:
+        if asked.group_by:
             # The metrics' columns are read on a second thread while the key's values are read
             # here: SQLite leaves the GIL while it steps, and at 100,000 runs the two reads side
             # by side take 80 ms where one after the other took 135 ms.
             with ThreadPoolExecutor(1, thread_name_prefix="labdeck-means") as beside:
-                columns = beside.submit(self._metric_columns, means_of)
-                tree = grouped_by_members(pks, self.workspace.group_members(group_by), group_by)
+                columns = beside.submit(self._metric_columns, asked.means_of)
+                tree = grouped_by_members(pks, self.workspace.group_members(asked.group_by), asked.group_by)
                 means = self._means(tree, columns.result())
-            return replace(tree, means=means, means_of=tuple(means_of)).prepared()
+            return replace(tree, means=means, means_of=asked.means_of).prepared()
         with self.workspace.db.read() as session:
             tree = nested(pks, grouping.parents(session, pks))
         return tree.prepared()
 
-    def shown_runs(
-        self,
-        query: str,
-        sort: str,
-        project: str | None,
-        experiment: str | None = None,
-        group_by: str = "",
-        listed: list[int] | None = None,
-        means_of: tuple[str, ...] = (),
-        first_rows: int = 0,
-    ) -> ShownRuns:
+    def shown_runs(self, asked: TableRequest, first_rows: int = 0) -> ShownRuns:
         """``run_tree``, with the runs of the first ``first_rows`` in the query's order (not
         for groups: their rows are the groups', and a group's runs are scattered in that order)."""
-        tree = self.run_tree(query, sort, project, experiment, group_by, listed, means_of)
-        if not first_rows or group_by:
+        tree = self.run_tree(asked)
+        if not first_rows or asked.group_by:
             return ShownRuns(tree)
         return ShownRuns(tree, self.runs_keyed(tree.pks[:first_rows]))
 

@@ -48,7 +48,7 @@ from labdeck.ui.ops import ReadChannels
 from labdeck.ui.grouping import ATTRIBUTES
 from labdeck.runs.table_shape import RunTree
 from labdeck.ui.runs_model import BASE_COLUMNS, PAGE, RunsTableModel
-from labdeck.run_reads import RunReads, ShownRuns
+from labdeck.run_reads import RunReads, ShownRuns, TableRequest
 
 
 def sort_field(key: str) -> str:
@@ -295,7 +295,7 @@ class RunsPanel(QWidget):
         group = self.group_key
         listing = (text, sort, project, experiment)
         listed = self.model.pks if regroup and listing == self._shown_listing else None
-        means_of = self.model.metric_columns
+        asked = TableRequest(text, sort, project, experiment, group, listed, self.model.metric_columns)
         self._shown_listing = None
 
         def shown(result: ShownRuns) -> None:
@@ -304,7 +304,7 @@ class RunsPanel(QWidget):
 
         self.background.submit(
             "query",
-            lambda: self.store.shown_runs(text, sort, project, experiment, group, listed, means_of, PAGE),
+            lambda: self.store.shown_runs(asked, PAGE),
             shown,
             on_error=self._query_failed,
         )
