@@ -11,11 +11,12 @@ from collections.abc import Callable
 from typing import Any, Union
 
 import re2
-from sqlalchemy import and_, false, func, not_, or_, select
+from sqlalchemy import String, and_, case, false, func, not_, or_, select
 from sqlalchemy.orm import aliased
 from sqlalchemy.sql import ColumnElement
 
 from labdeck.db.catalogue_tables import MetricSummary, Param, Project, Run, Tag
+from labdeck.db.pattern_text import like_containing, required_text
 from labdeck.errors import UserError
 
 # Attributes of a run that a query may name directly, with their column.
@@ -95,7 +96,13 @@ def _compare(column, op: str, value):
     if op == ">=":
         return column >= value
     if op == "~":
-        return func.labdeck_regexp(value, column) == 1
+        must = required_text(value) if isinstance(getattr(column, "type", None), String) else None
+        if must is None:
+            return func.labdeck_regexp(value, column) == 1
+        # LIKE first, in SQLite's code; the pattern only where the text is there (a CASE
+        # keeps that order: 100,000 names, `run-1.*7$`: 1 pattern call in 9).
+        return case((column.like(like_containing(must), escape="\\"), func.labdeck_regexp(value, column)),
+                    else_=0) == 1
     if op == "!~":
         return func.labdeck_regexp(value, column) == 0
     raise ValueError(f"unknown operator {op}")
