@@ -83,3 +83,22 @@ def test_deleted_runs_are_hidden_unless_asked(indexed):
         session.execute(update(Run).where(Run.name == "mlp").values(deleted=True))
     assert "mlp" not in names(indexed, "")
     assert "mlp" in [r.name for r in indexed.runs("", include_deleted=True)]
+
+
+def test_the_project_can_be_filtered_on_sorted_by_and_scoped_to(indexed, tmp_path):
+    """The listing joins the projects table only when a project is asked about; asked about,
+    by a filter, a sort or the scope, it answers as before."""
+    other = tmp_path / "other"
+    labdeck.start_run(other, name="elsewhere", record_provenance=False).end("finished")
+    indexed.add_project(other)
+    indexed.index()
+    everything = sorted(names(indexed, ""))
+    assert everything == ["bert-base", "bert-large", "elsewhere", "mlp", "resnet"]
+    paths = {p.name: p.path for p in indexed.projects()}
+    assert names(indexed, f'project = "{paths["other"]}"') == ["elsewhere"]
+    assert sorted(names(indexed, f'project != "{paths["other"]}"')) == ["bert-base", "bert-large", "mlp", "resnet"]
+    by_project = names(indexed, "", sort="project")
+    first_is_other = paths["other"] < min(p for n, p in paths.items() if n != "other")
+    assert (by_project[0] == "elsewhere") == first_is_other and len(by_project) == 5
+    scoped = [indexed.runs_by_pk(indexed.run_pks(project=paths["other"]))[0].name]
+    assert scoped == ["elsewhere"]

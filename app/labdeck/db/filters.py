@@ -205,6 +205,21 @@ def _plain(number: float) -> str:
     return str(int(number)) if number.is_integer() else repr(number)
 
 
+def uses_project(node: Filter | None) -> bool:
+    """Whether the filter asks about the runs' project (its path): a join to projects."""
+    if node is None:
+        return False
+    if isinstance(node, (And, Or)):
+        return any(uses_project(term) for term in node.terms)
+    if isinstance(node, Not):
+        return uses_project(node.inner)
+    return is_project(node.field)
+
+
+def is_project(field: Field) -> bool:
+    return field.kind == "attr" and ATTRIBUTES.get(field.name) is Project.path
+
+
 def sort_terms(key: SortKey) -> tuple[list[tuple[Any, ColumnElement[bool]]], list]:
     """Outer joins and ORDER BY expressions for a sort key (NULLs always last).
 
