@@ -8,12 +8,14 @@ import pytest
 from labdeck.tasks import Cancelled, Task
 
 
-def _cancel_after(n: int) -> Task:
-    seen = []
+def _cancel_once_files_are_in() -> Task:
+    """Cancel at the first progress report after some files were stored. Counting reports
+    instead was flaky: on a busy machine every hashing job could finish before the third
+    report, and the add then ended without its cancel (CI, 2026-12-07). The add reports, then
+    checks, after each finished job, so this cancel always lands before the version would."""
 
     def on_progress(p):
-        seen.append(p)
-        if len(seen) >= n:
+        if p.done > 0:
             task.cancel()
 
     task = Task(on_progress, every_s=0)
@@ -28,7 +30,7 @@ def test_interrupted_add_leaves_no_half_version(ds, tmp_path, h, packed):
     for i in range(300):
         h.write(root / f"f{i:03}.txt", f"file {i}\n" * 50)
     with pytest.raises(Cancelled):
-        ds.add("big", root, task=_cancel_after(3))
+        ds.add("big", root, task=_cancel_once_files_are_in())
     assert ds.list() == []
     assert ds.store.manifest_digests() == [] and ds.store.ref_names() == []
     orphans = {d for d, _ in ds.store.iter_objects()}
