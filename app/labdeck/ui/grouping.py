@@ -15,12 +15,12 @@ from dataclasses import dataclass
 import numpy as np
 
 from labdeck.db.entities import RunInfo
+from labdeck.runs.table_shape import NO_VALUE  # the table's group of runs without a value
 
 ATTRIBUTES = ("experiment", "status", "format", "project", "name")
 CENTRES = ("mean", "median")
 BANDS = ("min–max", "± std", "none")
 MAX_GRID = 2000
-NO_VALUE = "(none)"
 
 
 def group_keys(runs: list[RunInfo]) -> list[str]:

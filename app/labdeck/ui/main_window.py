@@ -248,6 +248,14 @@ class MainWindow(QMainWindow):
     # Selection -------------------------------------------------------------
 
     def _selection_changed(self, pks: list[int]) -> None:
+        self._show_details(pks)
+        chosen = pks[:MAX_ANALYSED]
+        self.background.submit(
+            "selection", lambda: self.store.runs(chosen), self.analysis.set_runs
+        )
+        self.analysis.set_selected_pks(pks)
+
+    def _show_details(self, pks: list[int]) -> None:
         # Details follow the current row (the one last clicked) while several are selected.
         focus = self.model.pk_of(self.table.currentIndex())
         pk = focus if focus in pks else (pks[0] if pks else None)
@@ -258,11 +266,6 @@ class MainWindow(QMainWindow):
         else:
             self.background.invalidate("detail")
             self.details.show_message("Select a run to see its details.")
-        chosen = pks[:MAX_ANALYSED]
-        self.background.submit(
-            "selection", lambda: self.store.runs(chosen), self.analysis.set_runs
-        )
-        self.analysis.set_selected_pks(pks)
 
     def _select_run_ids(self, ids: list[str]) -> None:
         def select(found: dict[str, int]) -> None:
@@ -290,7 +293,7 @@ class MainWindow(QMainWindow):
         if kinds & {RUNS, PROJECTS}:  # the sidebar counts runs
             self.reload_projects()
         if kinds & {MODELS, DATASETS, JOBS} and RUNS not in kinds:
-            self._selection_changed(self.runs.selected_pks())  # a run's details list its models, inputs, jobs
+            self._show_details(self.runs.selected_pks())  # a run's details list its models, inputs, jobs
 
     # Indexing feedback -----------------------------------------------------
 
@@ -338,6 +341,5 @@ class MainWindow(QMainWindow):
     def closeEvent(self, event) -> None:
         window_state.save(self, self.settings)
         self.indexing.shutdown()
-        self.background.shutdown()
-        ops.shutdown()  # the views' operations: cancelled, their threads joined
+        ops.shutdown()  # every read pool and operation: cancelled, their threads joined
         super().closeEvent(event)
