@@ -63,6 +63,26 @@ def _write_json_atomic(path: Path, data: dict) -> None:
     os.replace(tmp, path)
 
 
+STAGING_GRACE_S = 60  # a live writer renames its staging folder within milliseconds
+
+
+def _clear_dead_staging(runs_folder: Path) -> None:
+    """Remove staging folders left by writers killed while they started a run (they hold no
+    points): at once where the lock names a process gone, else once a minute old."""
+    with os.scandir(runs_folder) as entries:
+        staged = [e.path for e in entries if fmt.is_staging(e.name)]
+    for path in staged:
+        try:
+            dead = time.time() - os.stat(path).st_mtime > STAGING_GRACE_S
+            if not dead:
+                with open(os.path.join(path, fmt.LOCK_FILE), encoding="utf-8") as f:
+                    dead = fmt.lock_is_stale(f.read())
+        except OSError:
+            continue  # no lock yet: a writer that has just made it, or one that died (aged out)
+        if dead:
+            shutil.rmtree(path, ignore_errors=True)
+
+
 def _dataset_store() -> Path:
     # Imported here: labdeck.paths needs platformdirs, and `import labdeck` stays stdlib-only.
     from labdeck.paths import data_dir
@@ -91,7 +111,6 @@ class Run:
         self.project_dir = Path(project_dir).expanduser().resolve()
         stamp = time.strftime("%Y%m%d-%H%M%S")
         self.dir = self.project_dir / fmt.RUNS_FOLDER / f"{stamp}-{self.id[:8]}"
-        self.dir.mkdir(parents=True)
         self.name = name or self.dir.name
         self.start_time = _now_ms()
         self._auto_step = 0
@@ -108,12 +127,21 @@ class Run:
             "tags": {str(k): str(v) for k, v in (tags or {}).items()},
             "provenance": {**(provenance.collect() if record_provenance else {}), **(extra_provenance or {})},
         }
-        (self.dir / fmt.LOCK_FILE).write_text(fmt.lock_text())
-        _write_json_atomic(self.dir / fmt.META_FILE, meta)
-        flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND
-        self._metrics_fd = os.open(self.dir / fmt.METRICS_FILE, flags, 0o644)
-        os.write(self._metrics_fd, fmt.METRICS_HEADER)
-        self._events_fd = os.open(self.dir / fmt.EVENTS_FILE, flags, 0o644)
+        # Staged only once the meta is known (provenance can take seconds): a staging folder
+        # lives for milliseconds unless its writer died.
+        staging = self.dir.with_name(fmt.staging_name(self.dir.name))
+        staging.mkdir(parents=True)
+        _clear_dead_staging(staging.parent)
+        (staging / fmt.LOCK_FILE).write_text(fmt.lock_text())
+        (staging / fmt.METRICS_FILE).write_bytes(fmt.METRICS_HEADER)
+        (staging / fmt.EVENTS_FILE).touch()
+        _write_json_atomic(staging / fmt.META_FILE, meta)
+        if self.dir.exists():  # rename would replace an empty folder; mkdir refused any
+            raise FileExistsError(f"run folder {self.dir} exists")
+        os.rename(staging, self.dir)  # the run appears whole: meta, lock and logs at once
+        flags = os.O_WRONLY | os.O_APPEND
+        self._metrics_fd = os.open(self.dir / fmt.METRICS_FILE, flags)
+        self._events_fd = os.open(self.dir / fmt.EVENTS_FILE, flags)
 
     @classmethod
     def attach(cls, run_dir: str | os.PathLike) -> Run:

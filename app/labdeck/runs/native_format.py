@@ -4,6 +4,11 @@ A run is a folder ``<project>/labdeck-runs/<YYYYmmdd-HHMMSS>-<id8>/`` holding:
 
 - ``labdeck-run.json``: written once, atomically, when the run starts: id, name,
   experiment, start time, params, tags, parent, provenance.
+
+A run folder is made under a hidden staging name (``.<name>.starting``) with its meta, lock
+and empty logs, then renamed into place: a writer killed while starting leaves no visible
+folder without a meta file, so every run folder the walk sees is a run. The walk skips
+staging folders.
 - ``metrics.csv``: append-only, one point per line: ``key,step,value,wall_ms`` (RFC 4180
   quoting for keys with commas or quotes; values ``nan``, ``inf``, ``-inf`` allowed).
 - ``events.jsonl``: append-only JSON lines for everything else: ``params``, ``tags``,
@@ -36,6 +41,15 @@ METRICS_HEADER = b"key,step,value,wall_ms\n"
 FORMAT_NAME = "labdeck-run"
 FORMAT_VERSION = 1
 END_STATUSES = ("finished", "failed", "killed")
+STAGING_SUFFIX = ".starting"
+
+
+def staging_name(name: str) -> str:
+    return f".{name}{STAGING_SUFFIX}"
+
+
+def is_staging(name: str) -> bool:
+    return name.startswith(".") and name.endswith(STAGING_SUFFIX)
 
 
 def lock_text() -> str:

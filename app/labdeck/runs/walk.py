@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 
+from labdeck.runs.native_format import is_staging
 from labdeck.runs.readers.base import Reader, ReadWarning, SourceRef
 
 if TYPE_CHECKING:
@@ -174,8 +175,8 @@ def _folders(
                 _skip_undecodable(folder, entry.name, project, result)
                 continue
             names.add(entry.name)
-            if is_dir and entry.name not in SKIP_NAMES:
-                subdirs.add(entry.name)
+            if is_dir and entry.name not in SKIP_NAMES and not is_staging(entry.name):
+                subdirs.add(entry.name)  # a native run being started is not a run until renamed
         frozen = frozenset(names)
         # Virtual environments have many names; `pyvenv.cfg` marks them.
         if "pyvenv.cfg" in frozen and folder != root:
