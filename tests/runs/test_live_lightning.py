@@ -98,3 +98,61 @@ def test_a_watched_lightning_training_goes_running_then_finished(workspace, proj
     run = next(r for r in workspace.runs() if r.source_id == "live/version_0")
     assert run.name == "live/version_0" and run.experiment == "live" and run.params == {"batch_size": "16"}
     assert run.metrics["loss"].count == 8 and run.start_time <= run.end_time
+
+
+SHARED_SAVE_DIR = textwrap.dedent("""
+    import sys
+    import lightning as L, torch
+    from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
+
+    class Tiny(L.LightningModule):
+        def __init__(self, lr):
+            super().__init__()
+            self.save_hyperparameters()
+            self.net = torch.nn.Linear(2, 1)
+        def training_step(self, batch, _):
+            loss = torch.nn.functional.mse_loss(self.net(batch[0]), batch[1])
+            self.log("loss", loss)
+            return loss
+        def configure_optimizers(self):
+            return torch.optim.SGD(self.parameters(), lr=self.hparams.lr)
+
+    data = torch.utils.data.TensorDataset(torch.randn(64, 2), torch.randn(64, 1))
+    # Two trainings back to back with the same hparams, then one with the loggers swapped:
+    # both loggers share a save dir and name, so each training takes two consecutive versions.
+    for lr, csv_first in ((0.1, True), (0.1, True), (0.2, False)):
+        csv, tb = CSVLogger(sys.argv[1], name="shared"), TensorBoardLogger(sys.argv[1], name="shared")
+        trainer = L.Trainer(max_epochs=2, logger=[csv, tb] if csv_first else [tb, csv], log_every_n_steps=1,
+                            enable_progress_bar=False, enable_model_summary=False, enable_checkpointing=False,
+                            accelerator="cpu")
+        trainer.fit(Tiny(lr), torch.utils.data.DataLoader(data, batch_size=16))
+        print(f"shared/version_{csv.version} shared/version_{tb.version}", flush=True)
+""")
+
+
+def test_both_loggers_in_one_save_dir_are_one_training_each_and_stop_with_their_process(
+        workspace, project, tmp_path, monkeypatch):
+    """[CSVLogger("logs"), TensorBoardLogger("logs")] writes version_0 (CSV) and version_1
+    (TensorBoard) for one training: one run with its twin under it, counted once; and once the
+    training's process has ended, both stop being `running` after the short grace."""
+    python = _tools_python()
+    script = tmp_path / "train.py"
+    script.write_text(SHARED_SAVE_DIR)
+    done = subprocess.run([python, script, str(project)], env={**os.environ, "CUDA_VISIBLE_DEVICES": ""},
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    pairs = [tuple(line.split()) for line in done.stdout.splitlines() if line.startswith("shared/")]
+    assert [csv < tb for csv, tb in pairs] == [True, True, False]  # the swapped order is covered
+    workspace.add_project(project)
+    workspace.index()
+    runs = {r.source_id: r for r in workspace.runs()}
+    assert len(runs) == 6
+    by_id = {r.id: r for r in runs.values()}
+    assert {(by_id[r.parent].source_id, r.source_id) for r in runs.values() if r.parent} == set(pairs)
+    assert sorted(runs[csv].params["lr"] for csv, _tb in pairs) == ["0.1", "0.1", "0.2"]
+    # Ended moments ago: within the grace, still `running`; past it (the writer named in the
+    # event files is gone), stopped, though the 10-minute quiet period has not passed.
+    assert {r.status for r in runs.values()} == {"running"}
+    monkeypatch.setattr(_liveness, "now", lambda: time.time() + _liveness.WRITER_GONE_GRACE_S + 1)
+    workspace.index()
+    assert {r.status for r in workspace.runs()} == {"finished"}

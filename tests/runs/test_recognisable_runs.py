@@ -336,3 +336,17 @@ def test_an_hf_run_without_tensorboard_starts_with_its_oldest_checkpoint(workspa
     run = _runs(workspace, folder)["tiny-cls"]
     assert (run.start_time, run.end_time) == (int((WROTE_AT - 120) * 1000), int(WROTE_AT * 1000))
     assert run.name == "tiny-cls"  # no recorded run_name: the output folder
+
+
+def test_an_event_file_names_its_writer_and_only_a_gone_one_of_this_host_counts():
+    import socket
+
+    ended = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    gone, alive, host = int(ended.stdout), os.getpid(), socket.gethostname()
+    name = "events.out.tfevents.1796613777.{}.{}.0{}".format
+    assert _liveness.writers_gone([name(host, gone, "")])
+    assert _liveness.writers_gone([name(host, gone, ".v2"), name(host, gone, ".profile-empty")])
+    assert not _liveness.writers_gone([name(host, gone, ""), name(host, alive, "")])  # one still writes
+    assert not _liveness.writers_gone([name("other.host.example", gone, "")])  # cannot ask another machine
+    assert not _liveness.writers_gone(["events.out.tfevents.1796613777.somewhere"])  # no pid named
+    assert not _liveness.writers_gone([])

@@ -5,6 +5,13 @@ have no end marker, so a run is ``running`` while one of its files was written w
 ``QUIET_PERIOD_S`` and stopped after that (each reader then says ``finished``, ``killed`` or
 keeps what its format tells; the README's "Run status per format" table).
 
+An event file's name also carries the host and the process id of its writer
+(``events.out.tfevents.<time>.<host>.<pid>.<n>``): when every writer named is a process of
+this host that no longer exists, the run is stopped once its files have been quiet for
+``WRITER_GONE_GRACE_S`` instead of the whole quiet period. The grace keeps a writer in
+another pid namespace with this host's name (a container) from being called stopped while
+it still writes.
+
 Why this needs no clock in the index: the index re-reads a source only when its fingerprint
 changes, so each of these readers appends ``quiet_mark`` (``live`` / ``quiet``) to its
 fingerprint. The first pass after a run falls quiet (the watcher's periodic full pass, every
@@ -14,17 +21,22 @@ to parse) and stores the final status. A run that is quiet stays quiet: no furth
 
 from __future__ import annotations
 
+import functools
 import os
 import re
+import socket
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 # One constant for every format: long enough for a slow validation epoch or a checkpoint save
 # between two writes, short enough that a stopped run is not shown running for long.
 QUIET_PERIOD_S = 600.0
 
+WRITER_GONE_GRACE_S = 30.0
+
 _TFEVENTS_TIME = re.compile(r"tfevents\.(\d{9,11})\.")
+_TFEVENTS_WRITER = re.compile(r"tfevents\.\d{9,11}\.(.+)\.(\d+)\.\d+(?:\.v2)?(?:\..*)?$")
 
 
 def now() -> float:
@@ -43,14 +55,53 @@ def mtimes(paths: Iterable[Path]) -> list[float]:
     return out
 
 
-def is_live(newest_write_s: float | None) -> bool:
-    return newest_write_s is not None and now() - newest_write_s < QUIET_PERIOD_S
+def is_live(newest_write_s: float | None, writers: Callable[[], Iterable[str]] | None = None) -> bool:
+    """Written within the quiet period, and, past the grace, by a writer not known gone.
+    ``writers`` gives the run's event file names (asked only past the grace: it may look
+    at other folders)."""
+    if newest_write_s is None:
+        return False
+    quiet_s = now() - newest_write_s
+    if quiet_s >= QUIET_PERIOD_S:
+        return False
+    return quiet_s < WRITER_GONE_GRACE_S or writers is None or not writers_gone(writers())
 
 
-def quiet_mark(paths: Iterable[Path]) -> str:
+def quiet_mark(paths: Iterable[Path], writers: Callable[[], Iterable[str]] | None = None) -> str:
     """``live`` or ``quiet``: appended to a fingerprint so that falling quiet is a change."""
     times = mtimes(paths)
-    return "live" if is_live(max(times, default=None)) else "quiet"
+    return "live" if is_live(max(times, default=None), writers) else "quiet"
+
+
+def writers_gone(event_names: Iterable[str]) -> bool:
+    """True when every event file names its writer as a process of this host that no longer
+    exists; False when any writer lives, is on another host or is not named."""
+    pids = [_writer_pid(name) for name in event_names]
+    return bool(pids) and all(pid is not None and not _process_exists(pid) for pid in pids)
+
+
+def _writer_pid(name: str) -> int | None:
+    match = _TFEVENTS_WRITER.search(name)
+    if match is None or match.group(1) != _hostname():
+        return None
+    return int(match.group(2))
+
+
+@functools.cache
+def _hostname() -> str:
+    return socket.gethostname()
+
+
+def _process_exists(pid: int) -> bool:
+    if pid <= 0:
+        return True  # not a process we can ask about
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True  # exists, another user's (or the question cannot be asked here)
+    return True
 
 
 def tfevents_start_s(name: str) -> float | None:

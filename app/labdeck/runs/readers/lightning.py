@@ -75,7 +75,8 @@ class LightningCsvReader(Reader):
 
     def fingerprint(self, source: SourceRef) -> str:
         files = [source.path / METRICS, source.path / HPARAMS]
-        return f"{stat_fingerprint(files)}|{quiet_mark(files_in(source.path))}"
+        writers = lambda: event_files_of_twin(source.path, source.rel)  # noqa: E731
+        return f"{stat_fingerprint(files)}|{quiet_mark(files_in(source.path), writers)}"
 
     def read_on(self, source: SourceRef, cursor: dict[str, Any] | None) -> ReadResult:
         prev = cursor or {}
@@ -107,7 +108,7 @@ def _meta(source: SourceRef) -> dict[str, Any]:
     return {
         "experiment": source.path.parent.name,  # the logger's name
         "name": source.rel or source.path.name,
-        "status": "running" if is_live(max(mtimes(files), default=None)) else "finished",
+        "status": "running" if is_live(max(mtimes(files), default=None), lambda: twin_events) else "finished",
         "start_time": start,
         "end_time": end,
         "path": source.rel,

@@ -96,7 +96,7 @@ class TensorBoardReader(Reader):
         except OSError:
             return "-"
         files = [source.path / n for n in names]
-        return "\n".join(names) + "\n" + stat_fingerprint(files + [source.path / HPARAMS]) + "|" + quiet_mark(files)
+        return "\n".join(names) + "\n" + stat_fingerprint(files + [source.path / HPARAMS]) + "|" + quiet_mark(files, lambda: names)
 
     def read_on(self, source: SourceRef, cursor: dict[str, Any] | None) -> ReadResult:
         try:
@@ -141,7 +141,7 @@ class TensorBoardReader(Reader):
         rel = source.rel
         files = [source.path / n for n in names]
         written = mtimes(files)
-        live = _liveness.is_live(max(written, default=None))
+        live = _liveness.is_live(max(written, default=None), lambda: names)
         meta: dict[str, Any] = {"path": rel, "status": "running" if live else "finished"}
         meta.update(_names(source, run, cursor))
         parent = _parent(source, cursor)
