@@ -350,3 +350,28 @@ def test_an_event_file_names_its_writer_and_only_a_gone_one_of_this_host_counts(
     assert not _liveness.writers_gone([name("other.host.example", gone, "")])  # cannot ask another machine
     assert not _liveness.writers_gone(["events.out.tfevents.1796613777.somewhere"])  # no pid named
     assert not _liveness.writers_gone([])
+
+
+@pytest.mark.parametrize("writer", ["ended", "alive"])
+def test_a_trainer_whose_writer_process_ended_stops_after_the_grace_not_the_quiet_period(
+        workspace, tmp_path, monkeypatch, writer):
+    """The mid-training capture, its event file renamed as this host's process would name it."""
+    import socket
+
+    mid, _ = _copy("hf", "mid", tmp_path)
+    ended = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    pid = int(ended.stdout) if writer == "ended" else os.getpid()
+    [events] = list(mid.rglob("events.out.tfevents.*"))
+    stamp = events.name.split(".")[3]
+    renamed = events.with_name(f"events.out.tfevents.{stamp}.{socket.gethostname()}.{pid}.0")
+    events.rename(renamed)
+    os.utime(renamed, (WROTE_AT, WROTE_AT))
+    _clock(monkeypatch, 5)
+    assert {r.status for r in _runs(workspace, mid).values()} == {"running"}  # within the grace
+    _clock(monkeypatch, _liveness.WRITER_GONE_GRACE_S + 1)
+    workspace.index()
+    statuses = {r.format: r.status for r in workspace.runs()}
+    if writer == "ended":  # stopped short of max_steps, its writer gone: killed; its TensorBoard run ended
+        assert statuses == {"hf-trainer": "killed", "tensorboard": "finished"}
+    else:
+        assert statuses == {"hf-trainer": "running", "tensorboard": "running"}

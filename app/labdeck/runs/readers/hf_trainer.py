@@ -91,7 +91,8 @@ class HfTrainerReader(Reader):
             return "-"
         newest = checkpoints[:1]
         files = [source.path / STATE] + [source.path / n / STATE for n in newest]
-        return f"{','.join(newest)}|{stat_fingerprint(files)}|{quiet_mark(_written(source.path, newest))}"
+        written = _written(source.path, newest)
+        return f"{','.join(newest)}|{stat_fingerprint(files)}|{quiet_mark(written, lambda: _event_names(written))}"
 
     def read_on(self, source: SourceRef, cursor: dict[str, Any] | None) -> ReadResult:
         try:
@@ -261,8 +262,13 @@ def _status_now(status: str, output: Path, names: list[str]) -> str:
     """A state short of its end is running while the Trainer writes, else it stopped there."""
     if status == "finished":
         return status
-    written = mtimes(_written(output, _by_step(names)[:1]))
-    return "running" if is_live(max(written, default=None)) else "killed"
+    files = _written(output, _by_step(names)[:1])
+    return "running" if is_live(max(mtimes(files), default=None), lambda: _event_names(files)) else "killed"
+
+
+def _event_names(files: list[Path]) -> list[str]:
+    """The TensorBoard event files among a Trainer's files: their names say which process writes."""
+    return [f.name for f in files if "tfevents" in f.name]
 
 
 def _apply_state(
