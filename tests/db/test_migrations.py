@@ -118,3 +118,57 @@ def test_params_tags_and_metrics_move_into_key_order_tables_and_back(tmp_path):
         assert without_rowid(conn) == set()
         assert stored(conn)["tags"] == [(1, "team", "vision")]
     engine.dispose()
+
+
+def test_provenance_moves_out_of_the_runs_table_and_back(tmp_path):
+    """0015: runs keep every other column and their keys; provenance sits in its own table
+    (none for '{}'), goes with its run, and a downgrade puts it back in place."""
+    path = tmp_path / "i.sqlite"
+    engine = make_engine(path)
+    upgrade_to(engine, "0014")
+    prov = '{"git": {"commit": "abc"}, "packages": {"numpy": "2.4.6"}}'
+    with sqlite3.connect(path) as conn:
+        conn.execute("INSERT INTO projects (id, path, name, added_at) VALUES (1, '/p', 'p', 5)")
+        conn.execute("INSERT INTO sources (id, project_id, format, path, fingerprint, cursor, indexed_at) "
+                     "VALUES (1, 1, 'labdeck', 'r', 'fp', '{}', 0)")
+        for pk, text in ((1, prov), (2, "{}")):
+            conn.execute("INSERT INTO runs (pk, uid, project_id, source_pk, format, source_id, experiment, name, "
+                         "status, deleted, path, updated_at, provenance, hidden, gone_at, parent_source_id) "
+                         "VALUES (?, ?, 1, 1, 'labdeck', ?, 'e', ?, 'finished', 0, 'r', 7, ?, ?, ?, ?)",
+                         (pk, f"u{pk}", f"run-{pk}", f"run {pk}", text, pk == 2, None if pk == 1 else 99,
+                          None if pk == 1 else "run-1"))
+        conn.execute("INSERT INTO params VALUES (1, 'lr', '0.1', 0.1)")
+        before = conn.execute("SELECT pk, uid, name, hidden, gone_at, parent_source_id, updated_at FROM runs "
+                              "ORDER BY pk").fetchall()
+        indexes = sorted(r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE tbl_name = 'runs' "
+                                                    "AND type = 'index'"))
+    engine.dispose()
+
+    db = Database(path)
+    from labdeck.db import catalogue
+
+    with db.read() as session:
+        assert catalogue.provenance_json(session, 1) == prov
+        assert catalogue.provenance_json(session, 2) == "{}"
+    db.close()
+    with sqlite3.connect(path) as conn:
+        assert "provenance" not in [c[1] for c in conn.execute("PRAGMA table_info(runs)")]
+        assert conn.execute("SELECT pk, uid, name, hidden, gone_at, parent_source_id, updated_at FROM runs "
+                            "ORDER BY pk").fetchall() == before
+        assert sorted(r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE tbl_name = 'runs' "
+                                                 "AND type = 'index'")) == indexes
+        assert conn.execute("SELECT * FROM run_provenance").fetchall() == [(1, prov)]
+        assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+        assert conn.execute("PRAGMA foreign_key_check").fetchall() == []
+        conn.execute("PRAGMA foreign_keys=ON")
+        conn.execute("DELETE FROM runs WHERE pk = 1")  # its provenance and params go with it
+        assert conn.execute("SELECT count(*) FROM run_provenance").fetchone() == (0,)
+        assert conn.execute("SELECT count(*) FROM params").fetchone() == (0,)
+        conn.execute("INSERT INTO run_provenance VALUES (2, ?)", (prov,))
+
+    engine = make_engine(path)
+    command.downgrade(alembic_config(engine), "0014")
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("SELECT pk, provenance, hidden, gone_at FROM runs").fetchall() == [(2, prov, 1, 99)]
+        assert conn.execute("SELECT name FROM sqlite_master WHERE name = 'run_provenance'").fetchall() == []
+    engine.dispose()

@@ -23,6 +23,7 @@ from labdeck.db.catalogue_tables import (
     Run,
     RunInput,
     RunModel,
+    RunProvenance,
     Source,
     SourceRegisteredModel,
     Tag,
@@ -320,7 +321,9 @@ def known_keys(session: Session) -> dict[str, list[str]]:
 
 def provenance_json(session: Session, run_pk: int) -> str:
     """The run's recorded provenance as JSON text ('{}' when it has none)."""
-    return session.execute(select(Run.provenance).where(Run.pk == run_pk)).scalar_one_or_none() or "{}"
+    return session.execute(
+        select(RunProvenance.provenance).where(RunProvenance.run_pk == run_pk)
+    ).scalar_one_or_none() or "{}"
 
 
 def registered_models(session: Session, *, project: str | None = None) -> list[dict]:

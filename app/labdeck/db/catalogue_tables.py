@@ -93,7 +93,6 @@ class Run(Base):
     end_time: Mapped[int | None] = mapped_column(Integer, nullable=True)
     path: Mapped[str] = mapped_column(Text, default="")  # run folder relative to the project
     artifact_dir: Mapped[str | None] = mapped_column(Text, nullable=True)  # absolute, on this machine
-    provenance: Mapped[str] = mapped_column(Text, default="{}")  # JSON: command, code, environment
     # The reader (source format) that serves this run's points from the tool's own store on
     # demand; NULL: they are copied into metric_chunks. Summaries are in ``metrics`` either way.
     series_source: Mapped[str | None] = mapped_column(String(32), nullable=True)
@@ -101,6 +100,15 @@ class Run(Base):
     # When its source (or the run within it) was last found missing by a complete pass (ms);
     # NULL while it is there. Gone runs keep their rows and keys, listed only with --all.
     gone_at: Mapped[int | None] = mapped_column(Integer, nullable=True)
+
+
+class RunProvenance(Base):
+    """What a run recorded of its command, code and environment (JSON); none: no row. Kept
+    apart from ``runs``, which every listing reads whole (migration 0015)."""
+
+    __tablename__ = "run_provenance"
+    run_pk: Mapped[int] = mapped_column(ForeignKey("runs.pk", ondelete="CASCADE"), primary_key=True)
+    provenance: Mapped[str] = mapped_column(Text)
 
 
 class Param(Base):

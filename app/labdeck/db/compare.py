@@ -16,7 +16,7 @@ from labdeck.db import series as series_codec
 from labdeck.db import series_sources
 from labdeck.db.batches import batches
 from labdeck.db.entities import Series
-from labdeck.db.catalogue_tables import MetricChunk, Project, Run
+from labdeck.db.catalogue_tables import MetricChunk, Project, Run, RunProvenance
 
 
 def pks_for_uids(session: Session, uids: Iterable[str]) -> dict[str, int]:
@@ -51,10 +51,10 @@ def run_folders(
 
 def provenance_texts(session: Session, pks: list[int]) -> dict[int, str]:
     """Each run's recorded provenance as JSON text ('{}' when it has none)."""
-    out: dict[int, str] = {}
+    out: dict[int, str] = dict.fromkeys(pks, "{}")
     for part in batches(pks):
         for pk, text in session.execute(
-            select(Run.pk, Run.provenance).where(Run.pk.in_(part))
+            select(RunProvenance.run_pk, RunProvenance.provenance).where(RunProvenance.run_pk.in_(part))
         ):
             out[pk] = text or "{}"
     return out

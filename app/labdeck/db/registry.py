@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy import func, inspect, select, text
 from sqlalchemy.orm import Session
 
-from labdeck.db.catalogue import find_run_pk
+from labdeck.db.catalogue import find_run_pk, provenance_json
 from labdeck.db.catalogue_tables import MetricSummary, Param, Project, Run, RunModel, Tag
 from labdeck.db.registry_tables import (
     ApprovalEvent,
@@ -221,7 +221,7 @@ def _run_for_model(session: Session, run: Run, project: str) -> RunForModel:
         params=params,
         tags=tags,
         metrics=metrics,
-        provenance=run.provenance,
+        provenance=provenance_json(session, run.pk),
         datasets=_run_inputs(session, run.pk),
         logged_models=logged,
     )

@@ -40,7 +40,6 @@ _RUN_DEFAULTS = {
     "end_time": None,
     "path": "",
     "artifact_dir": None,
-    "provenance": "{}",
     "series_source": None,
 }
 _RUN_COLUMNS = set(_RUN_DEFAULTS) | {"updated_at", "gone_at"}
@@ -313,8 +312,7 @@ class CatalogueWriter:
 
     def _upsert_run(self, source_pk: int, fmt: str, u: RunChanges) -> int:
         meta = dict(u.meta)
-        if "provenance" in meta:
-            meta["provenance"] = _json(meta["provenance"])
+        provenance = _json(meta.pop("provenance")) if "provenance" in meta else None
         if u.artifact_dir is not None:
             meta["artifact_dir"] = u.artifact_dir
         unknown = set(meta) - _RUN_COLUMNS
@@ -339,10 +337,25 @@ class CatalogueWriter:
             marks = ", ".join("?" * len(row))
             cur = self._raw.execute(f"INSERT INTO runs ({cols}) VALUES ({marks})", tuple(row.values()))
             assert cur.lastrowid is not None  # an INSERT's row
-            return cur.lastrowid
-        sets = ", ".join(f"{c} = ?" for c in meta)
-        self._raw.execute(f"UPDATE runs SET {sets} WHERE pk = ?", (*meta.values(), found[0]))
-        return found[0]
+            run_pk = cur.lastrowid
+        else:
+            run_pk = found[0]
+            sets = ", ".join(f"{c} = ?" for c in meta)
+            self._raw.execute(f"UPDATE runs SET {sets} WHERE pk = ?", (*meta.values(), run_pk))
+        if provenance is not None:
+            self._write_provenance(run_pk, provenance)
+        return run_pk
+
+    def _write_provenance(self, run_pk: int, text: str) -> None:
+        """In its own table (migration 0015); an empty record is no row."""
+        if text == "{}":
+            self._raw.execute("DELETE FROM run_provenance WHERE run_pk = ?", (run_pk,))
+            return
+        self._raw.execute(
+            "INSERT INTO run_provenance (run_pk, provenance) VALUES (?, ?) "
+            "ON CONFLICT (run_pk) DO UPDATE SET provenance = excluded.provenance",
+            (run_pk, text),
+        )
 
     def _new_uid(self, source_pk: int, fmt: str, source_id: str) -> str:
         """(project, format, tool run id) hashed, as always; a second source holding the same
