@@ -132,13 +132,17 @@ class Run:
         staging = self.dir.with_name(fmt.staging_name(self.dir.name))
         staging.mkdir(parents=True)
         _clear_dead_staging(staging.parent)
-        (staging / fmt.LOCK_FILE).write_text(fmt.lock_text())
-        (staging / fmt.METRICS_FILE).write_bytes(fmt.METRICS_HEADER)
-        (staging / fmt.EVENTS_FILE).touch()
-        _write_json_atomic(staging / fmt.META_FILE, meta)
-        if self.dir.exists():  # rename would replace an empty folder; mkdir refused any
-            raise FileExistsError(f"run folder {self.dir} exists")
-        os.rename(staging, self.dir)  # the run appears whole: meta, lock and logs at once
+        try:
+            (staging / fmt.LOCK_FILE).write_text(fmt.lock_text())
+            (staging / fmt.METRICS_FILE).write_bytes(fmt.METRICS_HEADER)
+            (staging / fmt.EVENTS_FILE).touch()
+            _write_json_atomic(staging / fmt.META_FILE, meta)
+            if self.dir.exists():  # rename would replace an empty folder; mkdir refused any
+                raise FileExistsError(f"run folder {self.dir} exists")
+            os.rename(staging, self.dir)  # the run appears whole: meta, lock and logs at once
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
         flags = os.O_WRONLY | os.O_APPEND
         self._metrics_fd = os.open(self.dir / fmt.METRICS_FILE, flags)
         self._events_fd = os.open(self.dir / fmt.EVENTS_FILE, flags)

@@ -83,8 +83,8 @@ def _neighbour_version(path: Path, *, want_csv: bool) -> Path | None:
         csv_dir, tb_dir = (other, path) if want_csv else (path, other)
         tb_names = events or _event_names(path)
         csv_end = _mtime(csv_dir / METRICS)
-        tb_end = max((_mtime(tb_dir / n) or 0.0 for n in tb_names), default=None)
-        starts = [s for s in (tfevents_start_s(n) for n in tb_names) if s is not None]
+        tb_end = max((_mtime(tb_dir / name) or 0.0 for name in tb_names), default=None)
+        starts = [s for s in (tfevents_start_s(name) for name in tb_names) if s is not None]
         if csv_end is None or not tb_end or not starts or min(starts) > csv_end + _OVERLAP_SLACK_S:
             continue  # the CSV version had stopped before the TensorBoard one began
         gap = abs(csv_end - tb_end)
