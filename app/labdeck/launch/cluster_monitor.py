@@ -10,6 +10,7 @@ end. An unreachable engine is said on the job and asked again; the queue keeps w
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import socket
 import sys
@@ -135,7 +136,13 @@ class Monitor:
         """Ray: the run was written into the bundle; it joins the project like a local job's."""
         dest = Path(job.project) / fmt.RUNS_FOLDER / run_dir.name
         try:
-            shutil.copytree(run_dir, dest, dirs_exist_ok=True, symlinks=True)
+            if dest.exists():  # an earlier copy cut short: completed in place
+                shutil.copytree(run_dir, dest, dirs_exist_ok=True, symlinks=True)
+            else:  # staged and renamed, as the SDK does: the run appears whole
+                staging = dest.with_name(fmt.staging_name(dest.name))
+                shutil.rmtree(staging, ignore_errors=True)
+                shutil.copytree(run_dir, staging, symlinks=True)
+                os.rename(staging, dest)
             shutil.rmtree(run_dir, ignore_errors=True)
         except OSError as exc:
             print(f"could not copy the run back from {run_dir}: {exc}", file=sys.stderr)
