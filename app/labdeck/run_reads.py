@@ -21,7 +21,7 @@ import numpy as np
 from labdeck.db import catalogue, compare, grouping, run_links
 from labdeck.db.entities import ProjectInfo, RunInfo, Series
 from labdeck.runs.fold import Source, fold_many
-from labdeck.runs.table_shape import GroupMeans, RunTree, flat, grouped_by_members, nested
+from labdeck.runs.table_shape import GroupMeans, RunTree, flat, grouped_by_members, nested, with_other_sources
 
 if TYPE_CHECKING:
     from labdeck.workspace import Workspace
@@ -109,6 +109,8 @@ class RunReads:
             with ThreadPoolExecutor(1, thread_name_prefix="labdeck-means") as beside:
                 columns = beside.submit(self._metric_columns, asked.means_of)
                 tree = grouped_by_members(pks, self.workspace.group_members(asked.group_by), asked.group_by)
+                with self.workspace.db.read() as session:
+                    tree = with_other_sources(tree, set(grouping.other_sources(session, set(pks))))
                 means = self._means(tree, columns.result())
             return replace(tree, means=means, means_of=asked.means_of).prepared()
         with self.workspace.db.read() as session:
@@ -143,9 +145,12 @@ class RunReads:
         if numbers is None:
             return out
         for key, (run_pks, lasts) in columns.items():
-            where = tree.positions(np.asarray(run_pks, dtype=np.int64))
+            listed = np.asarray(run_pks, dtype=np.int64)
+            where = tree.positions(listed)
             values = np.asarray(lasts, dtype=np.float64)
             keep = (where >= 0) & np.isfinite(values)
+            if tree.other_sources:  # a training's second record would count it twice
+                keep &= ~np.isin(listed, np.fromiter(tree.other_sources, dtype=np.int64))
             group = numbers[where[keep]]
             sums = np.bincount(group, weights=values[keep], minlength=len(tree.groups))
             counts = np.bincount(group, minlength=len(tree.groups))

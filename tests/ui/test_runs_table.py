@@ -189,3 +189,36 @@ def test_the_first_page_of_runs_comes_with_the_listing(open_window, gui, workspa
     assert all(w.model.is_loaded(row) for row in range(3))  # on screen with the rows themselves
     gui.idle(w)
     assert reads == [3]
+
+
+def test_a_group_counts_and_averages_trainings_not_their_second_format_records(
+    open_window, gui, workspace, tmp_path
+):
+    """Lightning's CSVLogger and TensorBoardLogger of one training (the real tools' files,
+    tests/fixtures/recognisable) with a native run of the same batch size: the group holds
+    three rows but two trainings, and its mean is over the two."""
+    import shutil
+    from pathlib import Path
+
+    project = tmp_path / "project"
+    fixture = Path(__file__).resolve().parents[1] / "fixtures" / "recognisable" / "lightning" / "finished"
+    shutil.copytree(fixture, project)
+    with labdeck.start_run(project, name="native", params={"batch_size": 32}, record_provenance=False) as run:
+        run.log({"train_loss": 1.0}, step=0)
+    workspace.add_project(project)
+    workspace.index()
+    runs = {r.name: r for r in workspace.runs()}
+    csv, tb = runs["live/version_0"], runs["tb_logs/live/version_0"]
+    assert tb.parent == csv.id and csv.params["batch_size"] == tb.params["batch_size"] == "32"
+    w = open_window(rows=2)  # the TensorBoard twin sits under its CSV run
+    w.runs.set_columns(["metrics.train_loss"])
+    w.runs.set_group_by("params.batch_size")
+    gui.until(lambda: w.model.rowCount() == 1)
+    gui.idle(w)
+    model = w.model
+    assert model.data(model.index(0, 0)) == "batch_size = 32  (2 runs +1 twin)"
+    assert "same training logged in another format" in model.data(model.index(0, 0), Qt.ItemDataRole.ToolTipRole)
+    assert model.rowCount(model.index(0, 0)) == 3  # every record stays reachable in its group
+    loss_col = model.columnCount() - 1
+    want = (csv.metrics["train_loss"].last + 1.0) / 2
+    gui.until(lambda: model.data(model.index(0, loss_col), Qt.ItemDataRole.ToolTipRole) == f"mean of 2 runs: {want!r}")

@@ -78,13 +78,22 @@ def parents(session: Session, pks: list[int]) -> dict[int, int]:
         for child, par in raw.rows(session, stmt)
         if child in wanted and par in wanted and child != par
     }
-    # A source of the same training in another format (run_links): TensorBoard under its
-    # Hugging Face output folder, a Lightning TensorBoardLogger version under its CSV twin.
+    for child, par in other_sources(session, wanted).items():
+        found.setdefault(child, par)
+    return found
+
+
+def other_sources(session: Session, wanted: set[int]) -> dict[int, int]:
+    """child pk -> parent pk among ``wanted`` runs, for a source of the same training in
+    another format (run_links): TensorBoard under its Hugging Face output folder, a Lightning
+    TensorBoardLogger version under its CSV twin. Such a run is its training's second record,
+    not a run of its own: groups count and average trainings."""
     linked = select(Run.pk, Run.project_id, Run.format, Run.parent_source_id).where(
         Run.parent_source_id.is_not(None), Run.parent_source_id.like("%:%")  # the partial index
     )
     children = [row for row in raw.rows(session, linked) if row[0] in wanted]
-    for child, (par, _) in run_links.cross_format_parents(session, children).items():
-        if par in wanted:
-            found.setdefault(child, par)
-    return found
+    return {
+        child: par
+        for child, (par, _) in run_links.cross_format_parents(session, children).items()
+        if par in wanted and par != child
+    }

@@ -32,6 +32,11 @@ class RunTree:
     # Each group's means of the metrics ``means_of``, read with the groups (see GroupMeans).
     means: GroupMeans | None = field(default=None, compare=False, repr=False)
     means_of: tuple[str, ...] = ()
+    # Grouped trees: listed runs that are another format's record of a listed run's training
+    # (a Lightning TensorBoard twin), shown in their group but neither counted nor averaged,
+    # and how many each group holds (group node -> count).
+    other_sources: frozenset[int] = frozenset()
+    other_sources_in: dict[int, int] = field(default_factory=dict)
 
     # Look-ups the table model needs, built on the worker thread by prepared(): at 100,000
     # runs they cost about 80 ms, which the GUI thread must not spend.
@@ -168,6 +173,21 @@ def grouped_by_members(pks: list[int], members: list[tuple[str | None, str]], ke
         found = at >= 0
         codes[found] = np.concatenate(member_codes)[at[found]]
     return _grouped_codes(pks, codes, list(labels), key)
+
+
+def with_other_sources(tree: RunTree, other: set[int]) -> RunTree:
+    """A grouped ``tree`` told which of its runs are other-format sources of another's
+    training, with each group's count of them."""
+    from dataclasses import replace
+
+    import numpy as np
+
+    if not other or tree.group_numbers is None:
+        return tree
+    at = tree.positions(np.fromiter(other, dtype=np.int64, count=len(other)))
+    counts = np.bincount(tree.group_numbers[at[at >= 0]], minlength=len(tree.groups))
+    per_group = {RunTree.group_node(int(g)): int(counts[g]) for g in np.flatnonzero(counts)}
+    return replace(tree, other_sources=frozenset(other), other_sources_in=per_group)
 
 
 def index_of(keys: np.ndarray, wanted: np.ndarray) -> np.ndarray:

@@ -366,7 +366,16 @@ class RunsTableModel(QAbstractItemModel):
         if column == 0:
             g = RunTree.group_index(node) or 0
             name = self.tree.group_key.split(".", 1)[-1]
-            return f"{name} = {self.tree.groups[g]}  ({len(pks)} run{'s' if len(pks) != 1 else ''})"
+            other = self.tree.other_sources_in.get(node, 0)
+            runs = len(pks) - other
+            label = f"{name} = {self.tree.groups[g]}  ({runs} run{'s' if runs != 1 else ''}"
+            if not other:
+                return label + ")"
+            if role == Qt.ItemDataRole.ToolTipRole:
+                return (f"{label}; {other} more row{'s are' if other != 1 else ' is'} the same training logged "
+                        "in another format, e.g. by Lightning's TensorBoardLogger beside its CSVLogger: "
+                        "shown, not counted or averaged)")
+            return f"{label} +{other} twin{'s' if other != 1 else ''})"
         if not key.startswith("metrics."):
             return ""
         mean = self._group_means.get(node, {}).get(key.split(".", 1)[1])
