@@ -143,6 +143,10 @@ def test_both_loggers_in_one_save_dir_are_one_training_each_and_stop_with_their_
     assert done.returncode == 0, done.stderr[-2000:]
     pairs = [tuple(line.split()) for line in done.stdout.splitlines() if line.startswith("shared/")]
     assert [csv < tb for csv, tb in pairs] == [True, True, False]  # the swapped order is covered
+    # The liveness clock is pinned: on a slow machine the first training may have stopped
+    # writing more than the grace before this index.
+    last_writes = [f.stat().st_mtime for f in project.rglob("*") if f.is_file()]
+    monkeypatch.setattr(_liveness, "now", lambda: min(last_writes) + 1)
     workspace.add_project(project)
     workspace.index()
     runs = {r.source_id: r for r in workspace.runs()}
@@ -153,6 +157,6 @@ def test_both_loggers_in_one_save_dir_are_one_training_each_and_stop_with_their_
     # Ended moments ago: within the grace, still `running`; past it (the writer named in the
     # event files is gone), stopped, though the 10-minute quiet period has not passed.
     assert {r.status for r in runs.values()} == {"running"}
-    monkeypatch.setattr(_liveness, "now", lambda: time.time() + _liveness.WRITER_GONE_GRACE_S + 1)
+    monkeypatch.setattr(_liveness, "now", lambda: max(last_writes) + _liveness.WRITER_GONE_GRACE_S + 1)
     workspace.index()
     assert {r.status for r in workspace.runs()} == {"finished"}
