@@ -66,14 +66,16 @@ def _write_json_atomic(path: Path, data: dict) -> None:
 STAGING_GRACE_S = 60  # a live writer renames its staging folder within milliseconds
 
 
-def _clear_dead_staging(runs_folder: Path) -> None:
+def _clear_dead_staging(own: Path) -> None:
     """Remove staging folders left by writers killed while they started a run (they hold no
-    points): at once where the lock names a process gone, else once a minute old."""
-    with os.scandir(runs_folder) as entries:
-        staged = [e.path for e in entries if fmt.is_staging(e.name)]
+    points): at once where the lock names a process gone, else once a minute older than our
+    own (``own``, just made: ages are read on the file system's clock, which may not be ours)."""
+    now = os.stat(own).st_mtime
+    with os.scandir(own.parent) as entries:
+        staged = [e.path for e in entries if fmt.is_staging(e.name) and e.name != own.name]
     for path in staged:
         try:
-            dead = time.time() - os.stat(path).st_mtime > STAGING_GRACE_S
+            dead = now - os.stat(path).st_mtime > STAGING_GRACE_S
             if not dead:
                 with open(os.path.join(path, fmt.LOCK_FILE), encoding="utf-8") as f:
                     dead = fmt.lock_is_stale(f.read())
@@ -131,7 +133,7 @@ class Run:
         # lives for milliseconds unless its writer died.
         staging = self.dir.with_name(fmt.staging_name(self.dir.name))
         staging.mkdir(parents=True)
-        _clear_dead_staging(staging.parent)
+        _clear_dead_staging(staging)
         try:
             (staging / fmt.LOCK_FILE).write_text(fmt.lock_text())
             (staging / fmt.METRICS_FILE).write_bytes(fmt.METRICS_HEADER)
