@@ -377,3 +377,55 @@ def test_first_start_trains_the_demo_without_blocking_the_window(open_window, gu
     gui.until(lambda: len(workspace.projects()) == 1)
     gui.loaded(window, 6)
     assert sorted(gui.texts(window))[0].startswith("mlp-")
+
+
+def test_the_window_shows_its_first_page_without_pyqtgraph_then_loads_it_off_the_gui_thread(tmp_path):
+    """pyqtgraph costs ~0.4 s to import: the first page of runs must not wait for it, and the
+    app loads it on a worker once that page is on screen (a fresh interpreter: here it is
+    loaded already)."""
+    import os
+    import subprocess
+    import sys
+    import textwrap
+
+    script = textwrap.dedent(f"""
+        import sys, time
+        import labdeck
+        from PySide6.QtCore import QSettings
+        from PySide6.QtWidgets import QApplication
+        from labdeck.workspace import Workspace
+        from labdeck.ui.app import load_plots_after_first_page
+        from labdeck.ui.main_window import MainWindow
+
+        project = {str(tmp_path / "project")!r}
+        for i in range(3):
+            with labdeck.start_run(project, name=f"r{{i}}", record_provenance=False) as run:
+                run.log({{"loss": 1.0 / (i + 1)}}, step=0)
+        app = QApplication(sys.argv)
+        ws = Workspace({str(tmp_path / "index.sqlite")!r})
+        ws.add_project(project)
+        ws.index()
+        window = MainWindow(ws, watch=False, settings=QSettings({str(tmp_path / "s.ini")!r}, QSettings.Format.IniFormat))
+        window.show()
+
+        def until(condition):
+            deadline = time.monotonic() + 30
+            while not condition():
+                assert time.monotonic() < deadline
+                app.processEvents()
+                time.sleep(0.005)
+
+        until(lambda: window.model.rowCount() == 3 and window.model.is_loaded(0))
+        assert "pyqtgraph" not in sys.modules, "the first page waited for pyqtgraph"
+        load_plots_after_first_page(window)
+        until(lambda: "labdeck.ui.metric_plot" in sys.modules and window.background.idle)
+        window.runs.select_rows([0, 1])
+        until(lambda: window.compare.plots and window.background.idle)
+        print("charts:", len(window.compare.curves()))
+        window.close()
+        ws.close()
+    """)
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "LABDECK_HOME": str(tmp_path / "home")}
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120, env=env)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "charts: 2" in done.stdout

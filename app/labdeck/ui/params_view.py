@@ -6,8 +6,9 @@ from __future__ import annotations
 
 import math
 
+from typing import TYPE_CHECKING, Any
+
 import numpy as np
-import pyqtgraph as pg
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (
     QComboBox,
@@ -20,6 +21,32 @@ from PySide6.QtWidgets import (
 
 from labdeck.db.entities import RunInfo
 from labdeck.ui.curves import assign_colours
+
+if TYPE_CHECKING:
+    import pyqtgraph as pg
+
+
+def _pg() -> Any:
+    """pyqtgraph, imported when a view first draws (``ui.plotting``)."""
+    from labdeck.ui.plotting import pg
+
+    return pg
+
+
+class _LazyPlot:
+    """A view's plot widget, made where the view first draws, not when the window opens."""
+
+    _plot: Any = None
+
+    def _make_plot(self) -> Any:
+        raise NotImplementedError
+
+    @property
+    def plot(self) -> pg.PlotWidget:
+        if self._plot is None:
+            self._plot = self._make_plot()
+            self.layout().addWidget(self._plot, 1)  # type: ignore[attr-defined]
+        return self._plot
 
 
 def field_value(run: RunInfo, field: str) -> str | float | None:
@@ -56,7 +83,7 @@ def fields_of(runs: list[RunInfo]) -> list[str]:
     return params + metrics
 
 
-class ScatterView(QWidget):
+class ScatterView(_LazyPlot, QWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.runs: list[RunInfo] = []
@@ -64,10 +91,6 @@ class ScatterView(QWidget):
         self.y_field = QComboBox()
         for combo in (self.x_field, self.y_field):
             combo.currentTextChanged.connect(lambda _t: self.redraw())
-        self.plot = pg.PlotWidget(background=None)
-        self.plot.showGrid(x=True, y=True, alpha=0.2)
-        self.points = pg.ScatterPlotItem(size=11, hoverable=True, tip=self._tip)
-        self.plot.addItem(self.points)
         bar = QHBoxLayout()
         bar.addWidget(QLabel("x"))
         bar.addWidget(self.x_field, 1)
@@ -76,7 +99,19 @@ class ScatterView(QWidget):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addLayout(bar)
-        layout.addWidget(self.plot, 1)
+
+    def _make_plot(self) -> Any:
+        pg = _pg()
+        plot = pg.PlotWidget(background=None)
+        plot.showGrid(x=True, y=True, alpha=0.2)
+        self._points = pg.ScatterPlotItem(size=11, hoverable=True, tip=self._tip)
+        plot.addItem(self._points)
+        return plot
+
+    @property
+    def points(self) -> pg.ScatterPlotItem:
+        self.plot  # noqa: B018 - made with its plot
+        return self._points
 
     def set_runs(self, runs: list[RunInfo]) -> None:
         self.runs = runs
@@ -106,7 +141,7 @@ class ScatterView(QWidget):
         colours = assign_colours([r.id for r in self.runs])
         ok = np.isfinite(x) & np.isfinite(y)
         spots = [
-            {"pos": (x[i], y[i]), "data": run, "brush": pg.mkBrush(colours[run.id])}
+            {"pos": (x[i], y[i]), "data": run, "brush": _pg().mkBrush(colours[run.id])}
             for i, run in enumerate(self.runs)
             if ok[i]
         ]
@@ -126,7 +161,7 @@ class ScatterView(QWidget):
         return f"{data.name}\nx = {x:.6g}\ny = {y:.6g}"
 
 
-class ParallelView(QWidget):
+class ParallelView(_LazyPlot, QWidget):
     """Parallel coordinates: one vertical axis per varying param plus a final metric. Drag
     the box on an axis to brush: runs outside any box turn grey, and the matching runs can
     be selected in the table."""
@@ -147,10 +182,6 @@ class ParallelView(QWidget):
         select.clicked.connect(lambda: self.select_runs.emit(self.brushed_ids()))
         reset = QPushButton("Clear brushes")
         reset.clicked.connect(self.redraw)
-        self.plot = pg.PlotWidget(background=None)
-        self.plot.hideAxis("left")
-        self.plot.setMouseEnabled(x=False, y=False)
-        self.plot.setMenuEnabled(False)
         bar = QHBoxLayout()
         bar.addWidget(QLabel("final metric"))
         bar.addWidget(self.metric, 1)
@@ -160,7 +191,13 @@ class ParallelView(QWidget):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addLayout(bar)
-        layout.addWidget(self.plot, 1)
+
+    def _make_plot(self) -> Any:
+        plot = _pg().PlotWidget(background=None)
+        plot.hideAxis("left")
+        plot.setMouseEnabled(x=False, y=False)
+        plot.setMenuEnabled(False)
+        return plot
 
     def set_runs(self, runs: list[RunInfo]) -> None:
         self.runs = runs
@@ -175,6 +212,7 @@ class ParallelView(QWidget):
         self.redraw()
 
     def redraw(self) -> None:
+        pg = _pg()
         self.plot.clear()
         self._lines, self.brushes = [], []
         params = sorted({k for r in self.runs for k in r.params})
@@ -265,6 +303,7 @@ class ParallelView(QWidget):
         return [r.id for r, k in zip(self.runs, keep) if k]
 
     def _apply_brushes(self) -> None:
+        pg = _pg()
         kept = set(self.brushed_ids())
         colours = assign_colours([r.id for r in self.runs])
         for run, line in zip(self.runs, self._lines):

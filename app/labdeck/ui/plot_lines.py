@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from labdeck.db.entities import RunInfo, Series
@@ -16,9 +18,22 @@ from labdeck.ui.curves import (
     x_values,
 )
 from labdeck.ui.grouping import aggregate, group_label
-from labdeck.ui.metric_plot import Line
 
 SeriesByRun = dict[str, dict[str, Series]]  # run id -> metric -> points
+
+
+@dataclass(frozen=True)
+class Line:
+    """What one legend entry draws: a run's curve or a group's centre (with its band)."""
+
+    key: str  # run id, or the group's label
+    name: str  # legend entry
+    colour: str
+    x: np.ndarray
+    y: np.ndarray
+    raw: np.ndarray | None = None  # the unsmoothed y, drawn faint behind
+    band: tuple[np.ndarray, np.ndarray] | None = None  # (low, high) at x
+    run: RunInfo | None = None
 
 
 def x_metric(x_mode: str) -> str | None:

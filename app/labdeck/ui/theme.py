@@ -1,10 +1,12 @@
 """Light and dark themes that follow the system: Fusion with a palette chosen from
 ``styleHints().colorScheme()``, and pyqtgraph's foreground to match (plots draw on the
-widget's own background)."""
+widget's own background; pyqtgraph is set up when ``ui.plotting`` first imports it)."""
 
 from __future__ import annotations
 
-import pyqtgraph as pg
+import sys
+from types import ModuleType
+
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor, QGuiApplication, QPalette
 from PySide6.QtWidgets import QApplication
@@ -45,8 +47,18 @@ def apply_theme(app: QApplication, dark: bool | None = None) -> None:
     app.setStyle("Fusion")
     dark = is_dark() if dark is None else dark
     app.setPalette(dark_palette() if dark else app.style().standardPalette())
+    _dark[0] = dark
+    if "pyqtgraph" in sys.modules:  # plots exist already: they follow the new scheme
+        configure_plots(sys.modules["pyqtgraph"])
+
+
+_dark = [False]  # the scheme last applied
+
+
+def configure_plots(pg: ModuleType) -> None:
+    """pyqtgraph's options for the scheme last applied."""
     pg.setConfigOptions(
-        antialias=False, foreground="#d0d0d0" if dark else "#303030", background=None
+        antialias=False, foreground="#d0d0d0" if _dark[0] else "#303030", background=None
     )
 
 

@@ -6,12 +6,17 @@ with the counts and edges in the tooltip.
 
 from __future__ import annotations
 
-import pyqtgraph as pg
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import pyqtgraph as pg
 
 ROW_SIZE = (120, 28)  # width, height in pixels: one stats row
 
 
 def histogram_widget(counts: list[int], edges: list[float]) -> pg.PlotWidget:
+    from labdeck.ui.plotting import pg  # here: the window opens without pyqtgraph
+
     plot = pg.PlotWidget(background=None)
     plot.setFixedSize(*ROW_SIZE)
     plot.hideAxis("left")

@@ -13,7 +13,6 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any
 
-import pyqtgraph as pg
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtGui import QHideEvent, QShowEvent
 from PySide6.QtWidgets import (
@@ -139,26 +138,36 @@ class GpuPanel(QWidget):
         super().__init__(parent)
         self.label = QLabel("GPUs: looking…")
         self.label.setWordWrap(True)
-        self.plot = pg.PlotWidget()
-        self.plot.setYRange(0, 100)
-        self.plot.setLabel("left", "%")
-        self.plot.setLabel("bottom", "seconds ago")
-        self.plot.addLegend(offset=(5, 5))
-        self.plot.setMinimumHeight(140)
-        self.plot.hide()
+        self.plot: Any = None  # made at the first GPU sample: a CPU-only machine never needs it
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.label)
-        layout.addWidget(self.plot)
         self._series: dict[str, tuple[deque, deque, Any, Any]] = {}
         self.samples = 0
+
+    def _make_plot(self) -> Any:
+        from labdeck.ui.plotting import pg
+
+        plot = pg.PlotWidget()
+        plot.setYRange(0, 100)
+        plot.setLabel("left", "%")
+        plot.setLabel("bottom", "seconds ago")
+        plot.addLegend(offset=(5, 5))
+        plot.setMinimumHeight(140)
+        self.layout().addWidget(plot)
+        return plot
 
     def update_snapshot(self, snap: InventorySnapshot) -> None:
         if snap.cpu_only:
             self.label.setText(f"CPU only — {snap.reason or 'no GPU found'}. Jobs run on the CPU.")
-            self.plot.hide()
+            if self.plot is not None:
+                self.plot.hide()
             return
+        from labdeck.ui.plotting import pg
+
         self.label.setText(f"{len(snap.gpus)} GPU(s), driver {snap.driver}, CUDA {snap.cuda}")
+        if self.plot is None:
+            self.plot = self._make_plot()
         self.plot.show()
         now = time.monotonic()
         self.samples += 1
