@@ -218,6 +218,9 @@ def test_a_group_counts_and_averages_trainings_not_their_second_format_records(
     model = w.model
     assert model.data(model.index(0, 0)) == "batch_size = 32  (2 runs +1 twin)"
     assert "same training logged in another format" in model.data(model.index(0, 0), Qt.ItemDataRole.ToolTipRole)
+    view = w.runs.tree_view  # the label is not cut off: its column was widened for it
+    label = model.data(model.index(0, 0))
+    assert view.horizontalHeader().sectionSize(0) > view.fontMetrics().horizontalAdvance(label) + view.indentation()
     assert model.rowCount(model.index(0, 0)) == 3  # every record stays reachable in its group
     loss_col = model.columnCount() - 1
     want = (csv.metrics["train_loss"].last + 1.0) / 2

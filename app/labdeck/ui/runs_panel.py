@@ -24,7 +24,7 @@ from PySide6.QtCore import (
     QUrl,
     Signal,
 )
-from PySide6.QtGui import QDesktopServices, QGuiApplication, QShowEvent
+from PySide6.QtGui import QDesktopServices, QFont, QFontMetrics, QGuiApplication, QShowEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
@@ -71,6 +71,7 @@ def _restore_quietly(header: QHeaderView, state) -> None:
 # Groups start open up to this many runs, folded above: a tree view lays out every row of an
 # open group on each reset (100,000 runs in four open groups: about a second of frozen window).
 OPEN_GROUPS_UP_TO = 5_000
+MAX_GROUP_LABEL_WIDTH = 480  # pixels: a long label is elided past this, its tooltip has it whole
 
 
 class FlatRunsView(QTableView):
@@ -330,6 +331,8 @@ class RunsPanel(QWidget):
             self.model.set_tree(tree, first_rows)
             self._show_view(self.tree_view if tree.children else self.flat_view)
             self.tree_view.setRootIsDecorated(bool(tree.children))
+            if tree.group_key:
+                self._fit_group_labels()
             self._expand(tree, expanded)
             if selected:
                 self._select_pks(selected)
@@ -344,6 +347,20 @@ class RunsPanel(QWidget):
         self.count_label.setText(f"{len(pks):,} runs{shape}")
         self.rows_loaded.emit(len(pks))
         self._emit_selection()
+
+    def _fit_group_labels(self) -> None:
+        """Widen the first column to the group rows' labels ("lr = 0.05  (2 runs +2 twins)"),
+        up to a limit; never narrower than the user made it."""
+        font = QFont(self.tree_view.font())
+        font.setBold(True)
+        metrics = QFontMetrics(font)
+        rows = min(self.model.rowCount(), 100)
+        needed = max((metrics.horizontalAdvance(str(self.model.data(self.model.index(r, 0)) or ""))
+                      for r in range(rows)), default=0)
+        header = self.tree_view.horizontalHeader()
+        wanted = min(needed + self.tree_view.indentation() + 24, MAX_GROUP_LABEL_WIDTH)
+        if wanted > header.sectionSize(0):
+            header.resizeSection(0, wanted)
 
     def _expanded_nodes(self) -> set[int]:
         return {
