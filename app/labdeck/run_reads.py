@@ -144,13 +144,15 @@ class RunReads:
         numbers = tree.group_numbers
         if numbers is None:
             return out
+        # A training's second record (other_sources) would count it twice.
+        counted = np.ones(len(tree.pks) + 1, dtype=bool)  # by position; the last: not listed
+        if tree.other_sources:
+            counted[tree.positions(np.fromiter(tree.other_sources, dtype=np.int64))] = False
+        counted[-1] = False
         for key, (run_pks, lasts) in columns.items():
-            listed = np.asarray(run_pks, dtype=np.int64)
-            where = tree.positions(listed)
+            where = tree.positions(np.asarray(run_pks, dtype=np.int64))
             values = np.asarray(lasts, dtype=np.float64)
-            keep = (where >= 0) & np.isfinite(values)
-            if tree.other_sources:  # a training's second record would count it twice
-                keep &= ~np.isin(listed, np.fromiter(tree.other_sources, dtype=np.int64))
+            keep = counted[where] & np.isfinite(values)
             group = numbers[where[keep]]
             sums = np.bincount(group, weights=values[keep], minlength=len(tree.groups))
             counts = np.bincount(group, minlength=len(tree.groups))

@@ -95,5 +95,5 @@ def other_sources(session: Session, wanted: set[int]) -> dict[int, int]:
     return {
         child: par
         for child, (par, _) in run_links.cross_format_parents(session, children).items()
-        if par in wanted and par != child
+        if par in wanted
     }

@@ -6,7 +6,7 @@ Built on a worker thread from the query's run keys; the table model only reads i
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 from typing import TYPE_CHECKING
 
@@ -178,8 +178,6 @@ def grouped_by_members(pks: list[int], members: list[tuple[str | None, str]], ke
 def with_other_sources(tree: RunTree, other: set[int]) -> RunTree:
     """A grouped ``tree`` told which of its runs are other-format sources of another's
     training, with each group's count of them."""
-    from dataclasses import replace
-
     import numpy as np
 
     if not other or tree.group_numbers is None:

@@ -96,18 +96,8 @@ def load_plots_after_first_page(window) -> None:
     """The window opens without pyqtgraph (``ui.plotting``: about 0.4 s to import). Once the
     first page of runs is on screen, or after two seconds, a worker imports it, so the first
     chart does not wait for it either (the GUI thread stayed under 20 ms late meanwhile)."""
-    deadline = time.monotonic() + 2.0
-
-    def check() -> None:
-        model = window.model
-        if (model.rowCount() and model.is_loaded(0)) or time.monotonic() > deadline:
-            timer.stop()
-            window.background.submit("load plots", _import_plots, lambda _done: None)
-
-    timer = QTimer(window)
-    timer.setInterval(20)
-    timer.timeout.connect(check)
-    timer.start()
+    _on_first_page(window, lambda: window.background.submit("load plots", _import_plots, lambda _done: None),
+                   interval_ms=20, give_up_s=2.0)
 
 
 def _import_plots() -> None:
@@ -118,15 +108,26 @@ def _quit_after_first_page(app: QApplication, window) -> None:
     """Start-up timing (LABDECK_QUIT_AFTER_PAINT=first-page): quit once the runs table shows
     its first page of runs, painted (scripts/bench_ui.py times launch to exit)."""
 
+    def quit_() -> None:
+        window.repaint()  # the page, on screen
+        app.quit()
+
+    _on_first_page(window, quit_, interval_ms=2)
+
+
+def _on_first_page(window, then, *, interval_ms: int, give_up_s: float | None = None) -> None:
+    """Call ``then()`` once the runs table holds its first page of runs (or after
+    ``give_up_s``: an empty index has none)."""
+    deadline = None if give_up_s is None else time.monotonic() + give_up_s
+
     def check() -> None:
         model = window.model
-        if model.rowCount() and model.is_loaded(0):
+        if (model.rowCount() and model.is_loaded(0)) or (deadline is not None and time.monotonic() > deadline):
             timer.stop()
-            window.repaint()  # the page, on screen
-            app.quit()
+            then()
 
     timer = QTimer(window)
-    timer.setInterval(2)
+    timer.setInterval(interval_ms)
     timer.timeout.connect(check)
     timer.start()
 

@@ -73,6 +73,7 @@ def _neighbour_version(path: Path, *, want_csv: bool) -> Path | None:
     if match is None:
         return None
     mine = _hparams(path)
+    own_events = _event_names(path) if want_csv else []  # this is the TensorBoard version
     best: tuple[float, Path] | None = None
     for n in (int(match.group(1)) - 1, int(match.group(1)) + 1):
         other = path.with_name(f"version_{n}")
@@ -81,7 +82,7 @@ def _neighbour_version(path: Path, *, want_csv: bool) -> Path | None:
         if (has_csv, bool(events)) != (want_csv, not want_csv) or _hparams(other) != mine:
             continue
         csv_dir, tb_dir = (other, path) if want_csv else (path, other)
-        tb_names = events or _event_names(path)
+        tb_names = own_events if want_csv else events
         csv_end = _mtime(csv_dir / METRICS)
         tb_end = max((_mtime(tb_dir / name) or 0.0 for name in tb_names), default=None)
         starts = [s for s in (tfevents_start_s(name) for name in tb_names) if s is not None]

@@ -75,8 +75,8 @@ class LightningCsvReader(Reader):
 
     def fingerprint(self, source: SourceRef) -> str:
         files = [source.path / METRICS, source.path / HPARAMS]
-        writers = lambda: event_files_of_twin(source.path, source.rel)  # noqa: E731
-        return f"{stat_fingerprint(files)}|{quiet_mark(files_in(source.path), writers)}"
+        quiet = quiet_mark(files_in(source.path), lambda: event_files_of_twin(source.path, source.rel))
+        return f"{stat_fingerprint(files)}|{quiet}"
 
     def read_on(self, source: SourceRef, cursor: dict[str, Any] | None) -> ReadResult:
         prev = cursor or {}
