@@ -22,6 +22,11 @@ def default_index_path() -> Path:
     return Path(env) if env else data_dir() / "index.sqlite"
 
 
+def normalise(path: str | os.PathLike) -> str:
+    """A project folder as the index records it: absolute, user expanded, links resolved."""
+    return str(Path(path).expanduser().resolve())
+
+
 def demo_dir() -> Path:
     return data_dir() / "demo"
 

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from labdeck.db import catalogue, compare, grouping, run_links
+from labdeck.db import catalogue, compare, grouping, raw, run_links, run_listing
 from labdeck.db.entities import ProjectInfo, RunInfo, Series
 from labdeck.runs.fold import Source, fold_many
 from labdeck.runs.table_shape import GroupMeans, RunTree, flat, grouped_by_members, nested, with_other_sources
@@ -235,12 +235,13 @@ class RunReads:
         with self.workspace.db.read() as session:
             pks = compare.pks_for_uids(session, run_ids)
             by_pk = compare.series_many(session, list(pks.values()), keys)
-            links = run_links.linked_sources(session, list(pks.values()))
+            conn = raw.sqlite_connection(session)
+            links = run_links.linked_sources(conn, list(pks.values()))
             if not links:
                 return {uid: by_pk.get(pk, {}) for uid, pk in pks.items()}
             parents = list(links)
             twins = sorted({c for kids in links.values() for c in kids})
-            info = dict(zip(parents + twins, catalogue.runs_by_pk(session, parents + twins, with_warnings=False)))
+            info = dict(zip(parents + twins, run_listing.runs_by_pk(conn, parents + twins, with_warnings=False)))
             # All of a twin's keys: its names may differ (a Trainer's TensorBoard: train/loss).
             twin_series = {pk: catalogue.series_for(session, pk) for pk in twins}
         own = {info[pk].id: Source(info[pk].id, info[pk].format, by_pk.get(pk, {})) for pk in parents}

@@ -7,19 +7,22 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from labdeck.db import catalogue, grouping, run_links
+from labdeck.db import run_links, run_listing
 from labdeck.db.engine import Database
 from labdeck.db.entities import ProjectInfo, RunInfo, Series, WarningInfo
-from labdeck.db.projects import add_project, normalise, remove_project
-from labdeck.db.writer import set_runs_hidden
-from labdeck.paths import default_index_path
+from labdeck.paths import default_index_path, normalise
+from labdeck.runs import series_loaders  # noqa: F401 - registers the loaders of points kept in a tool's store
 from labdeck.runs.fold import Folded, Source, fold
-from labdeck.runs.indexer import IndexStats, index_all, index_project
 from labdeck.runs.query import parse_query, parse_sort
 from labdeck.tasks import Task
 
+# Listing projects, runs and warnings reads in plain SQL (``db/run_listing.py``); what needs
+# SQLAlchemy (writes, series, indexing) imports it in the method, so `labdeck runs` starts
+# without it (``scripts/bench_cli.py``).
 if TYPE_CHECKING:
+    from labdeck.runs.indexer import IndexStats
     from labdeck.cards.service import CardService
+    from labdeck.datasets.listing import DatasetListing
     from labdeck.datasets.service import Datasets
     from labdeck.models.publish import Publisher
     from labdeck.models.versions import ModelService
@@ -46,6 +49,13 @@ class Workspace:
         from labdeck.datasets.service import Datasets
 
         return Datasets(self.db)
+
+    @cached_property
+    def dataset_listing(self) -> DatasetListing:
+        """The datasets and their versions, read without loading what ``datasets`` writes with."""
+        from labdeck.datasets.listing import DatasetListing
+
+        return DatasetListing(self.db)
 
     @cached_property
     def models(self) -> ModelService:
@@ -81,21 +91,27 @@ class Workspace:
     # Projects ------------------------------------------------------------
 
     def add_project(self, path: str | os.PathLike) -> tuple[str, bool]:
+        from labdeck.db.projects import add_project
+
         with self.db.write() as session:
             _, created = add_project(session, path)
         return normalise(path), created
 
     def remove_project(self, path: str | os.PathLike) -> bool:
+        from labdeck.db.projects import remove_project
+
         with self.db.write() as session:
             return remove_project(session, path)
 
     def projects(self) -> list[ProjectInfo]:
-        with self.db.read() as session:
-            return catalogue.list_projects(session)
+        with self.db.rows() as conn:
+            return run_listing.list_projects(conn)
 
     # Indexing ------------------------------------------------------------
 
     def index(self, path: str | os.PathLike | None = None, task: Task | None = None) -> IndexStats:
+        from labdeck.runs.indexer import index_all, index_project
+
         if path is None:
             return index_all(self.db, task)
         return index_project(self.db, normalise(path), task=task)
@@ -113,14 +129,16 @@ class Workspace:
     ) -> list[int]:
         where = parse_query(query)
         keys = parse_sort(sort)
-        with self.db.read() as session:
-            return catalogue.run_pks(
-                session, where, keys, include_deleted=include_deleted, project=project, experiment=experiment
+        with self.db.rows() as conn:
+            return run_listing.run_pks(
+                conn, where, keys, include_deleted=include_deleted, project=project, experiment=experiment
             )
 
     def group_members(self, key: str) -> list[tuple[str | None, str]]:
         """Each value of ``key`` (a param, tag or attribute) with its runs' pks as
         comma-separated text (see db.grouping.members)."""
+        from labdeck.db import grouping
+
         with self.db.read() as session:
             return grouping.members(session, key)
 
@@ -129,36 +147,45 @@ class Workspace:
         return self.runs_by_pk(pks)
 
     def runs_by_pk(self, pks: list[int]) -> list[RunInfo]:
-        with self.db.read() as session:
-            return catalogue.runs_by_pk(session, pks)
+        with self.db.rows() as conn:
+            return run_listing.runs_by_pk(conn, pks)
 
     def run(self, ref: str) -> RunInfo:
-        with self.db.read() as session:
-            pk = catalogue.find_run_pk(session, ref)
-            return catalogue.runs_by_pk(session, [pk])[0]
+        with self.db.rows() as conn:
+            return run_listing.runs_by_pk(conn, [run_listing.find_run_pk(conn, ref)])[0]
 
     def set_hidden(self, refs: list[str], hidden: bool = True) -> int:
         """Hide runs from labdeck's lists (or show them again); the files stay as they are."""
+        from labdeck.db import raw
+        from labdeck.db.writer import set_runs_hidden
+
         with self.db.write() as session:
-            pks = [catalogue.find_run_pk(session, ref) for ref in refs]
-            return set_runs_hidden(session, pks, hidden)
+            conn = raw.sqlite_connection(session)
+            return set_runs_hidden(session, [run_listing.find_run_pk(conn, ref) for ref in refs], hidden)
 
     def set_hidden_by_pk(self, pks: list[int], hidden: bool = True) -> int:
+        from labdeck.db.writer import set_runs_hidden
+
         with self.db.write() as session:
             return set_runs_hidden(session, pks, hidden)
 
     def series(self, ref: str, keys: list[str] | None = None) -> dict[str, Series]:
+        from labdeck.db import catalogue, raw
+
         with self.db.read() as session:
-            pk = catalogue.find_run_pk(session, ref)
+            pk = run_listing.find_run_pk(raw.sqlite_connection(session), ref)
             return catalogue.series_for(session, pk, keys)
 
     def training_series(self, ref: str, keys: list[str] | None = None) -> Folded:
         """The run's series with those of its training's other sources (linked runs in other
         formats) folded in, each metric once from its richest source (``runs/fold.py``)."""
+        from labdeck.db import catalogue, raw
+
         with self.db.read() as session:
-            pk = catalogue.find_run_pk(session, ref)
-            pks = [pk, *run_links.linked_sources(session, [pk]).get(pk, [])]
-            infos = catalogue.runs_by_pk(session, pks)
+            conn = raw.sqlite_connection(session)
+            pk = run_listing.find_run_pk(conn, ref)
+            pks = [pk, *run_links.linked_sources(conn, [pk]).get(pk, [])]
+            infos = run_listing.runs_by_pk(conn, pks)
             sources = [Source(i.id, i.format, catalogue.series_for(session, p)) for p, i in zip(pks, infos)]
         folded = fold(sources[0], sources[1:])
         if keys is not None:
@@ -167,17 +194,23 @@ class Workspace:
         return folded
 
     def warnings(self, project: str | None = None) -> list[WarningInfo]:
-        with self.db.read() as session:
-            return catalogue.list_warnings(session, project=normalise(project) if project else None)
+        with self.db.rows() as conn:
+            return run_listing.list_warnings(conn, project=normalise(project) if project else None)
 
     def registered_models(self, project: str | None = None) -> list[dict]:
+        from labdeck.db import catalogue
+
         with self.db.read() as session:
             return catalogue.registered_models(session, project=normalise(project) if project else None)
 
     def known_keys(self) -> dict[str, list[str]]:
+        from labdeck.db import catalogue
+
         with self.db.read() as session:
             return catalogue.known_keys(session)
 
     def provenance(self, ref: str) -> str:
+        from labdeck.db import catalogue, raw
+
         with self.db.read() as session:
-            return catalogue.provenance_json(session, catalogue.find_run_pk(session, ref))
+            return catalogue.provenance_json(session, run_listing.find_run_pk(raw.sqlite_connection(session), ref))

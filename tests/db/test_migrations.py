@@ -31,10 +31,10 @@ def test_first_migration_upgrades_to_head_keeping_data(tmp_path):
 
     db = Database(path)  # opening migrates to head
     assert current_revision(db.engine) == head_revision(db.engine)
-    from labdeck.db import catalogue
+    from labdeck.db import run_listing
 
-    with db.read() as session:
-        runs = catalogue.runs_by_pk(session, catalogue.run_pks(session))
+    with db.rows() as conn:
+        runs = run_listing.runs_by_pk(conn, run_listing.run_pks(conn))
     assert [(r.name, r.params) for r in runs] == [("old run", {"lr": "0.1"})]
     assert runs[0].warnings == ()
     db.close()

@@ -1,5 +1,5 @@
 """A RUN argument names a run by labdeck's id, the tool's own id, or a prefix of either; every
-verb that takes a RUN resolves it the same way (catalogue.find_run_pk)."""
+verb that takes a RUN resolves it the same way (run_listing.find_run_pk)."""
 
 from __future__ import annotations
 

@@ -72,11 +72,11 @@ def test_the_index_keeps_summaries_and_serves_every_point_from_the_store(workspa
     by_uid = {r.id: r for r in runs.values()}
     with_loss = [r for r in runs.values() if key in r.metrics]
     assert with_loss
-    with workspace.db.read() as session:
-        from labdeck.db.catalogue import find_run_pk
+    with workspace.db.rows() as conn:
+        from labdeck.db.run_listing import find_run_pk
 
         for run in with_loss:
-            pk = find_run_pk(session, run.id)
+            pk = find_run_pk(conn, run.id)
             assert batch[pk][key].steps.tolist() == workspace.series(run.id, [key])[key].steps.tolist()
     assert all(set(per) == {key} for per in batch.values())
     assert len(by_uid) == len(runs)

@@ -17,6 +17,8 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 from tests_support import make_runs
 
+from labdeck.db import connection
+
 pytestmark = pytest.mark.gui
 
 
@@ -31,6 +33,7 @@ def gui_thread_calls(monkeypatch):
             offenders.append((what, "".join(traceback.format_stack(limit=12)[:-2])))
 
     real_init, real_open, real_connect = Session.__init__, builtins.open, Engine.connect
+    real_plain_connect = connection.connect
 
     def engine_connect(self, *a, **kw):  # raw SQL reads that bypass the ORM
         note("database connection")
@@ -44,6 +47,11 @@ def gui_thread_calls(monkeypatch):
         note(f"open({file!r})")
         return real_open(file, *a, **kw)
 
+    def plain_connect(*a, **kw):  # the plain-SQL reads (db/run_listing.py)
+        note("plain database connection")
+        return real_plain_connect(*a, **kw)
+
+    monkeypatch.setattr(connection, "connect", plain_connect)
     monkeypatch.setattr(Session, "__init__", session_init)
     monkeypatch.setattr(Engine, "connect", engine_connect)
     monkeypatch.setattr(builtins, "open", recording_open)

@@ -13,9 +13,8 @@ from labdeck.cli.common import (
     verb_group,
 )
 from labdeck.datasets.report import diff_text, size_text, validation_text
-from labdeck.datasets.service import load_rules_file
 from labdeck.datasets.store import StoreError
-from labdeck.db.datasets import DatasetNotFound, VersionInfo
+from labdeck.db.dataset_listing import DatasetNotFound, VersionInfo
 from labdeck.tasks import Cancelled, Task
 from labdeck.workspace import Workspace
 
@@ -90,7 +89,7 @@ def cmd_add(ws: Workspace, args) -> int:
 
 
 def cmd_list(ws: Workspace, args) -> int:
-    ds = ws.datasets
+    ds = ws.dataset_listing
     uses = ds.use_counts()
     if args.name:
         versions = _run(ds.versions, args.name)
@@ -126,6 +125,8 @@ def cmd_diff(ws: Workspace, args) -> int:
 
 
 def cmd_rules(ws: Workspace, args) -> int:
+    from labdeck.datasets.service import load_rules_file  # with the service's libraries, as ws.datasets
+
     ds = ws.datasets
     if args.set or args.strict or args.lenient or args.clear:
         rules = {} if args.clear else (_run(load_rules_file, args.set) if args.set else None)

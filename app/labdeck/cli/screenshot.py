@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from labdeck.cli.common import CliError
-from labdeck.db.projects import normalise
+from labdeck.paths import normalise
 from labdeck.workspace import Workspace
 
 VIEWS = ("runs", "datasets", "models", "jobs")

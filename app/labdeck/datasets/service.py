@@ -24,10 +24,11 @@ from labdeck.datasets.rules import Validation
 from labdeck.datasets.checkout import CheckoutResult, checkout, verify_object
 from labdeck.datasets.diff import DatasetDiff, diff_versions
 from labdeck.datasets.ingest import ingest
+from labdeck.datasets.listing import DatasetListing
 from labdeck.datasets.scan import scan
 from labdeck.datasets.store import Store, StoreError, check_name, manifest_bytes
-from labdeck.db import catalogue
-from labdeck.db import dataset_users
+from labdeck.db import raw, run_listing
+from labdeck.db import dataset_listing, dataset_users
 from labdeck.db import datasets as q
 from labdeck.db.engine import Database
 from labdeck.db.foreign_index import ForeignIndexError, read_references
@@ -95,10 +96,9 @@ def _now_ms() -> int:
     return int(time.time() * 1000)
 
 
-class Datasets:
+class Datasets(DatasetListing):
     def __init__(self, db: Database, store: Store | None = None) -> None:
-        self.db = db
-        self.store = store or Store()
+        super().__init__(db, store)
         self._profiles: dict[tuple[str, str], tabular.Profile] = {}
         self._registered = False
 
@@ -222,33 +222,11 @@ class Datasets:
         return problems
 
     def _sync_refs(self, name: str) -> None:
-        with self.db.read() as s:
-            refs = q.all_version_refs(s).get(name, [])
+        with self.db.rows() as conn:
+            refs = dataset_listing.all_version_refs(conn).get(name, [])
         self.store.write_refs(name, refs)
 
     # Reading -------------------------------------------------------------------------
-
-    def list(self) -> list[q.DatasetInfo]:
-        with self.db.read() as s:
-            infos = q.list_datasets(s)
-            refs = q.all_version_refs(s)
-        self._repair_refs(refs)
-        return infos
-
-    def _repair_refs(self, refs: dict[str, List[tuple[int, str]]]) -> None:
-        """Rewrite any refs file that disagrees with the index (a crash between the two writes)."""
-        for name, versions in refs.items():
-            want = {str(v): d for v, d in versions}
-            try:
-                have = json.loads((self.store.refs / f"{name}.json").read_text())["versions"]
-            except (OSError, ValueError, KeyError):
-                have = None
-            if have != want:
-                self.store.write_refs(name, versions)
-
-    def versions(self, name: str) -> List[q.VersionInfo]:
-        with self.db.read() as s:
-            return q.list_versions(s, name)
 
     def version(self, name: str, version: int | None = None) -> q.VersionInfo:
         with self.db.read() as s:
@@ -264,17 +242,13 @@ class Datasets:
         v = self.version(name, version)
         return self.store.read_manifest(v.digest)
 
-    def use_counts(self) -> dict[str, int]:
-        with self.db.read() as s:
-            return q.use_counts(s)
-
     def runs_using(self, name: str, version: int | None = None) -> List[q.RunUse]:
         with self.db.read() as s:
             return q.runs_using(s, name, version)
 
     def inputs_of_run(self, run_ref: str) -> List[q.RunUse]:
         with self.db.read() as s:
-            return q.inputs_of_run(s, catalogue.find_run_pk(s, run_ref))
+            return q.inputs_of_run(s, run_listing.find_run_pk(raw.sqlite_connection(s), run_ref))
 
     def match_existing(self, source: str | os.PathLike) -> str | None:
         """The dataset a dropped path most likely belongs to: same source folder, else same name."""
@@ -379,7 +353,7 @@ class Datasets:
             with self.db.read() as s:
                 keep = q.referenced_objects(s)
                 keep_manifests = q.referenced_manifests(s)
-                names = set(q.all_version_refs(s))
+                names = set(dataset_listing.all_version_refs(raw.sqlite_connection(s)))
                 pins = dataset_users.pinned_digests(s)
             # Other index files may share this store (--index): their versions count too.
             other_objects, other_manifests, other_pins, alive = self._references_elsewhere()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Sequence, Sized
 from typing import TypeVar
 
 T = TypeVar("T")
@@ -12,3 +12,8 @@ BATCH = 900  # well below the limit, and small enough that each statement stays 
 def batches(items: Sequence[T], size: int = BATCH) -> Iterator[Sequence[T]]:
     for i in range(0, len(items), size):
         yield items[i : i + size]
+
+
+def placeholders(items: Sized) -> str:
+    """``?, ?, …``: one parameter per item, for ``IN (...)`` in SQL text."""
+    return ", ".join("?" * len(items))

@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from labdeck.db import catalogue
+from labdeck.db import catalogue, raw, run_listing
 from labdeck.db import registry as reg
 from labdeck.db.card_tables import CardSection
 from labdeck.db.dataset_tables import Dataset, DatasetVersion
@@ -158,7 +158,7 @@ def card_record(session: Session, name: str, version: int, *, with_series: bool 
     provenance: dict = {}
     series: dict[str, Series] = {}
     if row.run_pk is not None:
-        found = catalogue.runs_by_pk(session, [row.run_pk], with_warnings=False)
+        found = run_listing.runs_by_pk(raw.sqlite_connection(session), [row.run_pk], with_warnings=False)
         run = found[0] if found else None
         try:
             provenance = json.loads(catalogue.provenance_json(session, row.run_pk))

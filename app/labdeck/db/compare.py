@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from labdeck.db import series as series_codec
-from labdeck.db import series_sources
+from labdeck.db import raw, series_sources
 from labdeck.db.batches import batches
 from labdeck.db.entities import Series
 from labdeck.db.catalogue_tables import MetricChunk, Project, Run, RunProvenance
@@ -65,7 +65,7 @@ def series_many(
 ) -> dict[int, dict[str, Series]]:
     """Every point of metrics ``keys`` for many runs in one query per batch."""
     wanted = list(keys)
-    in_source = series_sources.load(session, pks, wanted)
+    in_source = series_sources.load(raw.sqlite_connection(session), pks, wanted)
     pks = [pk for pk in pks if pk not in in_source]
     grouped: dict[int, dict[str, list[tuple[bytes, bytes, bytes]]]] = defaultdict(
         lambda: defaultdict(list)

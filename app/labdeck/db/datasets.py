@@ -15,6 +15,7 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from labdeck.db import dataset_listing as listing
 from labdeck.db import dataset_version_files as vfiles
 from labdeck.db.batches import batches
 from labdeck.db.dataset_tables import (
@@ -24,12 +25,8 @@ from labdeck.db.dataset_tables import (
     RemovedDatasetVersion,
 )
 from labdeck.db.catalogue_tables import Run, RunInput
+from labdeck.db.dataset_listing import DatasetNotFound, VersionInfo
 from labdeck.db.raw import sqlite_connection
-from labdeck.errors import UserError
-
-
-class DatasetNotFound(UserError, LookupError):
-    pass
 
 
 class VersionConflict(Exception):
@@ -41,28 +38,6 @@ class FileEntry:
     path: str
     size: int
     digest: str
-
-
-@dataclass(frozen=True)
-class VersionInfo:
-    dataset: str
-    version: int
-    digest: str
-    created_at: int
-    message: str
-    source_path: str
-    file_count: int
-    total_bytes: int
-
-
-@dataclass(frozen=True)
-class DatasetInfo:
-    name: str
-    created_at: int
-    versions: int
-    latest: VersionInfo | None
-    strict: bool
-    has_rules: bool
 
 
 @dataclass(frozen=True)
@@ -82,13 +57,8 @@ def _version_info(name: str, v: DatasetVersion) -> VersionInfo:
 
 
 def _dataset_row(session: Session, name: str) -> Dataset:
-    row = session.scalar(select(Dataset).where(Dataset.name == name))
-    if row is None:
-        removed = session.scalar(select(func.count()).where(RemovedDatasetVersion.dataset == name))
-        if removed:
-            raise DatasetNotFound(f"dataset {name!r} was removed (labdeck dataset rm); its {removed} version(s) "
-                                  "are no longer in the index")
-        raise DatasetNotFound(f"no dataset named {name!r} (labdeck dataset list shows them)")
+    row = session.get(Dataset, listing.dataset_id(sqlite_connection(session), name))
+    assert row is not None  # just found by its name, in this transaction
     return row
 
 
@@ -126,27 +96,12 @@ def _version_row(session: Session, name: str, version: int) -> DatasetVersion:
 # Reading -------------------------------------------------------------------
 
 
-def list_datasets(session: Session) -> list[DatasetInfo]:
-    out = []
-    for ds in session.scalars(select(Dataset).order_by(Dataset.name)):
-        versions = list_versions(session, ds.name)
-        out.append(
-            DatasetInfo(ds.name, ds.created_at, len(versions), versions[-1] if versions else None, ds.strict,
-                        ds.rules not in ("", "{}"))
-        )
-    return out
-
-
 def dataset_exists(session: Session, name: str) -> bool:
     return session.scalar(select(Dataset.id).where(Dataset.name == name)) is not None
 
 
 def list_versions(session: Session, name: str) -> list[VersionInfo]:
-    ds = _dataset_row(session, name)
-    rows = session.scalars(
-        select(DatasetVersion).where(DatasetVersion.dataset_id == ds.id).order_by(DatasetVersion.version)
-    )
-    return [_version_info(name, v) for v in rows]
+    return listing.list_versions(sqlite_connection(session), name)
 
 
 def get_version(session: Session, name: str, version: int | None = None) -> VersionInfo:
@@ -183,19 +138,6 @@ def referenced_objects(session: Session) -> set[str]:
 
 def referenced_manifests(session: Session) -> set[str]:
     return set(session.scalars(select(DatasetVersion.digest).distinct()))
-
-
-def all_version_refs(session: Session) -> dict[str, list[tuple[int, str]]]:
-    """{dataset: [(version, digest), ...]} for the store's name → digest files."""
-    rows = session.execute(
-        select(Dataset.name, DatasetVersion.version, DatasetVersion.digest)
-        .join(DatasetVersion, DatasetVersion.dataset_id == Dataset.id)
-        .order_by(Dataset.name, DatasetVersion.version)
-    )
-    out: dict[str, list[tuple[int, str]]] = {}
-    for name, version, digest in rows:
-        out.setdefault(name, []).append((version, digest))
-    return out
 
 
 def get_rules(session: Session, name: str) -> tuple[dict, bool]:
@@ -385,16 +327,6 @@ def runs_using(session: Session, name: str, version: int | None = None) -> list[
         ds_name, ver = _parse_source(source)
         out.append(RunUse(uid, run_name, ds_name, ver, digest, context))
     return out
-
-
-def use_counts(session: Session) -> dict[str, int]:
-    """{version digest: number of runs that used it}."""
-    rows = session.execute(
-        select(RunInput.digest, func.count(func.distinct(RunInput.run_pk)))
-        .where(RunInput.source_type == "labdeck")
-        .group_by(RunInput.digest)
-    )
-    return {d: n for d, n in rows}
 
 
 def inputs_of_run(session: Session, run_pk: int) -> list[RunUse]:

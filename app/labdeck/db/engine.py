@@ -1,21 +1,26 @@
-"""Opening the index: one SQLite file in WAL mode, migrated to head on open."""
+"""Opening the index: one SQLite file in WAL mode, migrated to head on open.
+
+SQLAlchemy is imported on the first session asked for, not on open: listing runs reads
+through plain connections (``db/connection.py``), so `labdeck runs` never loads it.
+"""
 
 from __future__ import annotations
 
+import sqlite3
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from sqlalchemy import create_engine, event
-from sqlalchemy.engine import Engine
-from sqlalchemy.orm import Session, sessionmaker
-
-from labdeck.db.filters import register_sql_functions
+from labdeck.db import connection
 from labdeck.db.lock import writer_lock
 from labdeck.db.migrate import needs_upgrade, upgrade_to_head
 from labdeck.errors import UserError
 
-BUSY_TIMEOUT_MS = 30_000
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Engine
+    from sqlalchemy.orm import Session, sessionmaker
 
 
 class IndexOpenError(UserError, RuntimeError):
@@ -23,21 +28,12 @@ class IndexOpenError(UserError, RuntimeError):
 
 
 def _on_connect(dbapi_conn, _record) -> None:
-    cur = dbapi_conn.cursor()
-    cur.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
-    cur.execute("PRAGMA journal_mode=WAL")
-    # NORMAL is crash-safe in WAL mode (a power cut may lose the last commit, never corrupt).
-    cur.execute("PRAGMA synchronous=NORMAL")
-    cur.execute("PRAGMA foreign_keys=ON")
-    # A helper thread for big sorts. Measured on 100,000 runs, interleaved: ordering by a
-    # param or a metric 178 / 171 -> 153 / 150 ms of SQL; by name, or a filter in start
-    # order, 105 / 88 -> 114 / 99 ms (a cheap sort pays for the thread). Two helped no more.
-    cur.execute("PRAGMA threads=1")
-    cur.close()
-    register_sql_functions(dbapi_conn)
+    connection.configure(dbapi_conn)
 
 
 def make_engine(path: Path) -> Engine:
+    from sqlalchemy import create_engine, event
+
     engine = create_engine(f"sqlite:///{path}", future=True)
     event.listen(engine, "connect", _on_connect)
     return engine
@@ -48,20 +44,52 @@ class Database:
 
     def __init__(self, path: Path, *, migrate: bool = True) -> None:
         self.path = Path(path)
+        self._made_lock = threading.Lock()  # the engine and session factory are made once, on first use
+        self._engine: Engine | None = None
+        self._session_factory: sessionmaker[Session] | None = None
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise IndexOpenError(f"cannot create the index folder {self.path.parent}: {exc}") from exc
-        self.engine = make_engine(self.path)
         if migrate:
             try:
-                if needs_upgrade(self.engine):
+                if self._behind():
                     # One process migrates; another opening the index meanwhile waits for it.
                     with writer_lock(self.path, "migrating the index"):
                         upgrade_to_head(self.engine)
             except Exception as exc:  # noqa: BLE001 - any failure here means an unusable index
                 raise IndexOpenError(f"cannot open the index {self.path}: {exc}") from exc
-        self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+
+    def _behind(self) -> bool:
+        conn = connection.connect(self.path)
+        try:
+            return needs_upgrade(conn)
+        finally:
+            conn.close()
+
+    @property
+    def engine(self) -> Engine:
+        with self._made_lock:
+            if self._engine is None:
+                self._engine = make_engine(self.path)
+            return self._engine
+
+    def _sessions(self) -> Session:
+        if self._session_factory is None:
+            from sqlalchemy.orm import sessionmaker
+
+            engine = self.engine
+            with self._made_lock:
+                if self._session_factory is None:
+                    self._session_factory = sessionmaker(engine, expire_on_commit=False)
+        return self._session_factory()
+
+    @contextmanager
+    def rows(self) -> Iterator[sqlite3.Connection]:
+        """A plain connection holding one read transaction (``connection.read_transaction``):
+        for the reads written in SQL, without SQLAlchemy."""
+        with connection.read_transaction(self.path) as conn:
+            yield conn
 
     @contextmanager
     def write(self) -> Iterator[Session]:
@@ -81,4 +109,5 @@ class Database:
             session.rollback()
 
     def close(self) -> None:
-        self.engine.dispose()
+        if self._engine is not None:
+            self._engine.dispose()

@@ -1,6 +1,9 @@
-"""Run filters and sort keys as plain values, and their translation to SQL.
+"""Run filters and sort keys as plain values, and their translation to SQL text.
 
 The query language parser (``labdeck.runs.query``) builds these; only this module knows SQL.
+The SQL is written here as text with ``?`` parameters rather than built with SQLAlchemy:
+listing runs is what `labdeck runs` and the app's first page wait for, and neither should
+first import SQLAlchemy (``db/connection.py``).
 """
 
 from __future__ import annotations
@@ -8,29 +11,26 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import lru_cache
 from collections.abc import Callable
-from typing import Any, Union
+from typing import Union
 
 import re2
-from sqlalchemy import String, and_, case, false, func, not_, or_, select
-from sqlalchemy.orm import aliased
-from sqlalchemy.sql import ColumnElement
 
-from labdeck.db.catalogue_tables import MetricSummary, Param, Project, Run, Tag
 from labdeck.db.pattern_text import like_containing, required_text
 from labdeck.errors import UserError
 
-# Attributes of a run that a query may name directly, with their column.
+# Attributes of a run that a query may name directly, with their column. `project` is the
+# one on another table: a filter or sort on it joins `projects` (see ``uses_project``).
 ATTRIBUTES = {
-    "id": Run.uid,
-    "name": Run.name,
-    "status": Run.status,
-    "experiment": Run.experiment,
-    "format": Run.format,
-    "source_id": Run.source_id,
-    "path": Run.path,
-    "start_time": Run.start_time,
-    "end_time": Run.end_time,
-    "project": Project.path,
+    "id": "runs.uid",
+    "name": "runs.name",
+    "status": "runs.status",
+    "experiment": "runs.experiment",
+    "format": "runs.format",
+    "source_id": "runs.source_id",
+    "path": "runs.path",
+    "start_time": "runs.start_time",
+    "end_time": "runs.end_time",
+    "project": "projects.path",
 }
 NUMERIC_ATTRIBUTES = {"start_time", "end_time"}
 OPERATORS = ("=", "!=", "<", "<=", ">", ">=", "~", "!~")
@@ -82,29 +82,27 @@ class SortKey:
     descending: bool = False
 
 
-def _compare(column, op: str, value):
-    if op == "=":
-        return column == value
-    if op == "!=":
-        return column != value
-    if op == "<":
-        return column < value
-    if op == "<=":
-        return column <= value
-    if op == ">":
-        return column > value
-    if op == ">=":
-        return column >= value
+_COMPARISONS = ("=", "!=", "<", "<=", ">", ">=")  # the same in SQL
+
+
+def _compare(column: str, op: str, value, *, text: bool, params: list) -> str:
+    """``column op value`` as SQL, its parameters appended to ``params``. ``text``: the
+    column holds text (a pattern may then be narrowed by LIKE first)."""
+    if op in _COMPARISONS:
+        params.append(value)
+        return f"{column} {op} ?"
     if op == "~":
-        must = required_text(value) if isinstance(getattr(column, "type", None), String) else None
+        must = required_text(value) if text else None
         if must is None:
-            return func.labdeck_regexp(value, column) == 1
+            params.append(value)
+            return f"labdeck_regexp(?, {column}) = 1"
         # LIKE first, in SQLite's code; the pattern only where the text is there (a CASE
         # keeps that order: 100,000 names, `run-1.*7$`: 1 pattern call in 9).
-        return case((column.like(like_containing(must), escape="\\"), func.labdeck_regexp(value, column)),
-                    else_=0) == 1
+        params.extend([like_containing(must), value])
+        return f"(CASE WHEN {column} LIKE ? ESCAPE '\\' THEN labdeck_regexp(?, {column}) ELSE 0 END) = 1"
     if op == "!~":
-        return func.labdeck_regexp(value, column) == 0
+        params.append(value)
+        return f"labdeck_regexp(?, {column}) = 0"
     raise ValueError(f"unknown operator {op}")
 
 
@@ -159,46 +157,57 @@ def register_sql_functions(dbapi_conn) -> None:
     dbapi_conn.create_function("labdeck_regexp", 2, _regexp, deterministic=True)
 
 
-def to_sql(node: Filter) -> ColumnElement[bool]:
+# The tables a query's namespaces live in.
+_TABLES = {"params": "params", "tags": "tags", "metrics": "metrics"}
+
+
+def to_sql(node: Filter, params: list) -> str:
+    """The filter as a SQL condition on `runs` (and `projects` where ``uses_project``), its
+    parameters appended to ``params`` in order."""
     # Depth is bounded by the parser (parentheses and 'not'); chains are flat tuples.
-    if isinstance(node, And):
-        return and_(*(to_sql(term) for term in node.terms))
-    if isinstance(node, Or):
-        return or_(*(to_sql(term) for term in node.terms))
+    if isinstance(node, (And, Or)):
+        joiner = " AND " if isinstance(node, And) else " OR "
+        return "(" + joiner.join(to_sql(term, params) for term in node.terms) + ")"
     if isinstance(node, Not):
-        return not_(to_sql(node.inner))
+        # SQLite's parser has a bounded stack: a chain of `not` cancels in pairs, and an
+        # and/or (already in parentheses) gets none more.
+        inner, negated = node.inner, True
+        while isinstance(inner, Not):
+            inner, negated = inner.inner, not negated
+        text = to_sql(inner, params)
+        if not negated:
+            return text
+        return "NOT " + (text if isinstance(inner, (And, Or)) else f"({text})")
     if isinstance(node, Has):
-        return _has(node.field)
-    return _compare_sql(node)
+        return _has(node.field, params)
+    return _compare_sql(node, params)
 
 
-def _runs_where(model, *conditions) -> ColumnElement[bool]:
+def _runs_where(table: str, conditions: str) -> str:
     # `pk IN (SELECT run_pk …)` rather than a correlated EXISTS: SQLite runs the inner query
     # once (a range scan of the (key, value) index) instead of one probe per run.
-    return Run.pk.in_(select(model.run_pk).where(*conditions))
+    return f"runs.pk IN (SELECT run_pk FROM {table} WHERE {conditions})"
 
 
-def _has(field: Field) -> ColumnElement[bool]:
-    model: Any = {"params": Param, "tags": Tag, "metrics": MetricSummary}.get(field.kind)
-    if model is None:
-        return false()
-    return _runs_where(model, model.key == field.name)
+def _has(field: Field, params: list) -> str:
+    table = _TABLES.get(field.kind)
+    if table is None:
+        return "0"
+    params.append(field.name)
+    return _runs_where(table, "key = ?")
 
 
-def _compare_sql(node: Compare) -> ColumnElement[bool]:
+def _compare_sql(node: Compare, params: list) -> str:
     f, op, value = node.field, node.op, node.value
     if f.kind == "attr":
-        return _compare(ATTRIBUTES[f.name], op, value)
+        return _compare(ATTRIBUTES[f.name], op, value, text=f.name not in NUMERIC_ATTRIBUTES, params=params)
+    params.append(f.name)
     if f.kind == "metrics":
-        return _runs_where(MetricSummary, MetricSummary.key == f.name, _compare(MetricSummary.last, op, value))
-    model: Any = Param if f.kind == "params" else Tag
-    column: Any
+        return _runs_where("metrics", "key = ? AND " + _compare("last", op, value, text=False, params=params))
     if isinstance(value, float) and f.kind == "params" and op not in ("~", "!~"):
-        column = Param.value_num
-    else:
-        column = model.value
-        value = value if isinstance(value, str) else _plain(value)
-    return _runs_where(model, model.key == f.name, _compare(column, op, value))
+        return _runs_where("params", "key = ? AND " + _compare("value_num", op, value, text=False, params=params))
+    value = value if isinstance(value, str) else _plain(value)
+    return _runs_where(_TABLES[f.kind], "key = ? AND " + _compare("value", op, value, text=True, params=params))
 
 
 def _plain(number: float) -> str:
@@ -217,28 +226,28 @@ def uses_project(node: Filter | None) -> bool:
 
 
 def is_project(field: Field) -> bool:
-    return field.kind == "attr" and ATTRIBUTES.get(field.name) is Project.path
+    return field.kind == "attr" and field.name == "project"
 
 
-def sort_terms(key: SortKey) -> tuple[list[tuple[Any, ColumnElement[bool]]], list]:
-    """Outer joins and ORDER BY expressions for a sort key (NULLs always last).
+def sort_terms(key: SortKey, alias: str, params: list) -> tuple[list[str], list[str]]:
+    """Outer joins and ORDER BY terms for a sort key (NULLs always last); the joined table
+    is named ``alias``, and the joins' parameters are appended to ``params``.
 
     A param, metric or tag is joined once (its (run_pk, key) primary key makes each probe
     one index lookup) rather than read by a scalar subquery per ordering expression.
     """
     f = key.field
-    joins: list[tuple[Any, ColumnElement[bool]]] = []
+    joins: list[str] = []
     if f.kind == "attr":
         columns = [ATTRIBUTES[f.name]]
     else:
-        model: Any = {"params": Param, "metrics": MetricSummary, "tags": Tag}[f.kind]
-        joined: Any = aliased(model)
-        joins.append((joined, and_(joined.run_pk == Run.pk, joined.key == f.name)))
+        joins.append(f"LEFT OUTER JOIN {_TABLES[f.kind]} AS {alias} ON {alias}.run_pk = runs.pk AND {alias}.key = ?")
+        params.append(f.name)
         if f.kind == "params":
-            columns = [joined.value_num, joined.value]  # numbers as numbers, then text
+            columns = [f"{alias}.value_num", f"{alias}.value"]  # numbers as numbers, then text
         elif f.kind == "metrics":
-            columns = [joined.last]
+            columns = [f"{alias}.last"]
         else:
-            columns = [joined.value]
-    order = [(c.desc() if key.descending else c.asc()).nulls_last() for c in columns]
-    return joins, order
+            columns = [f"{alias}.value"]
+    direction = "DESC" if key.descending else "ASC"
+    return joins, [f"{c} {direction} NULLS LAST" for c in columns]

@@ -94,6 +94,6 @@ def other_sources(session: Session, wanted: set[int]) -> dict[int, int]:
     children = [row for row in raw.rows(session, linked) if row[0] in wanted]
     return {
         child: par
-        for child, (par, _) in run_links.cross_format_parents(session, children).items()
+        for child, (par, _) in run_links.cross_format_parents(raw.sqlite_connection(session), children).items()
         if par in wanted
     }

@@ -8,16 +8,14 @@ of every CLI verb's start-up). Alembic is imported only to actually migrate.
 from __future__ import annotations
 
 import re
+import sqlite3
 from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from sqlalchemy import text
-from sqlalchemy.engine import Engine
-from sqlalchemy.exc import OperationalError
-
 if TYPE_CHECKING:
     from alembic.config import Config
+    from sqlalchemy.engine import Engine
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 _REVISION = re.compile(r'^revision\s*=\s*["\']([^"\']+)["\']', re.M)
@@ -51,15 +49,22 @@ def head_revision(_engine: Engine | None = None) -> str:
     return heads[0]
 
 
-def current_revision(engine: Engine) -> str | None:
-    with engine.connect() as conn:
-        try:
-            rows = conn.execute(text("SELECT version_num FROM alembic_version")).fetchall()
-        except OperationalError as exc:
-            if "no such table" in str(exc):
-                return None  # a new index
-            raise
+def revision_of(conn: sqlite3.Connection) -> str | None:
+    """The index's schema revision (None for a new index)."""
+    try:
+        rows = conn.execute("SELECT version_num FROM alembic_version").fetchall()
+    except sqlite3.OperationalError as exc:
+        if "no such table" in str(exc):
+            return None  # a new index
+        raise
     return rows[0][0] if len(rows) == 1 else None
+
+
+def current_revision(engine: Engine) -> str | None:
+    from labdeck.db.raw import sqlite_connection
+
+    with engine.connect() as conn:
+        return revision_of(sqlite_connection(conn))
 
 
 def upgrade_to(engine: Engine, revision: str = "head") -> None:
@@ -68,12 +73,12 @@ def upgrade_to(engine: Engine, revision: str = "head") -> None:
     command.upgrade(alembic_config(engine), revision)
 
 
-def needs_upgrade(engine: Engine) -> bool:
+def needs_upgrade(conn: sqlite3.Connection) -> bool:
     """Whether the index is behind this labdeck's schema (one small query)."""
-    return current_revision(engine) != head_revision()
+    return revision_of(conn) != head_revision()
 
 
 def upgrade_to_head(engine: Engine) -> None:
-    """Upgrade unless already at head."""
-    if needs_upgrade(engine):
+    """Upgrade unless already at head (another process may have just done it)."""
+    if current_revision(engine) != head_revision():
         upgrade_to(engine, "head")

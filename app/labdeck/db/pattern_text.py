@@ -47,7 +47,11 @@ def required_text(pattern: str) -> str | None:
     return best if len(best) >= MIN_LENGTH else None
 
 
+def like_escaped(text: str) -> str:
+    """``text`` matched literally by ``LIKE … ESCAPE '\\'``."""
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
 def like_containing(text: str) -> str:
     """A ``LIKE`` pattern (escape character ``\\``) for values containing ``text``."""
-    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return f"%{escaped}%"
+    return f"%{like_escaped(text)}%"

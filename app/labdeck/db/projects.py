@@ -12,14 +12,11 @@ from sqlalchemy.orm import Session
 from labdeck.db.catalogue_tables import Project
 from labdeck.db.writer import now_ms
 from labdeck.errors import UserError
+from labdeck.paths import normalise
 
 
 class ProjectError(UserError, ValueError):
     pass
-
-
-def normalise(path: str | os.PathLike) -> str:
-    return str(Path(path).expanduser().resolve())
 
 
 def add_project(session: Session, path: str | os.PathLike) -> tuple[int, bool]:

@@ -17,7 +17,9 @@ from typing import Any
 from sqlalchemy import func, inspect, select, text
 from sqlalchemy.orm import Session
 
-from labdeck.db.catalogue import find_run_pk, provenance_json
+from labdeck.db import raw
+from labdeck.db.catalogue import provenance_json
+from labdeck.db.run_listing import find_run_pk
 from labdeck.db.catalogue_tables import MetricSummary, Param, Project, Run, RunModel, Tag
 from labdeck.db.registry_tables import (
     ApprovalEvent,
@@ -228,7 +230,7 @@ def _run_for_model(session: Session, run: Run, project: str) -> RunForModel:
 
 
 def run_for_model(session: Session, ref: str) -> RunForModel:
-    pk = find_run_pk(session, ref)
+    pk = find_run_pk(raw.sqlite_connection(session), ref)
     run, project = session.execute(
         select(Run, Project.path).join(Project, Project.id == Run.project_id).where(Run.pk == pk)
     ).one()

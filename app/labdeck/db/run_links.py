@@ -11,12 +11,11 @@ unchanged: no MLflow run id holds a ':'.
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Iterable
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
-
-from labdeck.db.catalogue_tables import Run
+from labdeck.db.batches import batches, placeholders
+from labdeck.db.pattern_text import like_escaped
 
 # Formats a run may be linked to from another format.
 LINKABLE = frozenset({"lightning", "hf-trainer", "tensorboard"})
@@ -39,7 +38,7 @@ def split(parent_source_id: str | None, own_format: str) -> tuple[str, str] | No
 
 
 def cross_format_parents(
-    session: Session, children: Iterable[tuple[int, int, str, str | None]]
+    conn: sqlite3.Connection, children: Iterable[tuple[int, int, str, str | None]]
 ) -> dict[int, tuple[int, str]]:
     """child pk -> (parent pk, parent uid), for ``children`` given as (pk, project id, format,
     parent_source_id) whose parent in another format is indexed (and not gone)."""
@@ -50,53 +49,51 @@ def cross_format_parents(
             wanted.setdefault((project_id, *link), []).append(pk)
     if not wanted:
         return {}
-    source_ids = {key[2] for key in wanted}
     found: dict[int, tuple[int, str]] = {}
-    rows = session.execute(
-        select(Run.pk, Run.uid, Run.project_id, Run.format, Run.source_id)
-        .where(Run.source_id.in_(source_ids), Run.gone_at.is_(None))
-    )
-    for pk, uid, project_id, fmt, source_id in rows:
-        for child in wanted.get((project_id, fmt, source_id), ()):
-            if child != pk:
-                found[child] = (pk, uid)
+    for part in batches(sorted({key[2] for key in wanted})):
+        rows = conn.execute(
+            "SELECT pk, uid, project_id, format, source_id FROM runs "
+            f"WHERE source_id IN ({placeholders(part)}) AND gone_at IS NULL", part)
+        for pk, uid, project_id, fmt, source_id in rows:
+            for child in wanted.get((project_id, fmt, source_id), ()):
+                if child != pk:
+                    found[child] = (pk, uid)
     return found
 
 
-def linked_sources(session: Session, pks: Iterable[int]) -> dict[int, list[int]]:
+def linked_sources(conn: sqlite3.Connection, pks: Iterable[int]) -> dict[int, list[int]]:
     """run pk -> pks of its training's other sources, for the listed runs that have any: the
     runs in other formats that name it as their parent, and for a native run (a labdeck job's)
     the logger runs written inside its folder."""
-    parents = {
-        pk: (project_id, fmt, source_id, path)
-        for pk, project_id, fmt, source_id, path in session.execute(
-            select(Run.pk, Run.project_id, Run.format, Run.source_id, Run.path).where(Run.pk.in_(list(pks)))
-        )
-    }
+    parents: dict[int, tuple[int, str, str, str]] = {}
+    for part in batches(list(pks)):
+        for pk, project_id, fmt, source_id, path in conn.execute(
+            f"SELECT pk, project_id, format, source_id, path FROM runs WHERE pk IN ({placeholders(part)})", part
+        ):
+            parents[pk] = (project_id, fmt, source_id, path)
     if not parents:
         return {}
-    wanted = {parent_in_format(fmt, source_id) for _, fmt, source_id, _ in parents.values()}
-    children = session.execute(
-        select(Run.pk, Run.project_id, Run.format, Run.parent_source_id)
-        .where(Run.parent_source_id.in_(wanted), Run.gone_at.is_(None))
-    ).all()
+    children: list[tuple[int, int, str, str | None]] = []
+    for names in batches(sorted({parent_in_format(fmt, source_id) for _, fmt, source_id, _ in parents.values()})):
+        children.extend(conn.execute(
+            "SELECT pk, project_id, format, parent_source_id FROM runs "
+            f"WHERE parent_source_id IN ({placeholders(names)}) AND gone_at IS NULL", names))
     out: dict[int, set[int]] = {}
-    for child, (parent, _) in cross_format_parents(session, children).items():
+    for child, (parent, _) in cross_format_parents(conn, children).items():
         if parent in parents:
             out.setdefault(parent, set()).add(child)
     for pk, (project_id, fmt, _, path) in parents.items():
         if fmt == NATIVE and path:
-            out.setdefault(pk, set()).update(_written_inside(session, project_id, path))
+            out.setdefault(pk, set()).update(_written_inside(conn, project_id, path))
     return {pk: sorted(kids) for pk, kids in out.items() if kids}
 
 
-def _written_inside(session: Session, project_id: int, folder: str) -> list[int]:
+def _written_inside(conn: sqlite3.Connection, project_id: int, folder: str) -> list[int]:
     """Logger runs (Lightning, TensorBoard, HF) whose folder lies inside ``folder``: what a
     training wrote under $LABDECK_RUN_DIR belongs to the job's run."""
-    escaped = folder.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return list(session.execute(
-        select(Run.pk).where(
-            Run.project_id == project_id, Run.format.in_(LINKABLE), Run.gone_at.is_(None),
-            Run.path.like(escaped + "/%", escape="\\"),
-        )
-    ).scalars())
+    formats = sorted(LINKABLE)
+    return [pk for (pk,) in conn.execute(
+        f"SELECT pk FROM runs WHERE project_id = ? AND format IN ({placeholders(formats)}) "
+        "AND gone_at IS NULL AND path LIKE ? ESCAPE '\\'",
+        [project_id, *formats, like_escaped(folder) + "/%"],
+    )]

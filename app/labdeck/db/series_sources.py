@@ -11,17 +11,13 @@ above it), and the readers' package registers them on import (``labdeck.runs``).
 
 from __future__ import annotations
 
+import sqlite3
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
-
-from labdeck.db.batches import batches
+from labdeck.db.batches import batches, placeholders
 from labdeck.db.entities import Series
-from labdeck.db.catalogue_tables import Project, Run, Source
 from labdeck.errors import UserError
 
 # (the source file, the tool's run ids, metric keys or None for all) ->
@@ -40,20 +36,19 @@ def register(source_format: str, loader: Loader) -> None:
 
 
 def load(
-    session: Session, pks: Iterable[int], keys: list[str] | None
+    conn: sqlite3.Connection, pks: Iterable[int], keys: list[str] | None
 ) -> dict[int, dict[str, Series]]:
     """Points of those runs among ``pks`` whose series stay in their source; others are left out."""
     wanted = list(pks)
     if not wanted:
         return {}
-    rows: list[Any] = []
+    rows: list[tuple] = []
     for part in batches(wanted):
-        rows += session.execute(
-            select(Run.pk, Run.source_id, Run.series_source, Source.path, Project.path)
-            .join(Source, Source.id == Run.source_pk)
-            .join(Project, Project.id == Run.project_id)
-            .where(Run.pk.in_(part), Run.series_source.is_not(None))
-        ).all()
+        rows += conn.execute(
+            "SELECT runs.pk, runs.source_id, runs.series_source, sources.path, projects.path FROM runs "
+            "JOIN sources ON sources.id = runs.source_pk JOIN projects ON projects.id = runs.project_id "
+            f"WHERE runs.pk IN ({placeholders(part)}) AND runs.series_source IS NOT NULL", part
+        ).fetchall()
     by_store: dict[tuple[str, Path], list[tuple[int, str]]] = defaultdict(list)
     for pk, source_id, fmt, source_path, project_path in rows:
         by_store[(fmt, Path(project_path) / source_path)].append((pk, source_id))

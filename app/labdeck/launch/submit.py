@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 from labdeck.db import jobs as jobsdb
 from labdeck.db.job_spec import EnvSpec, JobSpec, Launcher, Resources
 from labdeck.db.jobs import JobInfo
-from labdeck.db.projects import normalise
+from labdeck.paths import normalise
 from labdeck.errors import UserError
 from labdeck.launch import datasets as launch_datasets
 from labdeck.launch import envs, gitsnap

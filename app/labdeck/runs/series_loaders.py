@@ -1,8 +1,7 @@
 """The on-demand point loaders of the readers whose series stay in their tool's store.
 
-Importing this module registers them with ``labdeck.db.series_sources``; the indexer imports
-it (and the workspace the indexer), so every process that indexes or reads runs can read all
-their points.
+Importing this module registers them with ``labdeck.db.series_sources``; the indexer and the
+workspace import it, so every process that indexes or reads runs can read all their points.
 (Not the ``labdeck.runs`` package itself: the SDK imports from it and must stay light.)
 """
 
