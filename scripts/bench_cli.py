@@ -4,8 +4,9 @@
     .venv/bin/python scripts/bench_cli.py               # 1,000 native runs, median of 7
     .venv/bin/python scripts/bench_cli.py --runs 200 --repeat 5
 
-The floor is `python -c "import sqlalchemy"` with the same interpreter: every verb that reads
-the index needs SQLAlchemy, so no verb can start faster. Each verb is timed from spawning
+The yardstick is `python -c "import sqlalchemy"` with the same interpreter (issue 17 named it
+the floor: the verbs once all imported SQLAlchemy; the listing verbs now read in plain SQL and
+start below it). Each verb is timed from spawning
 `python -m labdeck …` to its exit, alternating with the floor so both see the same load, on an
 index of N runs (each with 5 metrics of 50 steps) and two datasets. Aim: each verb under 1.5×
 the floor.

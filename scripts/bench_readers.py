@@ -70,19 +70,17 @@ def one_metric(folder: Path, scratch: Path, runs: int = 100, repeat: int = 5) ->
     """(first, median of the next reads) seconds to read one metric of ``runs`` runs, as a
     chart of that metric asks for it; MLflow points come from the store, then its cache."""
     from labdeck.db import compare
-    from labdeck.db.catalogue import known_keys
 
     ws = Workspace(scratch / f"index-{folder.name}-0.sqlite")
     try:
-        with ws.db.read() as session:
-            pks = ws.run_pks(include_deleted=True)[:runs]
-            key = sorted(known_keys(session)["metrics"])[0]
+        pks = ws.run_pks(include_deleted=True)[:runs]
+        key = sorted(ws.known_keys()["metrics"])[0]
         POINTS_CACHE.clear()
         times = []
         for _ in range(repeat + 1):
             t = time.perf_counter()
-            with ws.db.read() as session:
-                compare.series_many(session, pks, [key])
+            with ws.db.rows() as conn:
+                compare.series_many(conn, pks, [key])
             times.append(time.perf_counter() - t)
     finally:
         ws.close()
@@ -92,12 +90,11 @@ def one_metric(folder: Path, scratch: Path, runs: int = 100, repeat: int = 5) ->
 def every_point(ws: Workspace) -> int:
     """Read every series of every run back through the index, as the compare view does."""
     from labdeck.db import compare
-    from labdeck.db.catalogue import known_keys
 
-    with ws.db.read() as session:
-        pks = ws.run_pks(include_deleted=True)
-        keys = known_keys(session)["metrics"]
-        got = compare.series_many(session, pks, keys)
+    pks = ws.run_pks(include_deleted=True)
+    keys = ws.known_keys()["metrics"]
+    with ws.db.rows() as conn:
+        got = compare.series_many(conn, pks, keys)
     return sum(len(s) for per in got.values() for s in per.values())
 
 

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from labdeck.db import catalogue, compare, grouping, raw, run_links, run_listing
+from labdeck.db import compare, grouping, run_links, run_listing
 from labdeck.db.entities import ProjectInfo, RunInfo, Series
 from labdeck.runs.fold import Source, fold_many
 from labdeck.runs.table_shape import GroupMeans, RunTree, flat, grouped_by_members, nested, with_other_sources
@@ -109,12 +109,12 @@ class RunReads:
             with ThreadPoolExecutor(1, thread_name_prefix="labdeck-means") as beside:
                 columns = beside.submit(self._metric_columns, asked.means_of)
                 tree = grouped_by_members(pks, self.workspace.group_members(asked.group_by), asked.group_by)
-                with self.workspace.db.read() as session:
-                    tree = with_other_sources(tree, set(grouping.other_sources(session, set(pks))))
+                with self.workspace.db.rows() as conn:
+                    tree = with_other_sources(tree, set(grouping.other_sources(conn, set(pks))))
                 means = self._means(tree, columns.result())
             return replace(tree, means=means, means_of=asked.means_of).prepared()
-        with self.workspace.db.read() as session:
-            tree = nested(pks, grouping.parents(session, pks))
+        with self.workspace.db.rows() as conn:
+            tree = nested(pks, grouping.parents(conn, pks))
         return tree.prepared()
 
     def shown_runs(self, asked: TableRequest, first_rows: int = 0) -> ShownRuns:
@@ -133,8 +133,8 @@ class RunReads:
         keys = list(metrics)
         if not keys:
             return {}
-        with self.workspace.db.read() as session:
-            return {key: grouping.metric_lasts(session, key) for key in keys}
+        with self.workspace.db.rows() as conn:
+            return {key: grouping.metric_lasts(conn, key) for key in keys}
 
     @staticmethod
     def _means(tree: RunTree, columns: dict[str, tuple[list[int], list[float]]]) -> GroupMeans:
@@ -162,8 +162,8 @@ class RunReads:
 
     def projects(self) -> tuple[list[ProjectInfo], list[tuple[str, str, int]]]:
         """Project folders and their experiments (for the sidebar)."""
-        with self.workspace.db.read() as session:
-            experiments = compare.experiments(session)
+        with self.workspace.db.rows() as conn:
+            experiments = compare.experiments(conn)
         return self.workspace.projects(), experiments
 
     def runs(self, pks: list[int]) -> list[RunInfo]:
@@ -174,8 +174,8 @@ class RunReads:
         runs = self.workspace.runs_by_pk(pks)
         if len(runs) == len(pks):
             return dict(zip(pks, runs))
-        with self.workspace.db.read() as session:
-            ids = compare.pks_for_uids(session, [r.id for r in runs])
+        with self.workspace.db.rows() as conn:
+            ids = compare.pks_for_uids(conn, [r.id for r in runs])
         return {ids[r.id]: r for r in runs if r.id in ids}
 
     def hide(self, pks: list[int]) -> int:
@@ -186,12 +186,12 @@ class RunReads:
         return self.workspace.known_keys()
 
     def pks_for_ids(self, run_ids: list[str]) -> dict[str, int]:
-        with self.workspace.db.read() as session:
-            return compare.pks_for_uids(session, run_ids)
+        with self.workspace.db.rows() as conn:
+            return compare.pks_for_uids(conn, run_ids)
 
     def folders(self, pks: list[int]) -> dict[int, str]:
-        with self.workspace.db.read() as session:
-            found = compare.run_folders(session, pks)
+        with self.workspace.db.rows() as conn:
+            found = compare.run_folders(conn, pks)
         return {pk: _join(project, path) for pk, (project, path, _a) in found.items()}
 
     # Details ---------------------------------------------------------------
@@ -200,9 +200,9 @@ class RunReads:
         runs = self.workspace.runs_by_pk([pk])
         if not runs:
             return None
-        with self.workspace.db.read() as session:
-            provenance = _loads(compare.provenance_texts(session, [pk]).get(pk, "{}"))
-            project, path, artifact_dir = compare.run_folders(session, [pk]).get(
+        with self.workspace.db.rows() as conn:
+            provenance = _loads(compare.provenance_texts(conn, [pk]).get(pk, "{}"))
+            project, path, artifact_dir = compare.run_folders(conn, [pk]).get(
                 pk, ("", "", None)
             )
         folder = _join(project, path)
@@ -218,8 +218,8 @@ class RunReads:
 
     def bundle(self, pks: list[int]) -> RunBundle:
         runs = self.workspace.runs_by_pk(pks)
-        with self.workspace.db.read() as session:
-            texts = compare.provenance_texts(session, pks)
+        with self.workspace.db.rows() as conn:
+            texts = compare.provenance_texts(conn, pks)
         ids = dict(zip(pks, (r.id for r in runs)))
         return RunBundle(
             tuple(runs), {ids[pk]: _loads(t) for pk, t in texts.items() if pk in ids}
@@ -232,10 +232,9 @@ class RunReads:
     ) -> dict[str, dict[str, Series]]:
         """run id -> metric -> every point; a run with linked sources in other formats (one
         training's CSV and TensorBoard logs) gets each metric from its richest source."""
-        with self.workspace.db.read() as session:
-            pks = compare.pks_for_uids(session, run_ids)
-            by_pk = compare.series_many(session, list(pks.values()), keys)
-            conn = raw.sqlite_connection(session)
+        with self.workspace.db.rows() as conn:
+            pks = compare.pks_for_uids(conn, run_ids)
+            by_pk = compare.series_many(conn, list(pks.values()), keys)
             links = run_links.linked_sources(conn, list(pks.values()))
             if not links:
                 return {uid: by_pk.get(pk, {}) for uid, pk in pks.items()}
@@ -243,7 +242,7 @@ class RunReads:
             twins = sorted({c for kids in links.values() for c in kids})
             info = dict(zip(parents + twins, run_listing.runs_by_pk(conn, parents + twins, with_warnings=False)))
             # All of a twin's keys: its names may differ (a Trainer's TensorBoard: train/loss).
-            twin_series = {pk: catalogue.series_for(session, pk) for pk in twins}
+            twin_series = {pk: compare.series_of(conn, pk) for pk in twins}
         own = {info[pk].id: Source(info[pk].id, info[pk].format, by_pk.get(pk, {})) for pk in parents}
         linked = {
             info[pk].id: [Source(info[c].id, info[c].format, twin_series[c]) for c in kids]

@@ -7,7 +7,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from labdeck.db import run_links, run_listing
+from labdeck.db import compare, grouping, run_links, run_listing
 from labdeck.db.engine import Database
 from labdeck.db.entities import ProjectInfo, RunInfo, Series, WarningInfo
 from labdeck.paths import default_index_path, normalise
@@ -137,10 +137,8 @@ class Workspace:
     def group_members(self, key: str) -> list[tuple[str | None, str]]:
         """Each value of ``key`` (a param, tag or attribute) with its runs' pks as
         comma-separated text (see db.grouping.members)."""
-        from labdeck.db import grouping
-
-        with self.db.read() as session:
-            return grouping.members(session, key)
+        with self.db.rows() as conn:
+            return grouping.members(conn, key)
 
     def runs(self, query: str = "", sort: str = "", *, include_deleted: bool = False) -> list[RunInfo]:
         pks = self.run_pks(query, sort, include_deleted=include_deleted)
@@ -170,23 +168,17 @@ class Workspace:
             return set_runs_hidden(session, pks, hidden)
 
     def series(self, ref: str, keys: list[str] | None = None) -> dict[str, Series]:
-        from labdeck.db import catalogue, raw
-
-        with self.db.read() as session:
-            pk = run_listing.find_run_pk(raw.sqlite_connection(session), ref)
-            return catalogue.series_for(session, pk, keys)
+        with self.db.rows() as conn:
+            return compare.series_of(conn, run_listing.find_run_pk(conn, ref), keys)
 
     def training_series(self, ref: str, keys: list[str] | None = None) -> Folded:
         """The run's series with those of its training's other sources (linked runs in other
         formats) folded in, each metric once from its richest source (``runs/fold.py``)."""
-        from labdeck.db import catalogue, raw
-
-        with self.db.read() as session:
-            conn = raw.sqlite_connection(session)
+        with self.db.rows() as conn:
             pk = run_listing.find_run_pk(conn, ref)
             pks = [pk, *run_links.linked_sources(conn, [pk]).get(pk, [])]
             infos = run_listing.runs_by_pk(conn, pks)
-            sources = [Source(i.id, i.format, catalogue.series_for(session, p)) for p, i in zip(pks, infos)]
+            sources = [Source(i.id, i.format, compare.series_of(conn, p)) for p, i in zip(pks, infos)]
         folded = fold(sources[0], sources[1:])
         if keys is not None:
             folded.series = {k: v for k, v in folded.series.items() if k in keys}
@@ -204,13 +196,10 @@ class Workspace:
             return catalogue.registered_models(session, project=normalise(project) if project else None)
 
     def known_keys(self) -> dict[str, list[str]]:
-        from labdeck.db import catalogue
-
-        with self.db.read() as session:
-            return catalogue.known_keys(session)
+        with self.db.rows() as conn:
+            return run_listing.known_keys(conn)
 
     def provenance(self, ref: str) -> str:
-        from labdeck.db import catalogue, raw
-
-        with self.db.read() as session:
-            return catalogue.provenance_json(session, run_listing.find_run_pk(raw.sqlite_connection(session), ref))
+        with self.db.rows() as conn:
+            pk = run_listing.find_run_pk(conn, ref)
+            return compare.provenance_texts(conn, [pk])[pk]

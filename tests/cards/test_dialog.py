@@ -54,6 +54,7 @@ def test_models_view_opens_the_card_dialog(card_model, qtbot):
     ws, ref = card_model
     view = models_view.create(ws)
     qtbot.addWidget(view)
+    view.show()  # a tab reads when it is shown
     qtbot.waitUntil(lambda: view.table.rowCount() == 1 and not view.reads.busy, timeout=WAIT_MS)
     assert not view.card_button.isEnabled()
     view.table.selectRow(0)

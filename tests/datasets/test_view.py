@@ -160,6 +160,7 @@ def test_dvc_tracked_data_is_listed_read_only(qtbot, workspace, project, h):
     workspace.add_project(project)
     v = view_module.create(workspace)
     qtbot.addWidget(v)
+    v.show()  # a tab reads when it is shown
     qtbot.waitUntil(lambda: "DVC-tracked (read-only)" in _version_items(v), timeout=10_000)
     rows = {c.text(0): c.text(5) for c in _version_items(v)["DVC-tracked (read-only)"]}
     assert rows["data"] == "md5 1293f5319653b23ae00b1451def71785.dir · data.dvc · not present"

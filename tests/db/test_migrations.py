@@ -145,11 +145,10 @@ def test_provenance_moves_out_of_the_runs_table_and_back(tmp_path):
     engine.dispose()
 
     db = Database(path)
-    from labdeck.db import catalogue
+    from labdeck.db import compare
 
-    with db.read() as session:
-        assert catalogue.provenance_json(session, 1) == prov
-        assert catalogue.provenance_json(session, 2) == "{}"
+    with db.rows() as conn:
+        assert compare.provenance_texts(conn, [1, 2]) == {1: prov, 2: "{}"}
     db.close()
     with sqlite3.connect(path) as conn:
         assert "provenance" not in [c[1] for c in conn.execute("PRAGMA table_info(runs)")]

@@ -28,6 +28,7 @@ def test_register_review_push_and_audit_from_the_view(model_run, qtbot, tmp_path
     Publisher(ws.db).add_registry("team", f"folder://{tmp_path / 'reg'}")
     view = view_module.create(ws)
     qtbot.addWidget(view)
+    view.show()  # a tab reads when it is shown
     qtbot.waitUntil(lambda: view.registries.count() == 1 and _idle(view), timeout=WAIT_MS)
     assert view.registries.currentText() == "team" and view.candidates.count() == 0
     qtbot.mouseClick(view.find_button, Qt.MouseButton.LeftButton)
@@ -73,6 +74,7 @@ def test_versions_show_metrics_and_dates_and_the_log_follows_the_selected_versio
     second = svc.register(run_id, "artifacts/models/classifier", "classifier")  # classifier:2, a draft
     view = view_module.create(ws)
     qtbot.addWidget(view)
+    view.show()  # a tab reads when it is shown
     qtbot.waitUntil(lambda: view.table.rowCount() == 2 and _idle(view), timeout=WAIT_MS)
     header = _header(view)
     assert header[:7] == ["Model", "State", "Format", "Run", "Registered by", "Created", "Approved"]

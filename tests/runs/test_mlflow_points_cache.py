@@ -62,8 +62,8 @@ def live_mlflow(tmp_path):
 
 
 def _loss(workspace, pk) -> list[int]:
-    with workspace.db.read() as session:
-        return compare.series_many(session, [pk], ["loss"])[pk]["loss"].steps.tolist()
+    with workspace.db.rows() as conn:
+        return compare.series_many(conn, [pk], ["loss"])[pk]["loss"].steps.tolist()
 
 
 def test_points_read_again_follow_a_live_mlflow_run(workspace, live_mlflow):

@@ -237,8 +237,8 @@ def test_the_sources_of_one_training_fold_under_one_run(workspace, tmp_path, mon
     assert tb.parent == csv.id and csv.parent is None
     assert hf[tb_rel].parent == hf["tiny-cls"].id and hf["tiny-cls"].parent is None
     pks = workspace.run_pks()
-    with workspace.db.read() as session:
-        tree = grouping.parents(session, pks)
+    with workspace.db.rows() as conn:
+        tree = grouping.parents(conn, pks)
         uids = dict(zip(pks, [r.id for r in workspace.runs_by_pk(pks)]))
     assert {(uids[c], uids[p]) for c, p in tree.items()} == {(tb.id, csv.id), (hf[tb_rel].id, hf["tiny-cls"].id)}
     # --json keeps each source's own id.

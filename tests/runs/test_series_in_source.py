@@ -67,8 +67,8 @@ def test_the_index_keeps_summaries_and_serves_every_point_from_the_store(workspa
     # The compare view's batch read agrees with the one-run read, for a chosen key.
     key = "loss"
     pks = workspace.run_pks(include_deleted=True)
-    with workspace.db.read() as session:
-        batch = compare.series_many(session, pks, [key])
+    with workspace.db.rows() as conn:
+        batch = compare.series_many(conn, pks, [key])
     by_uid = {r.id: r for r in runs.values()}
     with_loss = [r for r in runs.values() if key in r.metrics]
     assert with_loss

@@ -429,3 +429,65 @@ def test_the_window_shows_its_first_page_without_pyqtgraph_then_loads_it_off_the
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120, env=env)
     assert done.returncode == 0, done.stderr[-3000:]
     assert "charts: 2" in done.stdout
+
+
+def test_the_first_page_needs_no_sqlalchemy_and_indexing_starts_after_it_off_the_gui_thread(tmp_path):
+    """Listing runs reads in plain SQL: the first page comes up before SQLAlchemy, the readers
+    and pandas are loaded (about 0.8 s of imports); once it is shown the watcher starts and the
+    start-up pass runs, off the GUI thread, and a run written then appears. Closing the window
+    stops them. A fresh interpreter (here they are loaded already)."""
+    import os
+    import subprocess
+    import sys
+    import textwrap
+
+    import labdeck
+    from labdeck.workspace import Workspace
+
+    project = tmp_path / "project"
+    for i in range(3):
+        with labdeck.start_run(project, name=f"r{i}", record_provenance=False) as run:
+            run.log({"loss": 1.0 / (i + 1)}, step=0)
+    ws = Workspace(tmp_path / "index.sqlite")
+    ws.add_project(project)
+    ws.index()
+    ws.close()
+    script = textwrap.dedent(f"""
+        import sys, threading, time
+        from PySide6.QtCore import QSettings
+        from PySide6.QtWidgets import QApplication
+        from labdeck.workspace import Workspace
+        from labdeck.ui.app import index_after_first_listing
+        from labdeck.ui.main_window import MainWindow
+
+        app = QApplication(sys.argv)
+        ws = Workspace({str(tmp_path / "index.sqlite")!r})
+        window = MainWindow(ws, watch=True, settings=QSettings({str(tmp_path / "s.ini")!r}, QSettings.Format.IniFormat))
+        index_after_first_listing(window)
+        window.show()
+
+        def until(condition):
+            deadline = time.monotonic() + 60
+            while not condition():
+                assert time.monotonic() < deadline
+                app.processEvents()
+                time.sleep(0.005)
+
+        until(lambda: window.model.rowCount() == 3 and window.model.is_loaded(0))
+        early = sorted(m for m in ("sqlalchemy", "pandas") if m in sys.modules)
+        assert not early, f"the first page waited for {{early}}"
+        until(lambda: window.indexing.watcher is not None and not window.indexing.busy)
+        assert "sqlalchemy" in sys.modules  # loaded since, by the watcher and the pass
+        import labdeck
+        with labdeck.start_run({str(project)!r}, name="late", record_provenance=False) as run:
+            run.log({{"loss": 0.1}}, step=0)
+        until(lambda: window.model.rowCount() == 4)
+        window.close()
+        ws.close()
+        left = [t.name for t in threading.enumerate() if t.name.startswith("labdeck-")]
+        print("threads left:", left)
+    """)
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "LABDECK_HOME": str(tmp_path / "home")}
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=180, env=env)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "threads left: []" in done.stdout

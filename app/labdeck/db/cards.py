@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from labdeck.db import catalogue, raw, run_listing
+from labdeck.db import compare, raw, run_listing
 from labdeck.db import registry as reg
 from labdeck.db.card_tables import CardSection
 from labdeck.db.dataset_tables import Dataset, DatasetVersion
@@ -158,14 +158,15 @@ def card_record(session: Session, name: str, version: int, *, with_series: bool 
     provenance: dict = {}
     series: dict[str, Series] = {}
     if row.run_pk is not None:
-        found = run_listing.runs_by_pk(raw.sqlite_connection(session), [row.run_pk], with_warnings=False)
+        conn = raw.sqlite_connection(session)
+        found = run_listing.runs_by_pk(conn, [row.run_pk], with_warnings=False)
         run = found[0] if found else None
         try:
-            provenance = json.loads(catalogue.provenance_json(session, row.run_pk))
+            provenance = json.loads(compare.provenance_texts(conn, [row.run_pk])[row.run_pk])
         except ValueError:
             provenance = {}
         if with_series:
-            series = catalogue.series_for(session, row.run_pk)
+            series = compare.series_of(conn, row.run_pk)
     siblings = tuple(
         SiblingVersion(v.version, v.state, v.run_uid, v.artifact_hash, v.created_at)
         for v in reg.list_versions(session, name)

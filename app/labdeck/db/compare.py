@@ -1,101 +1,86 @@
-"""Read-only queries behind the desktop app's compare, details and diff views.
+"""Read-only queries behind the desktop app's compare, details and diff views, and every read
+of a run's points: plain SQL on a ``sqlite3`` connection, like ``run_listing``.
 
-Everything returned is plain Python values (strings, dicts, numpy arrays), never ORM rows:
-results cross threads into Qt models.
+Everything returned is plain Python values (strings, dicts, numpy arrays): results cross
+threads into Qt models.
 """
 
 from __future__ import annotations
 
+import sqlite3
 from collections import defaultdict
 from collections.abc import Iterable
 
-from sqlalchemy import func, select
-from sqlalchemy.orm import Session
-
 from labdeck.db import series as series_codec
-from labdeck.db import raw, series_sources
-from labdeck.db.batches import batches
+from labdeck.db import series_sources
+from labdeck.db.batches import batches, placeholders
 from labdeck.db.entities import Series
-from labdeck.db.catalogue_tables import MetricChunk, Project, Run, RunProvenance
 
 
-def pks_for_uids(session: Session, uids: Iterable[str]) -> dict[str, int]:
+def pks_for_uids(conn: sqlite3.Connection, uids: Iterable[str]) -> dict[str, int]:
     """labdeck run ids to primary keys (unknown ids are left out)."""
     wanted = list(dict.fromkeys(uids))
     found: dict[str, int] = {}
     for part in batches(wanted):
-        found.update(
-            (uid, pk)
-            for uid, pk in session.execute(
-                select(Run.uid, Run.pk).where(Run.uid.in_(part))
-            )
-        )
+        found.update(conn.execute(f"SELECT uid, pk FROM runs WHERE uid IN ({placeholders(part)})", part).fetchall())
     return found
 
 
-def run_folders(
-    session: Session, pks: list[int]
-) -> dict[int, tuple[str, str, str | None]]:
+def run_folders(conn: sqlite3.Connection, pks: list[int]) -> dict[int, tuple[str, str, str | None]]:
     """(project folder, run path relative to it, absolute artifact folder or None) per run."""
     out: dict[int, tuple[str, str, str | None]] = {}
     for part in batches(pks):
-        stmt = (
-            select(Run.pk, Project.path, Run.path, Run.artifact_dir)
-            .join(Project, Project.id == Run.project_id)
-            .where(Run.pk.in_(part))
-        )
-        for pk, project, path, artifacts in session.execute(stmt):
+        for pk, project, path, artifacts in conn.execute(
+            "SELECT runs.pk, projects.path, runs.path, runs.artifact_dir FROM runs "
+            f"JOIN projects ON projects.id = runs.project_id WHERE runs.pk IN ({placeholders(part)})", part
+        ):
             out[pk] = (project, path or "", artifacts)
     return out
 
 
-def provenance_texts(session: Session, pks: list[int]) -> dict[int, str]:
+def provenance_texts(conn: sqlite3.Connection, pks: list[int]) -> dict[int, str]:
     """Each run's recorded provenance as JSON text ('{}' when it has none)."""
     out: dict[int, str] = dict.fromkeys(pks, "{}")
     for part in batches(pks):
-        for pk, text in session.execute(
-            select(RunProvenance.run_pk, RunProvenance.provenance).where(RunProvenance.run_pk.in_(part))
+        for pk, text in conn.execute(
+            f"SELECT run_pk, provenance FROM run_provenance WHERE run_pk IN ({placeholders(part)})", part
         ):
             out[pk] = text or "{}"
     return out
 
 
 def series_many(
-    session: Session, pks: list[int], keys: Iterable[str]
+    conn: sqlite3.Connection, pks: list[int], keys: Iterable[str] | None
 ) -> dict[int, dict[str, Series]]:
-    """Every point of metrics ``keys`` for many runs in one query per batch."""
-    wanted = list(keys)
-    in_source = series_sources.load(raw.sqlite_connection(session), pks, wanted)
+    """Every point of metrics ``keys`` (all of them: None) for many runs, in the order logged;
+    one query per batch of runs."""
+    wanted = None if keys is None else list(keys)
+    in_source = series_sources.load(conn, pks, wanted)
     pks = [pk for pk in pks if pk not in in_source]
-    grouped: dict[int, dict[str, list[tuple[bytes, bytes, bytes]]]] = defaultdict(
-        lambda: defaultdict(list)
-    )
+    grouped: dict[int, dict[str, list[tuple[bytes, bytes, bytes]]]] = defaultdict(lambda: defaultdict(list))
+    key_filter = "" if wanted is None else f" AND key IN ({placeholders(wanted)})"
     for part in batches(pks):
-        stmt = (
-            select(
-                MetricChunk.run_pk,
-                MetricChunk.key,
-                MetricChunk.steps,
-                MetricChunk.values,
-                MetricChunk.walls,
-            )
-            .where(MetricChunk.run_pk.in_(part), MetricChunk.key.in_(wanted))
-            .order_by(MetricChunk.run_pk, MetricChunk.key, MetricChunk.seq)
+        rows = conn.execute(
+            f"SELECT run_pk, key, steps, \"values\", walls FROM metric_chunks WHERE run_pk IN ({placeholders(part)})"
+            f"{key_filter} ORDER BY run_pk, key, seq", [*part, *(wanted or [])]
         )
-        for pk, key, s, v, w in session.execute(stmt):
+        for pk, key, s, v, w in rows:
             grouped[pk][key].append((s, v, w))
     out = {pk: {k: series_codec.unpack(c) for k, c in per.items()} for pk, per in grouped.items()}
     out.update({pk: per for pk, per in in_source.items() if per})
     return out
 
 
-def experiments(session: Session) -> list[tuple[str, str, int]]:
+def series_of(conn: sqlite3.Connection, pk: int, keys: Iterable[str] | None = None) -> dict[str, Series]:
+    """Every point of one run's metrics (all, or ``keys``), in the order logged."""
+    return series_many(conn, [pk], keys).get(pk, {})
+
+
+def experiments(conn: sqlite3.Connection) -> list[tuple[str, str, int]]:
     """(project folder, experiment, live run count) for every named experiment."""
-    stmt = (
-        select(Project.path, Run.experiment, func.count())
-        .join(Project, Project.id == Run.project_id)
-        .where(Run.deleted.is_(False), Run.gone_at.is_(None), Run.experiment != "")
-        .group_by(Project.path, Run.experiment)
-        .order_by(Project.path, Run.experiment)
+    rows = conn.execute(
+        "SELECT projects.path, runs.experiment, count(*) FROM runs JOIN projects ON projects.id = runs.project_id "
+        "WHERE runs.deleted IS 0 AND runs.gone_at IS NULL AND runs.experiment != '' "
+        "GROUP BY projects.path, runs.experiment ORDER BY projects.path, runs.experiment"
     )
-    return [(path, name, int(count)) for path, name, count in session.execute(stmt)]
+    return [(path, name, int(count)) for path, name, count in rows]

@@ -18,7 +18,7 @@ from sqlalchemy import func, inspect, select, text
 from sqlalchemy.orm import Session
 
 from labdeck.db import raw
-from labdeck.db.catalogue import provenance_json
+from labdeck.db.compare import provenance_texts
 from labdeck.db.run_listing import find_run_pk
 from labdeck.db.catalogue_tables import MetricSummary, Param, Project, Run, RunModel, Tag
 from labdeck.db.registry_tables import (
@@ -223,7 +223,7 @@ def _run_for_model(session: Session, run: Run, project: str) -> RunForModel:
         params=params,
         tags=tags,
         metrics=metrics,
-        provenance=provenance_json(session, run.pk),
+        provenance=provenance_texts(raw.sqlite_connection(session), [run.pk])[run.pk],
         datasets=_run_inputs(session, run.pk),
         logged_models=logged,
     )

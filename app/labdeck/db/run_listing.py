@@ -42,6 +42,12 @@ def list_projects(conn: sqlite3.Connection) -> list[ProjectInfo]:
     ]
 
 
+def known_keys(conn: sqlite3.Connection) -> dict[str, list[str]]:
+    """Every param, metric and tag name in the index (for completion in the query bar)."""
+    return {kind: [key for (key,) in conn.execute(f"SELECT DISTINCT key FROM {kind} ORDER BY key")]
+            for kind in ("params", "metrics", "tags")}
+
+
 def run_pks(
     conn: sqlite3.Connection,
     where: Filter | None = None,

@@ -44,12 +44,12 @@ def run_app(index: str | None = None, project_dirs: list[str] | None = None) -> 
     if first_start:
         _make_demo_in_background(window)
     load_plots_after_first_page(window)
+    index_after_first_listing(window)
     quit_after = os.environ.get("LABDECK_QUIT_AFTER_PAINT")
     if quit_after == "first-page":
         _quit_after_first_page(app, window)
     elif quit_after:
         _quit_after_first_paint(app, window)
-    window.indexing.index(None)
     code = app.exec()
     workspace.close()
     return code
@@ -98,6 +98,28 @@ def load_plots_after_first_page(window) -> None:
     chart does not wait for it either (the GUI thread stayed under 20 ms late meanwhile)."""
     _on_first_page(window, lambda: window.background.submit("load plots", _import_plots, lambda _done: None),
                    interval_ms=20, give_up_s=2.0)
+
+
+def index_after_first_listing(window) -> None:
+    """The start-up pass and the watcher begin once the table has its first listing (a page
+    of runs, or none in an empty index), on the next turn of the event loop so the page is
+    painted first: they load the readers, pandas and SQLAlchemy (about 0.8 s of imports),
+    which would otherwise compete with the first page for the interpreter."""
+
+    started = False
+
+    def start() -> None:
+        nonlocal started
+        if not started:  # once: the first listing, or the fallback below
+            started = True
+            window.runs.rows_loaded.disconnect(listed)
+            window.start_indexing()
+
+    def listed(_rows: int) -> None:
+        QTimer.singleShot(0, start)
+
+    window.runs.rows_loaded.connect(listed)
+    QTimer.singleShot(3000, start)  # a first listing that failed (its message shows) must not stop indexing
 
 
 def _import_plots() -> None:

@@ -7,13 +7,15 @@ for while one runs waits in a queue (each project once). The watcher runs on its
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QObject, Signal
 
-from labdeck.runs.watcher import Watcher
 from labdeck.ui import ops
 from labdeck.workspace import Workspace
+
+if TYPE_CHECKING:
+    from labdeck.runs.watcher import Watcher
 
 
 class IndexingService(QObject):
@@ -29,7 +31,8 @@ class IndexingService(QObject):
         self.workspace = workspace
         self._runner = ops.OpRunner(self, "index")
         self._runner.progressed.connect(self.progressed)
-        self._queue: list[str | None] = []
+        # Operations waiting for the one under way: ("index", project or None) or ("watch", polling).
+        self._queue: list[tuple[str, Any]] = []
         self.watcher: Watcher | None = None
         self._post = ops.poster(self)
 
@@ -38,13 +41,34 @@ class IndexingService(QObject):
         return self._runner.busy
 
     def index(self, path: str | None = None) -> None:
-        """Index ``path`` (None: every project) now, or after the pass under way."""
+        """Index ``path`` (None: every project) now, or after the operation under way."""
+        self._start(("index", path))
+
+    def start_watching(self, *, polling: bool = False) -> None:
+        """Start the watcher, on the runner's thread: it lists the projects and sets up a
+        watch on every folder under them, and its module loads the readers (SQLAlchemy,
+        pandas): none of it on the GUI thread."""
+        self._start(("watch", polling))
+
+    def _start(self, op: tuple[str, Any]) -> None:
         if self._runner.busy:
-            if path not in self._queue:
-                self._queue.append(path)
+            if op not in self._queue:
+                self._queue.append(op)
             return
-        self._runner.run(lambda task: self.workspace.index(path, task), self._done)
+        kind, arg = op
+        if kind == "index":
+            self._runner.run(lambda task: self.workspace.index(arg, task), self._done)
+        else:
+            self._runner.run(lambda _task: self._watch(polling=arg), self._watching)
         self.busy_changed.emit(True)
+
+    def _watch(self, *, polling: bool) -> Watcher:
+        watcher = self.workspace.watcher(polling=polling, on_indexed=lambda _stats: self._post(self.changed.emit))
+        watcher.start()
+        # Kept here too, not only by the callback: a window closed meanwhile drops the callback,
+        # and shutdown (after joining this thread) must still find the watcher to stop it.
+        self.watcher = watcher
+        return watcher
 
     def cancel(self) -> None:
         self._queue.clear()
@@ -52,17 +76,20 @@ class IndexingService(QObject):
 
     def _done(self, result: Any) -> None:
         self.pass_finished.emit(result)
+        self._next()
+
+    def _watching(self, result: Any) -> None:
+        if isinstance(result, BaseException):
+            self.pass_finished.emit(result)  # shown as a failed pass: the user sees why
+        else:
+            self.watcher = result
+        self._next()
+
+    def _next(self) -> None:
         if self._queue:
-            self.index(self._queue.pop(0))
+            self._start(self._queue.pop(0))
         else:
             self.busy_changed.emit(False)
-
-    def start_watching(self, *, polling: bool = False) -> None:
-        self.watcher = self.workspace.watcher(
-            polling=polling,
-            on_indexed=lambda _stats: self._post(self.changed.emit),
-        )
-        self.watcher.start()
 
     def projects_changed(self) -> None:
         if self.watcher is not None:

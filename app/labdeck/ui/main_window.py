@@ -71,8 +71,15 @@ class MainWindow(QMainWindow):
         self.runs.run_query()  # first: the table is what the user waits for
         self.reload_projects(select=scope)
         self.runs.refresh_keys()
-        if watch:
+        self._watch = watch
+
+    def start_indexing(self) -> None:
+        """The app's start-up pass over every project, after the watcher starts (with
+        ``watch``). ``run_app`` calls it once the first page of runs is on screen: both load
+        the readers and SQLAlchemy, which the first page does without."""
+        if self._watch:
             self.indexing.start_watching()
+        self.indexing.index(None)
 
     # Construction ----------------------------------------------------------
 

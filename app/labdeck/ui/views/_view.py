@@ -43,8 +43,12 @@ class View(QWidget):
             self.refresh()  # a view on its own: its own action shows at once
 
     def on_changes(self, kinds: frozenset[str]) -> None:
-        if not kinds & self.shows:
-            return
+        if kinds & self.shows:
+            self.refresh_when_shown()
+
+    def refresh_when_shown(self) -> None:
+        """Refresh now if on screen, else when next shown: a tab the user does not open reads
+        nothing (nor loads the libraries its reads need, at the app's start)."""
         if self.isVisible():
             self.refresh()
         else:

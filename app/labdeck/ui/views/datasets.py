@@ -7,6 +7,7 @@ thread only lays out results.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QImage, QPixmap
@@ -50,6 +51,9 @@ from labdeck.ui.views._datasets_support import (
 )
 from labdeck.workspace import Workspace
 
+if TYPE_CHECKING:
+    from labdeck.datasets.service import Datasets
+
 TITLE = "Datasets"
 ORDER = 20
 PREVIEW_ROWS = 50
@@ -81,10 +85,15 @@ def store_thumbnails(store: Store, items: list[tuple[str, str]], task: Task) -> 
 class DatasetsView(VersionActions, View):
     shows = frozenset({DATASETS, RUNS})  # runs: a version's lineage
 
+    @property
+    def datasets(self) -> Datasets:
+        """The dataset service, made on first use: that is the tab's first refresh, on a
+        worker (its module loads SQLAlchemy; made here, it held up the app's first page)."""
+        return self.workspace.datasets
+
     def __init__(self, workspace: Workspace, parent=None) -> None:
         super().__init__(parent)
         self.workspace = workspace
-        self.datasets = workspace.datasets
         self.jobs = OpGroup(self, "datasets")
         self.add_dialog: AddDialog | None = None
         self.rules_dialog: RulesDialog | None = None
@@ -176,15 +185,15 @@ class DatasetsView(VersionActions, View):
         layout.addLayout(buttons)
         layout.addWidget(main, 1)
         layout.addWidget(self.status)
-        self.refresh()
+        self.refresh_when_shown()
 
     # Listing -------------------------------------------------------------------
 
     def refresh(self) -> None:
-        ds = self.datasets
         workspace = self.workspace
 
         def load(_task):
+            ds = workspace.dataset_listing  # plain SQL: the list needs none of the service's libraries
             infos = ds.list()
             dvc = [(p.path, e) for p in workspace.projects() for e in find_dvc(p.path)]
             return infos, {i.name: ds.versions(i.name) for i in infos}, ds.use_counts(), dvc

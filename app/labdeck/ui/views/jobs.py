@@ -11,7 +11,7 @@ import shlex
 import time
 from collections import deque
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtGui import QHideEvent, QShowEvent
@@ -36,14 +36,20 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from labdeck.launch import control, executors_config
-from labdeck.launch.gpus import InventorySnapshot, default_inventory
-from labdeck.launch.reproduce import Plan, launch_plan, make_plan, public_run_id, verdict
-from labdeck.launch.submit import LaunchRequest, launch
+from labdeck.launch import executors_config
+from labdeck.launch.gpus import Inventory, default_inventory
 from labdeck.ui.changes import JOBS
 from labdeck.ui.ops import OpRunner
 from labdeck.workspace import Workspace
 from labdeck.ui.views._view import View
+
+# The launch machinery (the jobs' tables, SQLAlchemy, the executors) is imported by the calls
+# below, on the tab's workers, the first time the tab is shown: importing it with this module
+# held up the app's first page of runs by about 0.4 s.
+if TYPE_CHECKING:
+    from labdeck.launch.gpus import InventorySnapshot
+    from labdeck.launch.reproduce import Plan
+    from labdeck.launch.submit import LaunchRequest
 
 TITLE = "Jobs"
 ORDER = 40
@@ -120,6 +126,8 @@ class LaunchDialog(QDialog):
             self.project.setText(folder)
 
     def request(self) -> LaunchRequest:
+        from labdeck.launch.submit import LaunchRequest  # loaded already by the tab's first refresh
+
         seed = self.seed.text().strip()
         return LaunchRequest(
             command=tuple(shlex.split(self.command.text())), project=self.project.text().strip() or None,
@@ -193,9 +201,48 @@ def _duration(job) -> str:
     return f"{s:.0f} s" if s < 120 else f"{s / 60:.1f} min" if s < 7200 else f"{s / 3600:.1f} h"
 
 
+def _log_tail(workspace: Workspace, job_id: str) -> str:
+    from labdeck.launch import control
+
+    return control.read_logs(control.job(workspace, job_id), LOG_TAIL_BYTES)
+
+
+def _public_run_id(job) -> str:
+    from labdeck.launch.reproduce import public_run_id  # loaded by the refresh that read the jobs
+
+    return public_run_id(job)
+
+
+def _launch(workspace: Workspace, req: LaunchRequest):
+    from labdeck.launch.submit import launch
+
+    return launch(workspace, req)
+
+
+def _make_plan(workspace: Workspace, run_id: str) -> Plan:
+    from labdeck.launch.reproduce import make_plan
+
+    return make_plan(workspace, run_id)
+
+
+def _launch_plan(workspace: Workspace, plan: Plan):
+    from labdeck.launch.reproduce import launch_plan
+
+    return launch_plan(workspace, plan)
+
+
+def _cancel_job(workspace: Workspace, job_id: str):
+    from labdeck.launch import control
+
+    return control.cancel(workspace, job_id)
+
+
 def _jobs_and_verdicts(workspace: Workspace, known: set[str]) -> tuple[list, dict[str, str]]:
     """The jobs, and the verdict of each finished reproduction not judged yet (its metrics
     against the original's: a read of both runs' series, so on the worker, once per job)."""
+    from labdeck.launch import control, submit  # noqa: F401 - submit: for the launch dialog, loaded here
+    from labdeck.launch.reproduce import verdict
+
     jobs = control.jobs(workspace, limit=500)
     verdicts = {}
     for job in jobs:
@@ -215,7 +262,7 @@ class JobsView(View):
     def __init__(self, workspace: Workspace, parent=None) -> None:
         super().__init__(parent)
         self.workspace = workspace
-        self.inventory = default_inventory()
+        self._inventory: Inventory | None = None  # made on a worker: NVML starts there
         self._runners: dict[str, OpRunner] = {}  # one per kind of call: a refresh never waits on a launch
         self._in_flight: set[str] = set()
         self.jobs: list = []
@@ -262,7 +309,12 @@ class JobsView(View):
         self.timer = QTimer(self)
         self.timer.setInterval(REFRESH_MS)
         self.timer.timeout.connect(self.refresh)
-        self.refresh()
+
+    @property
+    def inventory(self) -> Inventory:
+        if self._inventory is None:
+            self._inventory = default_inventory()
+        return self._inventory
 
     def showEvent(self, event: QShowEvent) -> None:
         self.refresh()
@@ -290,7 +342,7 @@ class JobsView(View):
     def refresh(self) -> None:
         known = set(self.verdicts)
         self._submit("jobs", lambda: _jobs_and_verdicts(self.workspace, known))
-        self._submit("gpus", self.inventory.snapshot)
+        self._submit("gpus", lambda: self.inventory.snapshot())
         self._refresh_logs()
 
     def selected_job(self):
@@ -303,8 +355,7 @@ class JobsView(View):
         job = self.selected_job()
         if job is not None:
             job_id = job.id
-            self._submit("logs", lambda: (job_id, control.read_logs(control.job(self.workspace, job_id),
-                                                                    LOG_TAIL_BYTES)))
+            self._submit("logs", lambda: (job_id, _log_tail(self.workspace, job_id)))
 
     def _done(self, what: str, result: Any, error: Exception | None) -> None:
         self._in_flight.discard(what)
@@ -344,7 +395,7 @@ class JobsView(View):
         for r, j in enumerate(jobs):
             where = "" if j.executor == "local" else f" @ {j.executor}"  # a cluster job says which cluster
             command = " ".join(j.command)
-            values = [j.id, j.status, j.project.rstrip("/").rsplit("/", 1)[-1], j.run_id and public_run_id(j),
+            values = [j.id, j.status, j.project.rstrip("/").rsplit("/", 1)[-1], j.run_id and _public_run_id(j),
                       (",".join(j.gpus) or "cpu") + where,
                       time.strftime("%Y-%m-%d %H:%M", time.localtime(j.created_at / 1000)),
                       _duration(j), self.verdicts.get(j.id, ""), command, j.message]
@@ -400,7 +451,7 @@ class JobsView(View):
         self.start_launch(req)
 
     def start_launch(self, req: LaunchRequest) -> None:
-        self._submit("launch", lambda: launch(self.workspace, req))
+        self._submit("launch", lambda: _launch(self.workspace, req))
 
     def _reproduce_dialog(self) -> None:
         dialog = QDialog(self)
@@ -417,7 +468,7 @@ class JobsView(View):
 
     def start_reproduce(self, run_id: str) -> None:
         """Make the plan off the GUI thread; it is shown before anything is launched."""
-        self._submit("plan", lambda: make_plan(self.workspace, run_id))
+        self._submit("plan", lambda: _make_plan(self.workspace, run_id))
 
     def _confirm_plan(self, plan: Plan) -> None:
         box = QMessageBox(self)
@@ -431,10 +482,10 @@ class JobsView(View):
         box.button(QMessageBox.StandardButton.Ok).setText("Launch")
         self.plan_box = box  # tests answer it
         if box.exec() == QMessageBox.StandardButton.Ok:
-            self._submit("reproduce", lambda: launch_plan(self.workspace, plan))
+            self._submit("reproduce", lambda: _launch_plan(self.workspace, plan))
 
     def _cancel(self) -> None:
         job = self.selected_job()
         if job is None or job.finished:
             return
-        self._submit("cancel", lambda: control.cancel(self.workspace, job.id))
+        self._submit("cancel", lambda: _cancel_job(self.workspace, job.id))

@@ -7,7 +7,7 @@ progress come back through queued signals, so the window never waits on them.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
@@ -31,6 +31,10 @@ from labdeck.ui.views import _models_columns as columns
 from labdeck.workspace import Workspace
 from labdeck.ui.views._view import View
 
+if TYPE_CHECKING:
+    from labdeck.models.publish import Publisher
+    from labdeck.models.versions import ModelService
+
 TITLE = "Models"
 ORDER = 30
 
@@ -45,8 +49,6 @@ class ModelsView(View):
     def __init__(self, workspace: Workspace, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.workspace = workspace
-        self.models = workspace.models
-        self.publisher = workspace.publisher
         self.reads = OpRunner(self, "models-read")  # listings and the log
         self.actions = OpRunner(self, "models-action")  # register, transitions, push: with progress and Cancel
         self.actions.progressed.connect(self._on_progress)
@@ -54,7 +56,17 @@ class ModelsView(View):
         self._versions: list = []
         self._candidates: list = []
         self._build()
-        self.refresh()
+        self.refresh_when_shown()
+
+    # The services are made on first use, by the tab's first refresh on a worker (their modules
+    # load SQLAlchemy; made here, they held up the app's first page).
+    @property
+    def models(self) -> ModelService:
+        return self.workspace.models
+
+    @property
+    def publisher(self) -> Publisher:
+        return self.workspace.publisher
 
     # Construction ---------------------------------------------------------------
 
