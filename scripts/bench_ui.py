@@ -141,7 +141,7 @@ class Lateness:
 
 
 def bench_table(app, index: Path, n: int, repeats: int) -> None:
-    from labdeck.ui.app import keep_start_up_objects, load_plots_after_first_page
+    from labdeck.ui.app import keep_start_up_objects, preload_after_first_page
     from labdeck.ui.main_window import MainWindow
     from labdeck.workspace import Workspace
     from PySide6.QtCore import QSettings, Qt
@@ -164,7 +164,7 @@ def bench_table(app, index: Path, n: int, repeats: int) -> None:
         window.resize(1400, 850)
         window.show()
         keep_start_up_objects()  # as the app does once its window is up
-        load_plots_after_first_page(window)
+        preload_after_first_page(window)
         wait(app, lambda w=window: w.model.rowCount() == n and w.model.is_loaded(0))
         app.processEvents()
         opens.append(time.perf_counter() - t0)

@@ -394,7 +394,7 @@ def test_the_window_shows_its_first_page_without_pyqtgraph_then_loads_it_off_the
         from PySide6.QtCore import QSettings
         from PySide6.QtWidgets import QApplication
         from labdeck.workspace import Workspace
-        from labdeck.ui.app import load_plots_after_first_page
+        from labdeck.ui.app import preload_after_first_page
         from labdeck.ui.main_window import MainWindow
 
         project = {str(tmp_path / "project")!r}
@@ -417,7 +417,7 @@ def test_the_window_shows_its_first_page_without_pyqtgraph_then_loads_it_off_the
 
         until(lambda: window.model.rowCount() == 3 and window.model.is_loaded(0))
         assert "pyqtgraph" not in sys.modules, "the first page waited for pyqtgraph"
-        load_plots_after_first_page(window)
+        preload_after_first_page(window)
         until(lambda: "labdeck.ui.metric_plot" in sys.modules and window.background.idle)
         window.runs.select_rows([0, 1])
         until(lambda: window.compare.plots and window.background.idle)

@@ -43,7 +43,7 @@ def run_app(index: str | None = None, project_dirs: list[str] | None = None) -> 
     keep_start_up_objects()
     if first_start:
         _make_demo_in_background(window)
-    load_plots_after_first_page(window)
+    preload_after_first_page(window)
     index_after_first_listing(window)
     quit_after = os.environ.get("LABDECK_QUIT_AFTER_PAINT")
     if quit_after == "first-page":
@@ -92,11 +92,14 @@ def _icon_path() -> Path | None:
     )
 
 
-def load_plots_after_first_page(window) -> None:
-    """The window opens without pyqtgraph (``ui.plotting``: about 0.4 s to import). Once the
-    first page of runs is on screen, or after two seconds, a worker imports it, so the first
-    chart does not wait for it either (the GUI thread stayed under 20 ms late meanwhile)."""
-    _on_first_page(window, lambda: window.background.submit("load plots", _import_plots, lambda _done: None),
+def preload_after_first_page(window) -> None:
+    """The window opens without pyqtgraph (``ui.plotting``: about 0.4 s to import) and without
+    what the other tabs work with (SQLAlchemy and the services of datasets, models and jobs:
+    about 0.6 s). Once the first page of runs is on screen, or after two seconds, a worker
+    imports them, so the first chart or the first visit of a tab does not wait for them: a
+    worker importing the ORM's classes holds the interpreter for up to 70 ms at a time, the
+    GUI thread's worst wait when a tab did it on its first visit."""
+    _on_first_page(window, lambda: window.background.submit("preload", _preload, lambda _done: None),
                    interval_ms=20, give_up_s=2.0)
 
 
@@ -122,8 +125,14 @@ def index_after_first_listing(window) -> None:
     QTimer.singleShot(3000, start)  # a first listing that failed (its message shows) must not stop indexing
 
 
-def _import_plots() -> None:
-    import labdeck.ui.metric_plot  # noqa: F401 - pyqtgraph and the plot widget, loaded here
+def _preload() -> None:
+    import labdeck.datasets.service  # noqa: F401 - the Datasets tab's service (pandas on use)
+    import labdeck.launch.control  # noqa: F401 - the Jobs tab's calls
+    import labdeck.launch.reproduce  # noqa: F401
+    import labdeck.launch.submit  # noqa: F401
+    import labdeck.models.publish  # noqa: F401 - the Models tab's services
+    import labdeck.models.versions  # noqa: F401
+    import labdeck.ui.metric_plot  # noqa: F401 - pyqtgraph and the plot widget
 
 
 def _quit_after_first_page(app: QApplication, window) -> None:
