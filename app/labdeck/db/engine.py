@@ -39,6 +39,23 @@ def make_engine(path: Path) -> Engine:
     return engine
 
 
+def _behind(path: Path) -> bool:
+    conn = connection.connect(path)  # creates a new index's file: it is then behind, with no schema
+    try:
+        return needs_upgrade(conn)
+    finally:
+        conn.close()
+
+
+def upgrade_ahead(path: Path) -> bool:
+    """Whether opening the existing index at ``path`` will first upgrade its schema (written by
+    an older labdeck): seconds on a big index, worth telling the user. A new index: False."""
+    try:
+        return Path(path).is_file() and _behind(Path(path))
+    except sqlite3.Error:
+        return False  # not an index SQLite can read: opening it says so (IndexOpenError)
+
+
 class Database:
     """The catalogue file with its engine and session factory."""
 
@@ -53,19 +70,12 @@ class Database:
             raise IndexOpenError(f"cannot create the index folder {self.path.parent}: {exc}") from exc
         if migrate:
             try:
-                if self._behind():
+                if _behind(self.path):
                     # One process migrates; another opening the index meanwhile waits for it.
                     with writer_lock(self.path, "migrating the index"):
                         upgrade_to_head(self.engine)
             except Exception as exc:  # noqa: BLE001 - any failure here means an unusable index
                 raise IndexOpenError(f"cannot open the index {self.path}: {exc}") from exc
-
-    def _behind(self) -> bool:
-        conn = connection.connect(self.path)
-        try:
-            return needs_upgrade(conn)
-        finally:
-            conn.close()
 
     @property
     def engine(self) -> Engine:

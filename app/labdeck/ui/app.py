@@ -14,8 +14,8 @@ from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import QApplication, QMessageBox
 
 from labdeck.db.engine import IndexOpenError
+from labdeck.ui.open_index import open_workspace
 from labdeck.ui.theme import follow_system
-from labdeck.workspace import Workspace
 
 
 def run_app(index: str | None = None, project_dirs: list[str] | None = None) -> int:
@@ -27,7 +27,7 @@ def run_app(index: str | None = None, project_dirs: list[str] | None = None) -> 
     if icon is not None:
         app.setWindowIcon(QIcon(str(icon)))
     try:
-        workspace = Workspace(index)
+        workspace = open_workspace(index)
     except IndexOpenError as exc:
         QMessageBox.critical(None, "labdeck", str(exc))
         return 2

@@ -1,0 +1,87 @@
+"""The app opens an index written by an older labdeck with a window saying it is upgraded,
+the upgrade off the GUI thread; a current or new index opens without one."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+
+import pytest
+
+from labdeck.db.engine import make_engine
+from labdeck.db.migrate import current_revision, head_revision, upgrade_to
+
+pytestmark = pytest.mark.gui
+
+
+@pytest.fixture
+def shown(monkeypatch):
+    """The text of every progress window shown, with the thread each upgrade step ran on."""
+    from PySide6.QtWidgets import QProgressDialog
+
+    from labdeck.db import migrate
+
+    record: dict[str, list] = {"dialogs": [], "upgrade_threads": []}
+    real_show, real_upgrade = QProgressDialog.show, migrate.upgrade_to
+
+    def show(self):
+        record["dialogs"].append(self.labelText())
+        real_show(self)
+
+    def upgrade(engine, revision="head"):
+        record["upgrade_threads"].append(threading.current_thread() is threading.main_thread())
+        real_upgrade(engine, revision)
+
+    monkeypatch.setattr(QProgressDialog, "show", show)
+    monkeypatch.setattr(migrate, "upgrade_to", upgrade)
+    return record
+
+
+def test_an_old_index_is_upgraded_on_a_worker_with_a_window_saying_so(qapp, tmp_path, shown):
+    from labdeck.ui.open_index import open_workspace
+
+    path = tmp_path / "old.sqlite"
+    engine = make_engine(path)
+    upgrade_to(engine, "0001")
+    engine.dispose()
+    with sqlite3.connect(path) as conn:
+        conn.execute("INSERT INTO projects (id, path, name, added_at) VALUES (1, '/p', 'p', 5)")
+        conn.execute("INSERT INTO sources (id, project_id, format, path, fingerprint, cursor, indexed_at) "
+                     "VALUES (1, 1, 'labdeck', 'r', 'fp', '{}', 0)")
+        conn.execute("INSERT INTO runs (pk, uid, project_id, source_pk, format, source_id, experiment, name, status, "
+                     "deleted, path, updated_at) VALUES (1, 'abc', 1, 1, 'labdeck', 'run-1', '', 'old run', "
+                     "'finished', 0, 'r', 0)")
+
+    ws = open_workspace(str(path))
+    try:
+        assert len(shown["dialogs"]) == 1 and "Upgrading the index" in shown["dialogs"][0]
+        assert shown["upgrade_threads"] == [False]  # upgraded on the worker, not the GUI thread
+        assert current_revision(ws.db.engine) == head_revision()
+        assert [r.name for r in ws.runs()] == ["old run"]
+    finally:
+        ws.close()
+    # Opened again: current, no window.
+    ws = open_workspace(str(path))
+    ws.close()
+    assert len(shown["dialogs"]) == 1
+
+
+def test_a_new_index_opens_without_a_window(qapp, tmp_path, shown):
+    from labdeck.ui.open_index import open_workspace
+
+    ws = open_workspace(str(tmp_path / "new.sqlite"))
+    try:
+        assert ws.runs() == [] and shown["dialogs"] == []
+    finally:
+        ws.close()
+
+
+def test_a_file_that_is_not_an_index_still_gets_the_clear_message(qapp, tmp_path, shown):
+    from labdeck.db.engine import IndexOpenError
+    from labdeck.ui.open_index import open_workspace
+
+    bad = tmp_path / "notes.sqlite"
+    bad.write_text("not a database " * 100)
+    with pytest.raises(IndexOpenError, match="cannot open the index"):
+        open_workspace(str(bad))
+    assert shown["dialogs"] == []
