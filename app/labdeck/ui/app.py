@@ -113,16 +113,16 @@ def index_after_first_listing(window) -> None:
 
     def start() -> None:
         nonlocal started
-        if not started:  # once: the first listing, or the fallback below
+        if not started and window.isVisible():  # once: the first listing, or the fallback below
             started = True
             window.runs.rows_loaded.disconnect(listed)
             window.start_indexing()
 
     def listed(_rows: int) -> None:
-        QTimer.singleShot(0, start)
+        QTimer.singleShot(0, window, start)  # the window as context: never called once it is gone
 
     window.runs.rows_loaded.connect(listed)
-    QTimer.singleShot(3000, start)  # a first listing that failed (its message shows) must not stop indexing
+    QTimer.singleShot(3000, window, start)  # a first listing that failed (its message shows) must not stop indexing
 
 
 def _preload() -> None:
