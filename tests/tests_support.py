@@ -43,3 +43,26 @@ def detect_walk(reader, root: Path) -> tuple[dict, set[str]]:
             found.update({s.rel: s for s in det.sources})
             dirnames[:] = [d for d in dirnames if d not in det.prune]
     return found, visited
+
+
+def old_index(path: Path, revision: str) -> None:
+    """An index file as an older labdeck left it: the schema at ``revision`` (Alembic's
+    own upgrade) holding one finished run, 'old run', with param lr = 0.1."""
+    import sqlite3
+
+    from labdeck.db.engine import make_engine
+    from labdeck.db.migrate import current_revision, upgrade_to
+
+    engine = make_engine(path)
+    upgrade_to(engine, revision)
+    assert current_revision(engine) == revision
+    engine.dispose()
+    with sqlite3.connect(path) as conn:
+        conn.execute("INSERT INTO projects (id, path, name, added_at) VALUES (1, '/p', 'p', 5)")
+        conn.execute("INSERT INTO sources (id, project_id, format, path, fingerprint, cursor, indexed_at) "
+                     "VALUES (1, 1, 'labdeck', 'r', 'fp', '{}', 0)")
+        conn.execute("INSERT INTO runs (pk, uid, project_id, source_pk, format, source_id, experiment, name, status, "
+                     "deleted, path, updated_at) VALUES (1, 'abc', 1, 1, 'labdeck', 'run-1', '', 'old run', "
+                     "'finished', 0, 'r', 0)")
+        conn.execute("INSERT INTO params (run_pk, key, value, value_num) VALUES (1, 'lr', '0.1', 0.1)")
+    conn.close()

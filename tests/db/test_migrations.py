@@ -8,6 +8,7 @@ from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from tests_support import old_index
 
 from labdeck.db.engine import Database, make_engine
 from labdeck.db.migrate import alembic_config, current_revision, head_revision, upgrade_to
@@ -16,18 +17,7 @@ from labdeck.db.schema import metadata
 
 def test_first_migration_upgrades_to_head_keeping_data(tmp_path):
     path = tmp_path / "old.sqlite"
-    engine = make_engine(path)
-    upgrade_to(engine, "0001")
-    assert current_revision(engine) == "0001"
-    with sqlite3.connect(path) as conn:
-        conn.execute("INSERT INTO projects (id, path, name, added_at) VALUES (1, '/p', 'p', 5)")
-        conn.execute("INSERT INTO sources (id, project_id, format, path, fingerprint, cursor, indexed_at) "
-                     "VALUES (1, 1, 'labdeck', 'r', 'fp', '{}', 0)")
-        conn.execute("INSERT INTO runs (pk, uid, project_id, source_pk, format, source_id, experiment, name, status, "
-                     "deleted, path, updated_at) VALUES (1, 'abc', 1, 1, 'labdeck', 'run-1', '', 'old run', "
-                     "'finished', 0, 'r', 0)")
-        conn.execute("INSERT INTO params (run_pk, key, value, value_num) VALUES (1, 'lr', '0.1', 0.1)")
-    engine.dispose()
+    old_index(path, "0001")
 
     db = Database(path)  # opening migrates to head
     assert current_revision(db.engine) == head_revision(db.engine)

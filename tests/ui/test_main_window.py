@@ -379,16 +379,39 @@ def test_first_start_trains_the_demo_without_blocking_the_window(open_window, gu
     assert sorted(gui.texts(window))[0].startswith("mlp-")
 
 
+# For the tests that need a fresh interpreter: the app's event loop turned until a condition
+# holds (the script defines ``app``), and the script run offscreen.
+_UNTIL = """
+import time
+
+
+def until(condition, seconds=60):
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline
+        app.processEvents()
+        time.sleep(0.005)
+"""
+
+
+def _run_fresh(script: str, tmp_path) -> str:
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "LABDECK_HOME": str(tmp_path / "home")}
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=180, env=env)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return done.stdout
+
+
 def test_the_window_shows_its_first_page_without_pyqtgraph_then_loads_it_off_the_gui_thread(tmp_path):
     """pyqtgraph costs ~0.4 s to import: the first page of runs must not wait for it, and the
     app loads it on a worker once that page is on screen (a fresh interpreter: here it is
     loaded already)."""
-    import os
-    import subprocess
-    import sys
     import textwrap
 
-    script = textwrap.dedent(f"""
+    script = _UNTIL + textwrap.dedent(f"""
         import sys, time
         import labdeck
         from PySide6.QtCore import QSettings
@@ -408,13 +431,6 @@ def test_the_window_shows_its_first_page_without_pyqtgraph_then_loads_it_off_the
         window = MainWindow(ws, watch=False, settings=QSettings({str(tmp_path / "s.ini")!r}, QSettings.Format.IniFormat))
         window.show()
 
-        def until(condition):
-            deadline = time.monotonic() + 30
-            while not condition():
-                assert time.monotonic() < deadline
-                app.processEvents()
-                time.sleep(0.005)
-
         until(lambda: window.model.rowCount() == 3 and window.model.is_loaded(0))
         assert "pyqtgraph" not in sys.modules, "the first page waited for pyqtgraph"
         preload_after_first_page(window)
@@ -425,10 +441,7 @@ def test_the_window_shows_its_first_page_without_pyqtgraph_then_loads_it_off_the
         window.close()
         ws.close()
     """)
-    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "LABDECK_HOME": str(tmp_path / "home")}
-    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120, env=env)
-    assert done.returncode == 0, done.stderr[-3000:]
-    assert "charts: 2" in done.stdout
+    assert "charts: 2" in _run_fresh(script, tmp_path)
 
 
 def test_the_first_page_needs_no_sqlalchemy_and_indexing_starts_after_it_off_the_gui_thread(tmp_path):
@@ -436,9 +449,6 @@ def test_the_first_page_needs_no_sqlalchemy_and_indexing_starts_after_it_off_the
     and pandas are loaded (about 0.8 s of imports); once it is shown the watcher starts and the
     start-up pass runs, off the GUI thread, and a run written then appears. Closing the window
     stops them. A fresh interpreter (here they are loaded already)."""
-    import os
-    import subprocess
-    import sys
     import textwrap
 
     import labdeck
@@ -452,7 +462,7 @@ def test_the_first_page_needs_no_sqlalchemy_and_indexing_starts_after_it_off_the
     ws.add_project(project)
     ws.index()
     ws.close()
-    script = textwrap.dedent(f"""
+    script = _UNTIL + textwrap.dedent(f"""
         import sys, threading, time
         from PySide6.QtCore import QSettings
         from PySide6.QtWidgets import QApplication
@@ -465,13 +475,6 @@ def test_the_first_page_needs_no_sqlalchemy_and_indexing_starts_after_it_off_the
         window = MainWindow(ws, watch=True, settings=QSettings({str(tmp_path / "s.ini")!r}, QSettings.Format.IniFormat))
         index_after_first_listing(window)
         window.show()
-
-        def until(condition):
-            deadline = time.monotonic() + 60
-            while not condition():
-                assert time.monotonic() < deadline
-                app.processEvents()
-                time.sleep(0.005)
 
         until(lambda: window.model.rowCount() == 3 and window.model.is_loaded(0))
         early = sorted(m for m in ("sqlalchemy", "pandas") if m in sys.modules)
@@ -487,7 +490,4 @@ def test_the_first_page_needs_no_sqlalchemy_and_indexing_starts_after_it_off_the
         left = [t.name for t in threading.enumerate() if t.name.startswith("labdeck-")]
         print("threads left:", left)
     """)
-    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "LABDECK_HOME": str(tmp_path / "home")}
-    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=180, env=env)
-    assert done.returncode == 0, done.stderr[-3000:]
-    assert "threads left: []" in done.stdout
+    assert "threads left: []" in _run_fresh(script, tmp_path)

@@ -3,13 +3,12 @@ the upgrade off the GUI thread; a current or new index opens without one."""
 
 from __future__ import annotations
 
-import sqlite3
 import threading
 
 import pytest
+from tests_support import old_index
 
-from labdeck.db.engine import make_engine
-from labdeck.db.migrate import current_revision, head_revision, upgrade_to
+from labdeck.db.migrate import current_revision, head_revision
 
 pytestmark = pytest.mark.gui
 
@@ -41,16 +40,8 @@ def test_an_old_index_is_upgraded_on_a_worker_with_a_window_saying_so(qapp, tmp_
     from labdeck.ui.open_index import open_workspace
 
     path = tmp_path / "old.sqlite"
-    engine = make_engine(path)
-    upgrade_to(engine, "0001")
-    engine.dispose()
-    with sqlite3.connect(path) as conn:
-        conn.execute("INSERT INTO projects (id, path, name, added_at) VALUES (1, '/p', 'p', 5)")
-        conn.execute("INSERT INTO sources (id, project_id, format, path, fingerprint, cursor, indexed_at) "
-                     "VALUES (1, 1, 'labdeck', 'r', 'fp', '{}', 0)")
-        conn.execute("INSERT INTO runs (pk, uid, project_id, source_pk, format, source_id, experiment, name, status, "
-                     "deleted, path, updated_at) VALUES (1, 'abc', 1, 1, 'labdeck', 'run-1', '', 'old run', "
-                     "'finished', 0, 'r', 0)")
+    old_index(path, "0001")
+    shown["upgrade_threads"].clear()  # making the old index upgraded it to 0001, here
 
     ws = open_workspace(str(path))
     try:
