@@ -34,9 +34,12 @@ def configure(dbapi_conn) -> None:
     register_sql_functions(dbapi_conn)
 
 
-def connect(path: Path) -> sqlite3.Connection:
-    """A configured connection in autocommit mode: transactions are begun explicitly."""
-    conn = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)
+def connect(path: Path, *, create: bool = False) -> sqlite3.Connection:
+    """A configured connection in autocommit mode: transactions are begun explicitly. Only
+    with ``create`` may it make the file: a read of an index deleted meanwhile fails (says
+    so) rather than leaving an empty index where the user's was."""
+    target = str(path) if create else Path(path).resolve().as_uri() + "?mode=rw"
+    conn = sqlite3.connect(target, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None, uri=not create)
     try:
         configure(conn)
     except BaseException:

@@ -32,15 +32,16 @@ def _on_connect(dbapi_conn, _record) -> None:
 
 
 def make_engine(path: Path) -> Engine:
-    from sqlalchemy import create_engine, event
+    from sqlalchemy import URL, create_engine, event
 
-    engine = create_engine(f"sqlite:///{path}", future=True)
+    # Built, not formatted: a folder named "runs #1" or "what?" is a path, not a URL's parts.
+    engine = create_engine(URL.create("sqlite", database=str(path)), future=True)
     event.listen(engine, "connect", _on_connect)
     return engine
 
 
 def _behind(path: Path) -> bool:
-    conn = connection.connect(path)  # creates a new index's file: it is then behind, with no schema
+    conn = connection.connect(path, create=True)  # a new index's file: it is then behind, with no schema
     try:
         return needs_upgrade(conn)
     finally:

@@ -27,7 +27,9 @@ def alembic_config(engine: Engine) -> Config:
 
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS))
-    cfg.set_main_option("sqlalchemy.url", str(engine.url))
+    # For show only (env.py takes the engine itself); '%' doubled, as Alembic's config
+    # file syntax reads it (a path with '#' or 'ü' renders percent-encoded).
+    cfg.set_main_option("sqlalchemy.url", str(engine.url).replace("%", "%%"))
     cfg.attributes["engine"] = engine
     return cfg
 
