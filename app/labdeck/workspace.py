@@ -16,9 +16,9 @@ from labdeck.runs.fold import Folded, Source, fold
 from labdeck.runs.query import parse_query, parse_sort
 from labdeck.tasks import Task
 
-# Listing projects, runs and warnings reads in plain SQL (``db/run_listing.py``); what needs
-# SQLAlchemy (writes, series, indexing) imports it in the method, so `labdeck runs` starts
-# without it (``scripts/bench_cli.py``).
+# Projects, runs, warnings, points and provenance are read in plain SQL (``db/run_listing.py``,
+# ``db/compare.py``); what needs SQLAlchemy (writes, indexing, the registries found in sources)
+# imports it in the method, so `labdeck runs` starts without it (``scripts/bench_cli.py``).
 if TYPE_CHECKING:
     from labdeck.runs.indexer import IndexStats
     from labdeck.cards.service import CardService

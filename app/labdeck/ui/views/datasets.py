@@ -87,8 +87,9 @@ class DatasetsView(VersionActions, View):
 
     @property
     def datasets(self) -> Datasets:
-        """The dataset service, made on first use: that is the tab's first refresh, on a
-        worker (its module loads SQLAlchemy; made here, it held up the app's first page)."""
+        """The dataset service, made on first use, not with the tab: its module loads
+        SQLAlchemy, which held up the app's first page. The list reads without it
+        (``refresh``); the app preloads the module on a worker once the first page shows."""
         return self.workspace.datasets
 
     def __init__(self, workspace: Workspace, parent=None) -> None:
