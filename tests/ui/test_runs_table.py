@@ -225,3 +225,30 @@ def test_a_group_counts_and_averages_trainings_not_their_second_format_records(
     loss_col = model.columnCount() - 1
     want = (csv.metrics["train_loss"].last + 1.0) / 2
     gui.until(lambda: model.data(model.index(0, loss_col), Qt.ItemDataRole.ToolTipRole) == f"mean of 2 runs: {want!r}")
+
+
+def test_long_group_labels_widen_the_name_column_but_leave_the_table_room(open_window, gui, workspace, project):
+    """A group label is shown whole where it fits; a very long one takes at most two fifths of
+    the table's width, so the columns to its right (the chosen metrics) stay in view, and its
+    tooltip still holds it whole."""
+    from labdeck.ui.runs_panel import GROUP_LABEL_SHARE
+
+    note = "augmentation=" + "randaugment-n2-m9+" * 12
+    for i, text in enumerate(["short", note]):
+        with labdeck.start_run(project, name=f"r{i}", params={"note": text}, record_provenance=False) as run:
+            run.log({"loss": 1.0 / (i + 1)}, step=0)
+    workspace.add_project(project)
+    workspace.index()
+    w = open_window(rows=2)
+    w.resize(900, 700)
+    w.runs.set_columns(["metrics.loss"])
+    w.runs.set_group_by("params.note")
+    gui.until(lambda: w.model.rowCount() == 2)
+    gui.idle(w)
+    view = w.runs.tree_view
+    width = view.horizontalHeader().sectionSize(0)
+    assert width <= view.viewport().width() * GROUP_LABEL_SHARE + 1
+    row = next(r for r in range(2) if "randaugment" in w.model.data(w.model.index(r, 0)))
+    label = w.model.data(w.model.index(row, 0))
+    assert width < view.fontMetrics().horizontalAdvance(label)  # elided, not given the whole table
+    assert note in w.model.data(w.model.index(row, 0), Qt.ItemDataRole.ToolTipRole)  # whole in the tooltip

@@ -72,6 +72,7 @@ def _restore_quietly(header: QHeaderView, state) -> None:
 # open group on each reset (100,000 runs in four open groups: about a second of frozen window).
 OPEN_GROUPS_UP_TO = 5_000
 MAX_GROUP_LABEL_WIDTH = 480  # pixels: a long label is elided past this, its tooltip has it whole
+GROUP_LABEL_SHARE = 0.4  # of the table's width, at most, for the widened first column
 
 
 class FlatRunsView(QTableView):
@@ -350,7 +351,8 @@ class RunsPanel(QWidget):
 
     def _fit_group_labels(self) -> None:
         """Widen the first column to the group rows' labels ("lr = 0.05  (2 runs +2 twins)"),
-        up to a limit; never narrower than the user made it."""
+        up to a limit and to two fifths of the table's width (the columns right of it, the
+        metrics the user chose, stay in view); never narrower than the user made it."""
         font = QFont(self.tree_view.font())
         font.setBold(True)
         metrics = QFontMetrics(font)
@@ -358,7 +360,8 @@ class RunsPanel(QWidget):
         needed = max((metrics.horizontalAdvance(str(self.model.data(self.model.index(r, 0)) or ""))
                       for r in range(rows)), default=0)
         header = self.tree_view.horizontalHeader()
-        wanted = min(needed + self.tree_view.indentation() + 24, MAX_GROUP_LABEL_WIDTH)
+        share = int(self.tree_view.viewport().width() * GROUP_LABEL_SHARE)
+        wanted = min(needed + self.tree_view.indentation() + 24, MAX_GROUP_LABEL_WIDTH, share)
         if wanted > header.sectionSize(0):
             header.resizeSection(0, wanted)
 
