@@ -16,8 +16,6 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import numpy as np
-
 from labdeck.db import compare, grouping, run_links, run_listing
 from labdeck.db.entities import ProjectInfo, RunInfo, Series
 from labdeck.runs.fold import Source, fold_many
@@ -140,6 +138,7 @@ class RunReads:
     def _means(tree: RunTree, columns: dict[str, tuple[list[int], list[float]]]) -> GroupMeans:
         """Over every run of every group, from one read of each metric's column: a group of
         25,000 runs needs no page of them loaded."""
+        import numpy as np  # here: this module loads with the window, before NumPy is needed
         out: GroupMeans = {node: {} for node in tree.children}
         numbers = tree.group_numbers
         if numbers is None:

@@ -7,10 +7,12 @@ import csv
 import hashlib
 import math
 from pathlib import Path
-
-import numpy as np
+from typing import TYPE_CHECKING
 
 from labdeck.db.entities import RunInfo, Series
+
+if TYPE_CHECKING:  # NumPy loads in the functions that use it: not on the way to the first page
+    import numpy as np
 
 X_MODES = ("step", "wall time", "relative time")
 X_METRIC_PREFIX = "metric: "  # an x mode naming another logged metric, e.g. "metric: epoch"
@@ -59,6 +61,7 @@ def assign_colours(run_ids: list[str]) -> dict[str, str]:
 def x_values(series: Series, mode: str) -> np.ndarray:
     """The x coordinates of a series: steps, wall time (s since the epoch) or seconds since
     the run's first point. Formats without wall times fall back to steps."""
+    import numpy as np
     if mode == "step" or len(series) == 0 or not np.isfinite(series.walls).any():
         return series.steps.astype(np.float64)
     seconds = series.walls / 1000.0
@@ -71,6 +74,7 @@ def x_from_metric(series: Series, by: Series) -> np.ndarray:
     """x coordinates taken from another metric logged at the same steps (``epoch``, tokens
     seen): each point gets ``by``'s value at its step, interpolated between ``by``'s steps;
     points logged before ``by``'s first step or after its last get NaN (not drawn)."""
+    import numpy as np
     if len(series) == 0 or len(by) == 0:
         return np.full(len(series), np.nan)
     order = np.argsort(by.steps, kind="stable")
@@ -120,6 +124,7 @@ def robust_range(
 ) -> tuple[float, float] | None:
     """The ``low``–``high`` percentile span of every finite value, with a 5 % margin: a y
     range that ignores outliers (a loss spike at step 0 no longer flattens the rest)."""
+    import numpy as np
     finite_parts = [a[np.isfinite(a)] for a in arrays if len(a)]
     values = np.concatenate(finite_parts) if finite_parts else np.empty(0)
     if len(values) == 0:
@@ -132,6 +137,7 @@ def robust_range(
 def ema(values: np.ndarray, weight: float) -> np.ndarray:
     """TensorBoard-style debiased exponential moving average (pandas' adjusted EWM, in C).
     NaN/inf points stay NaN and do not poison the average. ``weight`` 0 returns the values."""
+    import numpy as np
     if weight <= 0 or len(values) == 0:
         return values
     import pandas as pd  # lazily: keeps the window's start-up lean
@@ -147,6 +153,7 @@ def ema(values: np.ndarray, weight: float) -> np.ndarray:
 
 
 def finite(values: np.ndarray) -> np.ndarray:
+    import numpy as np
     return np.where(np.isfinite(values), values, np.nan)
 
 

@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass
-
-import numpy as np
+from typing import TYPE_CHECKING
 
 from labdeck.db.entities import RunInfo
 from labdeck.runs.table_shape import NO_VALUE  # the table's group of runs without a value
+
+if TYPE_CHECKING:  # NumPy loads in the functions that use it: not on the way to the first page
+    import numpy as np
 
 ATTRIBUTES = ("experiment", "status", "format", "project", "name")
 CENTRES = ("mean", "median")
@@ -78,6 +80,7 @@ class Aggregate:
 
 def aligned_grid(xs: list[np.ndarray], max_points: int = MAX_GRID) -> np.ndarray:
     """The sorted union of the runs' finite x values, thinned evenly past ``max_points``."""
+    import numpy as np
     parts = [x[np.isfinite(x)] for x in xs if len(x)]
     grid = np.unique(np.concatenate(parts)) if parts else np.empty(0)
     if len(grid) > max_points:
@@ -87,6 +90,7 @@ def aligned_grid(xs: list[np.ndarray], max_points: int = MAX_GRID) -> np.ndarray
 
 def on_grid(x: np.ndarray, y: np.ndarray, grid: np.ndarray) -> np.ndarray:
     """One run's values interpolated at the grid points inside its own x span, NaN outside."""
+    import numpy as np
     keep = np.isfinite(x) & np.isfinite(y)
     x, y = x[keep], y[keep]
     out = np.full(len(grid), np.nan)
@@ -106,6 +110,7 @@ def aggregate(
     band: str = "min–max",
 ) -> Aggregate:
     """Aggregate runs' (x, y) curves on their aligned grid."""
+    import numpy as np
     grid = aligned_grid([x for x, _y in curves])
     stack = (
         np.vstack([on_grid(x, y, grid) for x, y in curves])

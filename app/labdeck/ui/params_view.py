@@ -8,7 +8,6 @@ import math
 
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (
     QComboBox,
@@ -22,7 +21,8 @@ from PySide6.QtWidgets import (
 from labdeck.db.entities import RunInfo
 from labdeck.ui.curves import assign_colours
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # NumPy loads in the functions that use it: not on the way to the first page
+    import numpy as np
     import pyqtgraph as pg
 
 
@@ -67,6 +67,7 @@ def field_value(run: RunInfo, field: str) -> str | float | None:
 def axis_values(runs: list[RunInfo], field: str) -> tuple[np.ndarray, list[str] | None]:
     """Numbers for ``field`` per run (NaN when missing). Text values become category
     positions 0..k-1, returned with their labels."""
+    import numpy as np
     raw = [field_value(r, field) for r in runs]
     if all(v is None or isinstance(v, float) for v in raw):
         return np.array([np.nan if v is None else v for v in raw], dtype=float), None
@@ -132,6 +133,7 @@ class ScatterView(_LazyPlot, QWidget):
         self.redraw()
 
     def redraw(self) -> None:
+        import numpy as np
         xf, yf = self.x_field.currentText(), self.y_field.currentText()
         if not self.runs or not xf or not yf:
             self.points.setData([])
@@ -172,7 +174,7 @@ class ParallelView(_LazyPlot, QWidget):
         super().__init__(parent)
         self.runs: list[RunInfo] = []
         self.fields: list[str] = []
-        self._norm = np.empty((0, 0))
+        self._norm: np.ndarray | None = None  # runs x axes, scaled to 0..1; None until drawn
         self._lines: list[pg.PlotDataItem] = []
         self.brushes: list[pg.ROI] = []
         self.metric = QComboBox()
@@ -212,6 +214,7 @@ class ParallelView(_LazyPlot, QWidget):
         self.redraw()
 
     def redraw(self) -> None:
+        import numpy as np
         pg = _pg()
         self.plot.clear()
         self._lines, self.brushes = [], []
@@ -292,7 +295,8 @@ class ParallelView(_LazyPlot, QWidget):
         roi.setSize((0.12, high - low))
 
     def brushed_ids(self) -> list[str]:
-        if self._norm.size == 0:
+        import numpy as np
+        if self._norm is None or self._norm.size == 0:
             return [r.id for r in self.runs]
         keep = np.ones(len(self.runs), dtype=bool)
         for i, roi in enumerate(self.brushes):

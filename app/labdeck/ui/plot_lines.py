@@ -4,8 +4,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-
-import numpy as np
+from typing import TYPE_CHECKING
 
 from labdeck.db.entities import RunInfo, Series
 from labdeck.ui.curves import (
@@ -18,6 +17,9 @@ from labdeck.ui.curves import (
     x_values,
 )
 from labdeck.ui.grouping import aggregate, group_label
+
+if TYPE_CHECKING:  # NumPy loads in the functions that use it: not on the way to the first page
+    import numpy as np
 
 SeriesByRun = dict[str, dict[str, Series]]  # run id -> metric -> points
 
@@ -52,6 +54,7 @@ def run_xy(
     per_run: dict[str, Series], key: str, x_mode: str
 ) -> tuple[np.ndarray, np.ndarray] | None:
     """A run's (x, y) for ``key`` on the chosen x axis, or None if it has no such points."""
+    import numpy as np
     s = per_run.get(key)
     if s is None or len(s) == 0:
         return None
