@@ -157,6 +157,40 @@ def test_symlink_loop_is_a_warning(workspace, project):
     assert "symlink-loop" in {w.code for w in workspace.warnings()}
 
 
+def test_a_folder_reached_through_links_is_walked_once(workspace, project, tmp_path):
+    """Walked folders are known by their real paths (no stat per folder): a link to a
+    folder of the project, two links to one folder outside it, and a loop out there each
+    cost a warning, never a doubled run."""
+    make_runs(project / "a", 2, steps=3)
+    (project / "b").symlink_to(project / "a", target_is_directory=True)  # walked as a/ first
+    outside = tmp_path / "outside"
+    make_runs(outside, 1, steps=3)
+    (outside / "again").symlink_to(outside, target_is_directory=True)
+    (project / "c").symlink_to(outside, target_is_directory=True)
+    (project / "d").symlink_to(outside, target_is_directory=True)
+    workspace.add_project(project)
+    workspace.index()
+    runs = workspace.runs()
+    assert len(runs) == 3
+    assert sorted(r.path.split("/")[0] for r in runs) == ["a", "a", "c"]
+    loops = [w for w in workspace.warnings() if w.code == "symlink-loop"]
+    assert sorted(w.path for w in loops) == ["b", "c/again", "d"]
+
+
+def test_a_lock_that_appears_is_seen_by_the_next_pass(workspace, project):
+    """The native fingerprint takes a lock's absence from the walk's listing; a lock made
+    afterwards must still make the next pass read the run (it turns it running or killed)."""
+    run = make_runs(project, 1, steps=3)[0]
+    (run.dir / fmt.EVENTS_FILE).unlink()  # no end event: the lock decides the status
+    workspace.add_project(project)
+    workspace.index()
+    assert workspace.index().read == 0
+    (run.dir / fmt.LOCK_FILE).write_text(fmt.lock_text(), encoding="utf-8")  # this process: live
+    assert workspace.index().read == 1
+    assert workspace.run(run.id).status == "running"
+    assert workspace.index().read == 0
+
+
 def test_missing_project_folder_keeps_its_runs(workspace, project, tmp_path):
     make_runs(project, 2, steps=3)
     workspace.add_project(project)

@@ -36,6 +36,9 @@ class SourceRef:
     format: str
     path: Path
     rel: str
+    # The folder's entry names as the walk listed them, where a reader keeps them: they
+    # spare its fingerprint a system call for each file the listing shows absent.
+    names: frozenset[str] | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass

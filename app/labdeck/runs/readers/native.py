@@ -45,7 +45,7 @@ class NativeReader(Reader):
             return None
         # Artifacts are copies, not runs; outputs/ may hold other tools' runs of a launched job.
         return Detection(
-            sources=[SourceRef(self.format, folder, rel)],
+            sources=[SourceRef(self.format, folder, rel, names)],
             prune=frozenset(names - {fmt.OUTPUTS_FOLDER}),
             exclusive=True,
         )
@@ -54,6 +54,10 @@ class NativeReader(Reader):
         d = os.fspath(source.path)  # plain strings: this runs for every run on every pass
         print_ = stat_fingerprint([f"{d}/{fmt.META_FILE}", f"{d}/{fmt.METRICS_FILE}", f"{d}/{fmt.EVENTS_FILE}"])
         # A live run's lock matters too: the run turns "killed" when its process disappears.
+        # Most runs are over and have none; the walk's listing says so without a failed open.
+        # (A lock made since the listing shows in the next pass's fingerprint.)
+        if source.names is not None and fmt.LOCK_FILE not in source.names:
+            return print_ + "|unlocked"
         try:
             with open(f"{d}/{fmt.LOCK_FILE}", encoding="utf-8") as f:
                 lock = f.read()
