@@ -26,13 +26,10 @@ from types import TracebackType
 from typing import Any
 
 from labdeck import provenance
+from labdeck.clock import now_ms
 from labdeck.runs import native_format as fmt
 
 RUN_DIR_ENV = "LABDECK_RUN_DIR"  # set by labdeck's launcher: the job's run folder
-
-
-def _now_ms() -> int:
-    return int(time.time() * 1000)
 
 
 def _as_float(key: str, value: Any) -> float:
@@ -114,7 +111,7 @@ class Run:
         stamp = time.strftime("%Y%m%d-%H%M%S")
         self.dir = self.project_dir / fmt.RUNS_FOLDER / f"{stamp}-{self.id[:8]}"
         self.name = name or self.dir.name
-        self.start_time = _now_ms()
+        self.start_time = now_ms()
         self._auto_step = 0
         self._ended = False
         meta = {
@@ -158,7 +155,7 @@ class Run:
         self.id = meta["id"]
         self.name = meta.get("name") or self.dir.name
         self.project_dir = self.dir.parent.parent
-        self.start_time = meta.get("start_time") or _now_ms()
+        self.start_time = meta.get("start_time") or now_ms()
         self._auto_step = 0
         self._ended = False
         self._attached = True
@@ -176,7 +173,7 @@ class Run:
             step = self._auto_step
         step = int(step)
         self._auto_step = step + 1
-        wall = _now_ms()
+        wall = now_ms()
         buf = io.StringIO()
         writer = csv.writer(buf, lineterminator="\n")
         for key, value in metrics.items():
@@ -295,7 +292,7 @@ class Run:
 
     def _event(self, event: dict[str, Any]) -> None:
         self._check_open()
-        event["time"] = _now_ms()
+        event["time"] = now_ms()
         line = json.dumps(event, ensure_ascii=False, allow_nan=False) + "\n"
         os.write(self._events_fd, line.encode("utf-8"))
 

@@ -22,6 +22,7 @@ from labdeck.tasks import Task
 if TYPE_CHECKING:
     from labdeck.runs.indexer import IndexStats
     from labdeck.cards.service import CardService
+    from labdeck.datasets.adding import DatasetAdding
     from labdeck.datasets.listing import DatasetListing
     from labdeck.datasets.service import Datasets
     from labdeck.models.publish import Publisher
@@ -56,6 +57,16 @@ class Workspace:
         from labdeck.datasets.listing import DatasetListing
 
         return DatasetListing(self.db)
+
+    @cached_property
+    def dataset_adding(self) -> DatasetAdding:
+        """Adding dataset versions, in plain SQL (what `labdeck dataset add` loads); ``datasets``
+        does the same and everything else."""
+        if "datasets" in self.__dict__:  # made already (the app): one service, one registration
+            return self.datasets
+        from labdeck.datasets.adding import DatasetAdding
+
+        return DatasetAdding(self.db)
 
     @cached_property
     def models(self) -> ModelService:

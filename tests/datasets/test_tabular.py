@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pandas as pd
 import pytest
-from labdeck.datasets.service import ValidationRefused, load_rules_file
+from labdeck.datasets.adding import ValidationRefused
+from labdeck.datasets.service import load_rules_file
 from labdeck.datasets.store import StoreError
 
 

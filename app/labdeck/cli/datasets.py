@@ -69,7 +69,7 @@ def _with_task(func, *args, **kwargs):
 
 
 def cmd_add(ws: Workspace, args) -> int:
-    ds = ws.datasets
+    ds = ws.dataset_adding
     strict = True if args.strict else None
     r = _with_task(ds.add, args.name, args.path, message=args.message or "", strict=strict, link=args.link)
     for line in r.skipped:

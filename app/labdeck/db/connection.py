@@ -58,3 +58,22 @@ def read_transaction(path: Path) -> Iterator[sqlite3.Connection]:
         yield conn
     finally:
         conn.close()  # closing ends the read transaction; nothing was written
+
+
+@contextmanager
+def write_transaction(path: Path) -> Iterator[sqlite3.Connection]:
+    """A fresh connection holding one write transaction, committed when the block ends and
+    rolled back on any exception. ``BEGIN IMMEDIATE`` takes the write lock first (waiting up
+    to the busy timeout), so a read inside the block is never of a snapshot that another
+    writer has moved past."""
+    conn = connect(path)
+    try:
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield conn
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+    finally:
+        conn.close()

@@ -6,17 +6,16 @@ from its chain: the nearest whole list, then each delta in order. A new version 
 whole instead when its chain's delta rows would together outnumber its files, so rebuilding
 never reads more than twice the rows of a whole list.
 
-Everything here takes a SQLAlchemy ``Connection`` (``session.connection()``, or a migration's
-bind) and uses plain SQL: these are the hot paths of adding and reading versions.
+Everything here takes the driver's own ``sqlite3`` connection (``raw.sqlite_connection`` of a
+session or a migration's bind, or a plain one from ``connection``) and uses plain SQL: these
+are the hot paths of adding and reading versions, and `labdeck dataset add` runs them
+without SQLAlchemy.
 """
 
 from __future__ import annotations
 
+import sqlite3
 from dataclasses import dataclass
-
-from sqlalchemy import Connection
-
-from labdeck.db.raw import sqlite_connection
 
 Files = dict[str, tuple[int, str]]  # path -> (size, digest)
 MAX_CHAIN = 64  # deltas in a row before a whole list, whatever their size
@@ -29,30 +28,29 @@ class Rebuilt:
     depth: int  # deltas in the chain
 
 
-def _chain(conn: Connection, version_id: int) -> list[int]:
+def _chain(conn: sqlite3.Connection, version_id: int) -> list[int]:
     """Version ids from the nearest whole list to ``version_id``."""
-    rows = conn.exec_driver_sql(
+    rows = conn.execute(
         "WITH RECURSIVE c(id, base_id, n) AS ("
         " SELECT id, base_id, 0 FROM dataset_versions WHERE id = ?"
         " UNION ALL SELECT v.id, v.base_id, c.n + 1 FROM dataset_versions v JOIN c ON v.id = c.base_id)"
         " SELECT id FROM c ORDER BY n DESC",
         (version_id,),
-    ).all()
+    ).fetchall()
     return [r[0] for r in rows]
 
 
-def load(conn: Connection, version_id: int) -> Rebuilt:
+def load(conn: sqlite3.Connection, version_id: int) -> Rebuilt:
     chain = _chain(conn, version_id)
     # The driver's cursor gives plain tuples: SQLAlchemy rows cost several times more for
     # the 10,000 rows of a whole list (measured).
-    raw = sqlite_connection(conn)
     files: Files = {
         p: (s, d)
-        for p, s, d in raw.execute("SELECT path, size, digest FROM dataset_files WHERE version_id = ?", (chain[0],))
+        for p, s, d in conn.execute("SELECT path, size, digest FROM dataset_files WHERE version_id = ?", (chain[0],))
     }
     delta_rows = 0
     for vid in chain[1:]:
-        rows = raw.execute(
+        rows = conn.execute(
             "SELECT path, size, digest, removed FROM dataset_files WHERE version_id = ?", (vid,)
         ).fetchall()
         delta_rows += len(rows)
@@ -64,16 +62,16 @@ def load(conn: Connection, version_id: int) -> Rebuilt:
     return Rebuilt(files, delta_rows, len(chain) - 1)
 
 
-def _insert(conn: Connection, version_id: int, rows: list[tuple[str, int, str]], removed: bool) -> None:
+def _insert(conn: sqlite3.Connection, version_id: int, rows: list[tuple[str, int, str]], removed: bool) -> None:
     if rows:
-        conn.exec_driver_sql(
+        conn.executemany(
             "INSERT INTO dataset_files (version_id, path, size, digest, removed) VALUES (?, ?, ?, ?, ?)",
             [(version_id, p, s, d, removed) for p, s, d in rows],
         )
 
 
 def write(
-    conn: Connection, version_id: int, files: list[tuple[str, int, str]], base: tuple[int, Rebuilt] | None
+    conn: sqlite3.Connection, version_id: int, files: list[tuple[str, int, str]], base: tuple[int, Rebuilt] | None
 ) -> None:
     """Store ``files`` (path, size, digest) as the list of ``version_id``, as a delta where smaller.
 
@@ -89,39 +87,39 @@ def write(
         gone = old.keys() - {f[0] for f in files} if len(old) > len(files) - added else set()
         n = len(changed) + len(gone)
         if prev.depth < MAX_CHAIN and prev.delta_rows + n <= len(files):
-            conn.exec_driver_sql("UPDATE dataset_versions SET base_id = ? WHERE id = ?", (base_id, version_id))
+            conn.execute("UPDATE dataset_versions SET base_id = ? WHERE id = ?", (base_id, version_id))
             _insert(conn, version_id, changed, False)
             _insert(conn, version_id, [(p, *old[p]) for p in sorted(gone)], True)
             return
-    conn.exec_driver_sql("UPDATE dataset_versions SET base_id = NULL WHERE id = ?", (version_id,))
+    conn.execute("UPDATE dataset_versions SET base_id = NULL WHERE id = ?", (version_id,))
     _insert(conn, version_id, files, False)
 
 
-def _rewrite(conn: Connection, version_id: int, files: Files, base: tuple[int, Rebuilt] | None) -> None:
-    conn.exec_driver_sql("DELETE FROM dataset_files WHERE version_id = ?", (version_id,))
+def _rewrite(conn: sqlite3.Connection, version_id: int, files: Files, base: tuple[int, Rebuilt] | None) -> None:
+    conn.execute("DELETE FROM dataset_files WHERE version_id = ?", (version_id,))
     write(conn, version_id, [(p, *files[p]) for p in sorted(files)], base)
 
 
-def detach(conn: Connection, version_id: int) -> None:
+def detach(conn: sqlite3.Connection, version_id: int) -> None:
     """Make the versions built on ``version_id`` independent of it, before it is deleted.
 
     Each is stored again against ``version_id``'s own base (or whole, if it had none).
     """
-    children = [r[0] for r in conn.exec_driver_sql(
+    children = [r[0] for r in conn.execute(
         "SELECT id FROM dataset_versions WHERE base_id = ? ORDER BY id", (version_id,)
-    ).all()]
+    ).fetchall()]
     if not children:
         return
     lists = {c: load(conn, c).files for c in children}
-    (grand,) = conn.exec_driver_sql("SELECT base_id FROM dataset_versions WHERE id = ?", (version_id,)).one()
+    (grand,) = conn.execute("SELECT base_id FROM dataset_versions WHERE id = ?", (version_id,)).fetchone()
     base = (grand, load(conn, grand)) if grand is not None else None
     for c in children:
         _rewrite(conn, c, lists[c], base)
 
 
-def materialize_all(conn: Connection) -> None:
+def materialize_all(conn: sqlite3.Connection) -> None:
     """Give every delta version its whole list again (the migration's downgrade)."""
-    ids = [r[0] for r in conn.exec_driver_sql("SELECT id FROM dataset_versions WHERE base_id IS NOT NULL").all()]
+    ids = [r[0] for r in conn.execute("SELECT id FROM dataset_versions WHERE base_id IS NOT NULL").fetchall()]
     lists = {v: load(conn, v).files for v in ids}
     for v in ids:
         _rewrite(conn, v, lists[v], None)

@@ -12,9 +12,9 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import delete, func, select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from labdeck.db import dataset_adding as adding
 from labdeck.db import dataset_listing as listing
 from labdeck.db import dataset_version_files as vfiles
 from labdeck.db.batches import batches
@@ -27,10 +27,6 @@ from labdeck.db.dataset_tables import (
 from labdeck.db.catalogue_tables import Run, RunInput
 from labdeck.db.dataset_listing import DatasetNotFound, VersionInfo
 from labdeck.db.raw import sqlite_connection
-
-
-class VersionConflict(Exception):
-    """Another writer took the version number (or created the dataset) first: retry."""
 
 
 @dataclass(frozen=True)
@@ -116,19 +112,8 @@ def get_version(session: Session, name: str, version: int | None = None) -> Vers
 
 def version_files(session: Session, name: str, version: int) -> list[FileEntry]:
     v = _version_row(session, name, version)
-    files = vfiles.load(session.connection(), v.id).files
+    files = vfiles.load(sqlite_connection(session), v.id).files
     return [FileEntry(p, *files[p]) for p in sorted(files)]
-
-
-def versions_with_digest(session: Session, name: str, digest: str) -> list[int]:
-    ds = session.scalar(select(Dataset).where(Dataset.name == name))
-    if ds is None:
-        return []
-    return list(
-        session.scalars(
-            select(DatasetVersion.version).where(DatasetVersion.dataset_id == ds.id, DatasetVersion.digest == digest)
-        )
-    )
 
 
 def referenced_objects(session: Session) -> set[str]:
@@ -148,81 +133,13 @@ def get_rules(session: Session, name: str) -> tuple[dict, bool]:
 # Writing -------------------------------------------------------------------
 
 
-def ensure_dataset(session: Session, name: str, now_ms: int) -> int:
-    # A write first, before any read in this transaction: SQLite then takes the write lock
-    # (waiting on busy_timeout) instead of failing to upgrade a read snapshot that another
-    # writer has moved past; the version number read next is then final.
-    session.connection().exec_driver_sql(
-        "INSERT INTO datasets (name, created_at, rules, strict) VALUES (?, ?, '{}', 0) ON CONFLICT (name) DO NOTHING",
-        (name, now_ms),
-    )
-    dataset_id = session.scalar(select(Dataset.id).where(Dataset.name == name))
-    assert dataset_id is not None  # inserted just above, or there already
-    return dataset_id
-
-
 def set_rules(session: Session, name: str, now_ms: int, rules: dict | None, strict: bool | None) -> None:
-    ensure_dataset(session, name, now_ms)
+    adding.ensure_dataset(sqlite_connection(session), name, now_ms)
     ds = _dataset_row(session, name)
     if rules is not None:
         ds.rules = json.dumps(rules, sort_keys=True)
     if strict is not None:
         ds.strict = strict
-
-
-def add_version(
-    session: Session,
-    name: str,
-    *,
-    digest: str,
-    now_ms: int,
-    message: str,
-    source_path: str,
-    files: list[tuple[str, int, str]],
-) -> VersionInfo:
-    """Insert the next version of ``name`` with its (path, size, digest) files, sorted by path.
-
-    Stored as changes against the latest version where that is smaller (caller's transaction).
-    """
-    try:
-        return _add_version(session, name, digest=digest, now_ms=now_ms, message=message,
-                            source_path=source_path, files=files)
-    except IntegrityError as exc:
-        raise VersionConflict(str(exc)) from exc
-
-
-def _add_version(
-    session: Session, name: str, *, digest: str, now_ms: int, message: str, source_path: str,
-    files: list[tuple[str, int, str]],
-) -> VersionInfo:
-    dataset_id = ensure_dataset(session, name, now_ms)
-    last = session.scalar(select(func.max(DatasetVersion.version)).where(DatasetVersion.dataset_id == dataset_id))
-    # A removed version's number is never given out again: lineage that names it keeps meaning its bytes.
-    last_removed = session.scalar(
-        select(func.max(RemovedDatasetVersion.version)).where(RemovedDatasetVersion.dataset == name))
-    v = DatasetVersion(
-        dataset_id=dataset_id,
-        version=max(last or 0, last_removed or 0) + 1,
-        digest=digest,
-        created_at=now_ms,
-        message=message,
-        source_path=source_path,
-        file_count=len(files),
-        total_bytes=sum(f[1] for f in files),
-    )
-    session.add(v)
-    session.flush()
-    conn = session.connection()
-    base = None
-    if last is not None:
-        base_id = session.scalar(
-            select(DatasetVersion.id).where(DatasetVersion.dataset_id == dataset_id, DatasetVersion.version == last)
-        )
-        assert base_id is not None  # the latest version, read in this transaction
-        base = (base_id, vfiles.load(conn, base_id))
-    vfiles.write(conn, v.id, files, base)
-    session.expire(v, ["base_id"])  # written by plain SQL
-    return _version_info(name, v)
 
 
 def remove(session: Session, name: str, version: int | None = None, *, now_ms: int,
@@ -237,7 +154,7 @@ def remove(session: Session, name: str, version: int | None = None, *, now_ms: i
     if version is not None:
         row = _version_row(session, name, version)
         _remember(session, name, [row], now_ms, users)
-        vfiles.detach(session.connection(), row.id)  # versions stored as changes against it
+        vfiles.detach(sqlite_connection(session), row.id)  # versions stored as changes against it
         session.execute(delete(DatasetFile).where(DatasetFile.version_id == row.id))
         session.delete(row)
         return 1
@@ -263,32 +180,6 @@ def _remember(session: Session, name: str, rows: list[DatasetVersion], now_ms: i
 
 
 # Hash cache ------------------------------------------------------------------
-
-
-def load_hash_cache(session: Session) -> dict[tuple[int, int], tuple[int, int, str]]:
-    """{(dev, ino): (size, mtime_ns, digest)}: the whole cache (tens of bytes per file).
-
-    The driver's own tuples: ORM rows for 10,000 entries cost a quarter of a second, and even
-    SQLAlchemy's plain rows several times these (measured).
-    """
-    raw = sqlite_connection(session)
-    rows = raw.execute("SELECT dev, ino, size, mtime_ns, digest FROM dataset_hash_cache")
-    return {(dev, ino): (size, mtime, digest) for dev, ino, size, mtime, digest in rows}
-
-
-def save_hash_cache(session: Session, entries: list[tuple[int, int, int, int, str]]) -> None:
-    """Upsert (dev, ino, size, mtime_ns, digest) rows.
-
-    A plain executemany: a multi-row upsert built by SQLAlchemy took seconds to compile for
-    10,000 rows (measured), this takes milliseconds.
-    """
-    if entries:
-        session.connection().exec_driver_sql(
-            "INSERT INTO dataset_hash_cache (dev, ino, size, mtime_ns, digest) VALUES (?, ?, ?, ?, ?) "
-            "ON CONFLICT (dev, ino) DO UPDATE SET size = excluded.size, mtime_ns = excluded.mtime_ns, "
-            "digest = excluded.digest",
-            entries,
-        )
 
 
 def purge_hash_cache(session: Session) -> int:

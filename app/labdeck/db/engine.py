@@ -103,6 +103,13 @@ class Database:
             yield conn
 
     @contextmanager
+    def write_rows(self) -> Iterator[sqlite3.Connection]:
+        """A plain connection holding one write transaction (``connection.write_transaction``):
+        for the writes written in SQL, without SQLAlchemy (`labdeck dataset add`)."""
+        with connection.write_transaction(self.path) as conn:
+            yield conn
+
+    @contextmanager
     def write(self) -> Iterator[Session]:
         """A session that commits on success and rolls back on any exception."""
         with self._sessions() as session:

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import json
-import time
 from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from labdeck.clock import now_ms
 from labdeck.db.job_spec import JobSpec
 from labdeck.db.job_tables import Job
 from labdeck.errors import UserError
@@ -20,10 +20,6 @@ ACTIVE = ("queued", "running")
 
 class JobNotFound(UserError, KeyError):
     """No job with that id (or prefix)."""
-
-
-def now_ms() -> int:
-    return int(time.time() * 1000)
 
 
 @dataclass(frozen=True)

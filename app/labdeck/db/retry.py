@@ -13,19 +13,25 @@ import time
 from collections.abc import Callable
 from typing import TypeVar
 
-from sqlalchemy.exc import IntegrityError, OperationalError
-
 T = TypeVar("T")
 
-# What a lost race looks like at the database: retried by default.
-RACES: tuple[type[BaseException], ...] = (OperationalError, IntegrityError)
+
+def database_races() -> tuple[type[BaseException], ...]:
+    """What a lost race looks like through SQLAlchemy: retried by default. (Imported when
+    asked for: a caller writing in plain SQL names its own races and never loads SQLAlchemy.)"""
+    from sqlalchemy.exc import IntegrityError, OperationalError
+
+    return (OperationalError, IntegrityError)
 
 
 def write_again_on_race(
-    fn: Callable[[], T], *, races: tuple[type[BaseException], ...] = RACES, attempts: int = 5
+    fn: Callable[[], T], *, races: tuple[type[BaseException], ...] | None = None, attempts: int = 5
 ) -> T:
     """``fn()`` (a whole read-then-write transaction), run again up to ``attempts`` times
-    while it raises one of ``races``; the last failure is raised as it is."""
+    while it raises one of ``races`` (``database_races()`` unless given); the last failure is
+    raised as it is."""
+    if races is None:
+        races = database_races()
     for attempt in range(attempts):
         try:
             return fn()

@@ -10,7 +10,6 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -19,6 +18,7 @@ from typing import TYPE_CHECKING, Any, Protocol, cast
 from sqlalchemy import CursorResult, delete, update
 from sqlalchemy.orm import Session
 
+from labdeck.clock import now_ms
 from labdeck.db.catalogue_tables import (
     IndexWarning,
     Project,
@@ -58,10 +58,6 @@ def _finite(data: Any) -> Any:
     if isinstance(data, (list, tuple)):
         return [_finite(v) for v in data]
     return data
-
-
-def now_ms() -> int:
-    return int(time.time() * 1000)
 
 
 def run_uid(project_path: str, fmt: str, source_id: str) -> str:

@@ -9,11 +9,11 @@ import getpass
 import hashlib
 import json
 import os
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
 
+from labdeck.clock import now_ms
 from labdeck import settings
 from labdeck.db import cards as card_q
 from labdeck.db import registry as q
@@ -49,10 +49,6 @@ def current_user() -> str:
         return getpass.getuser()
     except (KeyError, OSError):
         return "unknown"
-
-
-def now_ms() -> int:
-    return int(time.time() * 1000)
 
 
 def parse_ref(ref: str) -> tuple[str, int]:

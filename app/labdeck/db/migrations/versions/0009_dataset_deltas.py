@@ -29,8 +29,9 @@ def upgrade() -> None:
 def downgrade() -> None:
     # Give every delta version its whole file list again before the columns go.
     from labdeck.db.dataset_version_files import materialize_all
+    from labdeck.db.raw import sqlite_connection
 
-    materialize_all(op.get_bind())
+    materialize_all(sqlite_connection(op.get_bind()))
     op.execute("DELETE FROM dataset_files WHERE removed")
     with op.batch_alter_table("dataset_files") as batch:
         batch.drop_column("removed")
