@@ -204,3 +204,37 @@ def test_grouping_by_a_param_draws_mean_and_band_computed_on_an_aligned_grid(
     mean, std = np.nanmean(stack, axis=0), np.nanstd(stack, axis=0)
     assert np.allclose(line.y, np.nanmedian(stack, axis=0))
     assert np.allclose(line.band[0], mean - std) and np.allclose(line.band[1], mean + std)
+
+
+def test_the_grid_is_drawn_beneath_the_curves(qtbot):
+    """The grid is opaque (translucent lines cost a third of a pan frame) and under the
+    curves: where a grid line crosses a curve, the curve's own colour shows, undimmed."""
+    from PySide6.QtGui import QColor
+
+    from labdeck.ui.metric_plot import MetricPlot
+    from labdeck.ui.plotting import pg
+
+    plot = MetricPlot("loss", legend=False)
+    qtbot.addWidget(plot)
+    plot.resize(420, 320)
+    plot.show()
+    red = QColor(255, 0, 0)
+    plot.plot([0.0, 10.0], [0.47, 0.47], pen=pg.mkPen(red, width=1))
+    plot.setXRange(0, 10, padding=0)
+    plot.setYRange(0, 1, padding=0)
+    image = plot.grab().toImage()
+    view = plot.mapFromScene(plot.getPlotItem().vb.sceneBoundingRect()).boundingRect().adjusted(2, 2, -2, -2)
+
+    def colour(x, y):
+        return image.pixelColor(x, y).getRgb()[:3]
+
+    def reds(y):
+        return sum(colour(x, y) == (255, 0, 0) for x in range(view.left(), view.right()))
+
+    row = max(range(view.top(), view.bottom()), key=reds)
+    assert reds(row) > view.width() // 2, "the curve is drawn"
+    background = colour(view.left() + 1, view.top() + 5)
+    away = view.top() + view.height() // 4  # a row well away from the curve
+    grid_columns = [x for x in range(view.left(), view.right()) if colour(x, away) != background]
+    assert len(grid_columns) >= 3, "vertical grid lines are drawn"
+    assert {colour(x, row) for x in grid_columns} == {(255, 0, 0)}

@@ -15,6 +15,7 @@ from PySide6.QtCore import QPointF, Qt
 from PySide6.QtWidgets import QSizePolicy
 
 from labdeck.ui.curves import robust_range
+from labdeck.ui.grid_axis import grid_axes, put_beneath_view
 from labdeck.ui.plot_lines import Line
 from labdeck.ui.plotting import pg
 
@@ -25,7 +26,8 @@ LEGEND_CELL = (2, 3)  # PlotItem's grid: row 2 holds the view box; column 3 is p
 
 class MetricPlot(pg.PlotWidget):
     def __init__(self, key: str, *, legend: bool = True, parent=None) -> None:
-        super().__init__(parent, background=None)
+        super().__init__(parent, background=None, axisItems=grid_axes())
+        put_beneath_view(self.getPlotItem())
         self.key = key
         self.setObjectName(f"plot:{key}")
         self.setTitle(key)
