@@ -53,6 +53,24 @@ def test_scatter_plots_a_param_against_a_metric(window, gui):
     assert xs == [0.0, 1.0, 2.0, 3.0]
 
 
+def test_scatter_opens_on_the_param_the_runs_differ_in(open_window, gui, workspace, project):
+    """A sweep's runs share most settings: the scatter opens on one they differ in, not on
+    the first param by name (all runs at epochs=300 stacked on one x)."""
+    for lr in (0.1, 0.01, 0.001):
+        with labdeck.start_run(project, params={"epochs": 300, "lr": lr, "a_seed": 1},
+                               record_provenance=False) as run:
+            run.log({"acc": 1 - lr, "loss": lr}, step=0)
+    workspace.add_project(project)
+    workspace.index()
+    w = open_window(rows=3)
+    gui.select(w, [0, 1, 2])
+    w.analysis.setCurrentWidget(w.analysis.scatter)
+    gui.until(lambda: len(w.analysis.scatter.runs) == 3)
+    scatter = w.analysis.scatter
+    assert (scatter.x_field.currentText(), scatter.y_field.currentText()) == ("params.lr", "metrics.acc")
+    assert sorted(p.pos().x() for p in scatter.points.points()) == [0.001, 0.01, 0.1]
+
+
 def test_parallel_coordinates_brushing_filters_runs(window, gui):
     gui.select(window, [0, 1, 2, 3])
     parallel = window.analysis.parallel

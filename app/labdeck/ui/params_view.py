@@ -84,6 +84,17 @@ def fields_of(runs: list[RunInfo]) -> list[str]:
     return params + metrics
 
 
+def default_axes(runs: list[RunInfo], fields: list[str]) -> tuple[str, str]:
+    """The fields a scatter opens on: x, the first param whose value differs between the
+    runs (a sweep's knob, not a setting they share); y, the first metric that differs."""
+    def first(prefix: str) -> str | None:
+        named = [f for f in fields if f.startswith(prefix)]
+        varying = [f for f in named if len({v for r in runs if (v := field_value(r, f)) is not None and v == v}) > 1]
+        return (varying or named or [None])[0]
+
+    return first("params.") or fields[0], first("metrics.") or fields[-1]
+
+
 class ScatterView(_LazyPlot, QWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -103,7 +114,10 @@ class ScatterView(_LazyPlot, QWidget):
 
     def _make_plot(self) -> Any:
         pg = _pg()
-        plot = pg.PlotWidget(background=None)
+        from labdeck.ui.grid_axis import grid_axes, put_beneath_view  # with pyqtgraph, on first use
+
+        plot = pg.PlotWidget(background=None, axisItems=grid_axes())
+        put_beneath_view(plot.getPlotItem())  # the grid never dims a point
         plot.showGrid(x=True, y=True, alpha=0.2)
         self._points = pg.ScatterPlotItem(size=11, hoverable=True, tip=self._tip)
         plot.addItem(self._points)
@@ -117,18 +131,13 @@ class ScatterView(_LazyPlot, QWidget):
     def set_runs(self, runs: list[RunInfo]) -> None:
         self.runs = runs
         fields = fields_of(runs)
-        for combo, fallback in ((self.x_field, 0), (self.y_field, -1)):
+        defaults = default_axes(runs, fields) if fields else ("", "")
+        for combo, default in zip((self.x_field, self.y_field), defaults):
             current = combo.currentText()
             combo.blockSignals(True)
             combo.clear()
             combo.addItems(fields)
-            if current in fields:
-                combo.setCurrentText(current)
-            elif fields:
-                metric_fields = [f for f in fields if f.startswith("metrics.")]
-                combo.setCurrentText(
-                    metric_fields[0] if fallback and metric_fields else fields[fallback]
-                )
+            combo.setCurrentText(current if current in fields else default)
             combo.blockSignals(False)
         self.redraw()
 
