@@ -57,6 +57,20 @@ def test_each_chart_ranges_over_its_own_data_unless_x_is_linked(
     )
 
 
+def test_a_comparison_opens_on_the_validation_loss(open_window, gui, workspace, project):
+    """Runs are compared on their losses: the first chart is the held-out loss, not the key
+    that sorts first (the demo opened on grad_norm)."""
+    for lr in (0.1, 0.01):
+        with labdeck.start_run(project, params={"lr": lr}, record_provenance=False) as run:
+            for step in range(5):
+                run.log({"grad_norm": 1.0, "train/loss": lr / (step + 1), "val/loss": lr * 2 / (step + 1)}, step=step)
+    w = _open(open_window, workspace, project, 2)
+    gui.select(w, [0, 1])
+    gui.until(lambda: list(w.compare.plots) == ["val/loss"])
+    gui.idle(w)
+    assert len(w.compare.plots["val/loss"].curves()) == 2
+
+
 def test_x_axis_by_another_logged_metric(open_window, gui, workspace, project):
     _log(project, "a", loss=1 / np.arange(1, 41))
     w = _open(open_window, workspace, project, 1)

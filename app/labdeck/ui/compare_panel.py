@@ -51,6 +51,17 @@ MAX_RUNS = 100
 STACK_MIN_HEIGHT = 170
 
 
+def first_metric(keys: list[str]) -> str:
+    """The chart a comparison opens on: a validation loss, else any loss, else the first
+    key by name (``grad_norm`` sorts before ``val/loss``, but runs are compared on losses)."""
+    def name(key: str) -> str:
+        return key.rsplit("/", 1)[-1].lower()
+
+    losses = [k for k in keys if "loss" in name(k)]
+    held_out = [k for k in losses if any(w in k.lower() for w in ("val", "eval", "valid", "test"))]
+    return (held_out or losses or keys)[0]
+
+
 class ComparePanel(QWidget):
     series_loaded = Signal()
 
@@ -207,9 +218,9 @@ class ComparePanel(QWidget):
         )
         keys = sorted({k for r in self.runs for k in r.metrics})
         if keys and not set(self._wanted) & set(keys):
-            # Nothing asked for is logged by these runs: plot their first metric (what was
-            # asked for stays wanted, for a later selection that logs it).
-            self._wanted = [*self._wanted, keys[0]]
+            # Nothing asked for is logged by these runs: plot the metric runs are usually
+            # compared on (what was asked for stays wanted, for a later selection that logs it).
+            self._wanted = [*self._wanted, first_metric(keys)]
         self.metrics.blockSignals(True)
         self.metrics.clear()
         for key in keys:
