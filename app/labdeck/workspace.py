@@ -102,11 +102,13 @@ class Workspace:
     # Projects ------------------------------------------------------------
 
     def add_project(self, path: str | os.PathLike) -> tuple[str, bool]:
+        """Watch a folder; returns (the project's folder, created). A folder inside a
+        watched project returns that project (its runs are indexed there already)."""
         from labdeck.db.projects import add_project
 
         with self.db.write() as session:
-            _, created = add_project(session, path)
-        return normalise(path), created
+            _, created, folder = add_project(session, path)
+        return folder, created
 
     def remove_project(self, path: str | os.PathLike) -> bool:
         from labdeck.db.projects import remove_project

@@ -113,9 +113,18 @@ def test_a_writer_killed_while_starting_its_run_leaves_no_folder_that_is_not_a_r
         """
     )
     rng = random.Random(7)
+    runs = project / fmt.RUNS_FOLDER
+
+    def started() -> int:
+        return len(list(runs.iterdir())) if runs.is_dir() else 0
+
     for _ in range(8):
+        before = started()
         child = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
         assert child.stdout.readline() == "ready\n"
+        deadline = time.monotonic() + 30
+        while started() < before + 2 and time.monotonic() < deadline:  # a loaded machine starts slowly
+            time.sleep(0.005)
         time.sleep(rng.uniform(0.02, 0.2))  # dozens of runs started: the kill lands anywhere in one
         child.kill()
         child.wait(30)

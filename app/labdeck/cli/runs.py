@@ -18,6 +18,7 @@ from labdeck.cli.common import (
     table,
 )
 from labdeck.runs.table_shape import nested
+from labdeck.paths import normalise
 from labdeck.tasks import Task
 from labdeck.workspace import Workspace
 
@@ -26,7 +27,9 @@ from labdeck.workspace import Workspace
 
 def cmd_add(ws: Workspace, args) -> int:
     path, created = ws.add_project(args.dir)
-    print(f"{'added' if created else 'already watching'} {path}")
+    asked = normalise(args.dir)
+    held = f" (it holds {asked}: its runs are indexed there)" if path != asked else ""
+    print(f"{'added' if created else 'already watching'} {path}{held}")
     if not args.no_index:
         return _index(ws, path, json_out=False)
     return 0

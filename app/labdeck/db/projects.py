@@ -19,18 +19,23 @@ class ProjectError(UserError, ValueError):
     pass
 
 
-def add_project(session: Session, path: str | os.PathLike) -> tuple[int, bool]:
-    """Register a folder; returns (project id, created). The folder must exist."""
+def add_project(session: Session, path: str | os.PathLike) -> tuple[int, bool, str]:
+    """Register a folder; returns (project id, created, the project's folder). The folder
+    must exist. A folder inside a registered project is that project's already: it is
+    returned, not registered again (its runs would be listed twice). A folder holding
+    registered projects may be added: its passes leave their folders to them."""
     resolved = normalise(path)
     if not Path(resolved).is_dir():
         raise ProjectError(f"not a folder: {resolved}")
-    found = session.execute(select(Project.id).where(Project.path == resolved)).scalar_one_or_none()
-    if found is not None:
-        return found, False
+    rows = session.execute(select(Project.id, Project.path)).all()
+    holders = [(pid, p) for pid, p in rows if resolved == p or Path(resolved).is_relative_to(p)]
+    if holders:
+        pid, held_by = max(holders, key=lambda row: len(row[1]))
+        return pid, False, held_by
     project = Project(path=resolved, name=Path(resolved).name or resolved, added_at=now_ms())
     session.add(project)
     session.flush()
-    return project.id, True
+    return project.id, True, resolved
 
 
 def remove_project(session: Session, path: str | os.PathLike) -> bool:

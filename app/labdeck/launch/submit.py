@@ -169,9 +169,4 @@ def _start(ws: Workspace, executor: str, job: JobInfo) -> None:
 
 def _watched_ancestor(ws: Workspace, project: str) -> str:
     """The watched project holding ``project`` (so its runs are indexed once), else ``project`` added."""
-    path = Path(normalise(project))
-    holders = [p.path for p in ws.projects() if path == Path(p.path) or path.is_relative_to(p.path)]
-    if holders:
-        return max(holders, key=len)
-    ws.add_project(path)
-    return str(path)
+    return ws.add_project(project)[0]

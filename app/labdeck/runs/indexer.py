@@ -17,6 +17,7 @@ deleted (their keys, links and flags are kept for when the files come back).
 
 from __future__ import annotations
 
+import os
 import time
 import traceback
 from dataclasses import dataclass, field
@@ -29,7 +30,7 @@ from labdeck.db.writer import CatalogueWriter, StoredSource, touch_project
 from labdeck.runs import series_loaders  # noqa: F401 - registers on-demand point loaders
 from labdeck.runs.readers import all_readers, reader_for
 from labdeck.runs.readers.base import Reader, ReadResult, ReadWarning, SourceRef
-from labdeck.runs.walk import WalkResult, walk_project
+from labdeck.runs.walk import WalkResult, walk_project, within
 from labdeck.tasks import Task
 
 # A batch is written when it holds this many sources or this many points.
@@ -110,6 +111,7 @@ def _index_project_locked(
             raise ProjectError(f"{project_path} is not a registered project (labdeck add adds it)")
         project_id = rows[0][0]
         stored = CatalogueWriter(session, project_id, project_path).stored_sources()
+        others = _other_projects(project_path, [p for _, p in project_rows(session)])
     if not project.is_dir():
         _write_project_warnings(db, project_id, project_path, [
             ReadWarning("project-missing", f"the project folder {project_path} is missing; its runs are kept")
@@ -119,7 +121,7 @@ def _index_project_locked(
 
     roots = [s for s in starts or [] if s.is_dir()] or None
     task.report(0, None, f"scanning {project.name}", force=True)
-    walk = _walk(project, roots, stored, task)
+    walk = _walk(project, roots, stored, task, others)
     if task.cancelled:  # a walk cut short found only part of the sources: forget nothing
         stats.cancelled = True
         stats.seconds = time.perf_counter() - began
@@ -165,19 +167,23 @@ def _index_project_locked(
 
 
 def _walk(
-    project: Path, roots: list[Path] | None, stored: dict[tuple[str, str], StoredSource], task: Task
+    project: Path, roots: list[Path] | None, stored: dict[tuple[str, str], StoredSource], task: Task,
+    others: frozenset[str],
 ) -> WalkResult:
-    """The whole project, or each of ``roots`` plus the known sources that hold them."""
+    """The whole project, or each of ``roots`` plus the known sources that hold them; never
+    what lies in another registered project (``others``, real paths): a folder added as a
+    project and as part of a bigger one listed every run twice."""
     def cancelled() -> bool:
         return task.cancelled
 
     if roots is None:
-        return walk_project(project, all_readers(), cancelled=cancelled)
+        return walk_project(project, all_readers(), cancelled=cancelled, others=others)
     merged = WalkResult()
     found: set[tuple[str, str]] = set()
     for root in roots:
-        part = walk_project(project, all_readers(), start=root, cancelled=cancelled)
-        part.sources.extend(_sources_around(stored, project, root))
+        part = walk_project(project, all_readers(), start=root, cancelled=cancelled, others=others)
+        around = _sources_around(stored, project, root)
+        part.sources.extend(s for s in around if not within(os.path.realpath(s[1].path), others))
         for reader, source in part.sources:
             if (reader.key, source.rel) not in found:  # a source above two roots is read once
                 found.add((reader.key, source.rel))
@@ -185,6 +191,14 @@ def _walk(
         merged.warnings.extend(part.warnings)
         merged.folders += part.folders
     return merged
+
+
+def _other_projects(project_path: str, paths: list[str]) -> frozenset[str]:
+    """The real paths of the registered projects this one must leave alone: those inside
+    it and those elsewhere (reached through a link), not the ones that hold it."""
+    mine = os.path.realpath(project_path)
+    reals = {os.path.realpath(p) for p in paths}
+    return frozenset(r for r in reals if not within(mine, frozenset({r})))
 
 
 def _sources_around(

@@ -55,13 +55,22 @@ def walk_project(
     *,
     start: Path | None = None,
     cancelled: Callable[[], bool] = lambda: False,
+    others: frozenset[str] = frozenset(),
 ) -> WalkResult:
-    """Find every source below ``project`` (or below ``start`` inside it)."""
+    """Find every source below ``project`` (or below ``start`` inside it).
+
+    ``others`` are the real paths of the other registered projects: a folder that is one of
+    them (nested in this project, or reached through a link) is that project's to index, so
+    its runs are indexed once."""
     result = WalkResult()
     ignore = load_ignore(project, result.warnings)
     root = start or project
+    root_real = os.path.realpath(root)
+    if within(root_real, others):
+        return result  # a change inside a nested project: that project's pass reads it
     seen: set[str] = set()
-    for folder, rel, names, subdirs in _folders(root, _rel(root, project), project, result, seen, cancelled):
+    for folder, rel, names, subdirs in _folders(root, _rel(root, project), root_real, project, result, seen,
+                                                frozenset(others), cancelled):
         result.folders += 1
         prune: set[str] = set()
         claimed = False
@@ -94,6 +103,11 @@ def walk_project(
             if name in prune or _ignored(ignore, rel, name):
                 subdirs.discard(name)
     return result
+
+
+def within(real: str, others: frozenset[str]) -> bool:
+    """Whether the real path ``real`` is one of ``others`` or lies inside one of them."""
+    return any(real == other or real.startswith(other + "/") for other in others)
 
 
 def _ignored(ignore: pathspec.PathSpec | None, rel: str, name: str) -> bool:
@@ -129,9 +143,11 @@ def _skip_undecodable(folder: Path, name: str, project: Path, result: WalkResult
 def _folders(
     root: Path,
     root_rel: str,
+    root_real: str,
     project: Path,
     result: WalkResult,
     seen: set[str],
+    others: frozenset[str],
     cancelled: Callable[[], bool],
 ) -> Iterator[tuple[Path, str, frozenset[str], set[str]]]:
     """Depth-first: each folder, its path relative to the project ('/'-separated, '' for the
@@ -143,12 +159,14 @@ def _folders(
     not a link is its parent's real path plus its name). Relative paths, too, are built as
     the walk goes down. Both spare a system call or a path computation per folder: an
     unchanged rescan of 10,000 runs is mostly this walk."""
-    stack = [(os.fspath(root), root_rel, os.path.realpath(root))]
+    stack = [(os.fspath(root), root_rel, root_real)]
     while stack:
         if cancelled():
             return
         folder, folder_rel, real = stack.pop()
         rel = folder_rel or "."
+        if real in others:
+            continue  # another registered project: its own pass indexes it
         if real in seen:
             result.warnings.append(
                 ReadWarning("symlink-loop", f"{rel} leads back to a folder already walked; skipped", rel)

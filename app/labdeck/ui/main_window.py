@@ -23,6 +23,7 @@ from PySide6.QtWidgets import (
 )
 
 from labdeck.db.entities import RunInfo
+from labdeck.paths import normalise
 from labdeck.tasks import Cancelled
 from labdeck.ui import ops, window_state
 from labdeck.ui.analysis import AnalysisTabs
@@ -217,9 +218,12 @@ class MainWindow(QMainWindow):
 
     def add_project(self, path: str) -> None:
         def added(result: tuple[str, bool]) -> None:
+            folder, created = result
+            if not created and folder != normalise(path):  # runs are listed once, under the project
+                self.statusBar().showMessage(f"{path} is inside the project {folder}: its runs are shown there", 8000)
             self.changes.announce(PROJECTS)
             self.indexing.projects_changed()
-            self.indexing.index(result[0])
+            self.indexing.index(folder)
 
         self.background.submit(
             f"add:{path}",
