@@ -70,7 +70,7 @@ def walk_project(
         return result  # a change inside a nested project: that project's pass reads it
     seen: set[str] = set()
     for folder, rel, names, subdirs in _folders(root, _rel(root, project), root_real, project, result, seen,
-                                                frozenset(others), cancelled):
+                                                others, cancelled):
         result.folders += 1
         prune: set[str] = set()
         claimed = False
