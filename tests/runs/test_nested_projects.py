@@ -16,7 +16,7 @@ def _listed(workspace) -> dict[str, int]:
     return {p.path: p.run_count for p in workspace.projects()}
 
 
-def test_a_project_added_around_another_leaves_its_runs_to_it(workspace, tmp_path):
+def test_a_project_added_around_another_leaves_its_runs_to_it(workspace, tmp_path, capsys):
     outer = tmp_path / "work"
     inner = outer / "mnist"
     inner.mkdir(parents=True)
@@ -25,8 +25,11 @@ def test_a_project_added_around_another_leaves_its_runs_to_it(workspace, tmp_pat
     workspace.add_project(inner)
     workspace.index()
     ids = {r.source_id: r.id for r in workspace.runs()}
-    assert workspace.add_project(outer) == (str(outer), True)
-    workspace.index()
+    from labdeck.cli import run_cli
+
+    assert run_cli(["--index", str(workspace.index_path), "add", str(outer)]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[:2] == [f"added {outer}", f"  {inner} is a project of its own: its runs stay listed there, once"]
     assert _listed(workspace) == {str(outer): 1, str(inner): 2}
     assert len(workspace.runs()) == 3
     # the nested project's runs kept their ids

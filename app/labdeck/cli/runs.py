@@ -6,6 +6,7 @@ import os
 import signal
 import threading
 import time
+from pathlib import Path
 
 from labdeck import jsonfmt
 from labdeck.cli.common import (
@@ -30,6 +31,8 @@ def cmd_add(ws: Workspace, args) -> int:
     asked = normalise(args.dir)
     held = f" (it holds {asked}: its runs are indexed there)" if path != asked else ""
     print(f"{'added' if created else 'already watching'} {path}{held}")
+    for inner in (p.path for p in ws.projects() if Path(p.path).is_relative_to(path) and p.path != path):
+        print(f"  {inner} is a project of its own: its runs stay listed there, once")
     if not args.no_index:
         return _index(ws, path, json_out=False)
     return 0
