@@ -127,7 +127,8 @@ class DatasetAdding(DatasetListing):
                     q.save_hash_cache(conn, got.new_cache)
                     return added
 
-            # Another process may take that version number (or create the dataset) first.
+            # The transaction takes the write lock before it reads the next number, so the
+            # retry is only a guard: a conflict on the unique version number is written again.
             version = write_again_on_race(add, races=(q.VersionConflict,), attempts=3)
         self._sync_refs(name)
         return result(version, None, problems)

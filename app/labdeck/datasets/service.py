@@ -22,6 +22,7 @@ from labdeck.datasets.diff import DatasetDiff, diff_versions
 from labdeck.datasets.rules import Validation
 from labdeck.datasets.store import Store, StoreError, check_name
 from labdeck.db import dataset_listing, dataset_users, raw, run_listing
+from labdeck.db import dataset_adding as adding_q
 from labdeck.db import datasets as q
 from labdeck.db.engine import Database
 from labdeck.db.foreign_index import ForeignIndexError, read_references
@@ -156,8 +157,12 @@ class Datasets(DatasetAdding):
     # Rules -------------------------------------------------------------------------
 
     def rules(self, name: str) -> tuple[dict, bool]:
-        with self.db.read() as s:
-            return q.get_rules(s, name)
+        with self.db.rows() as conn:
+            found = adding_q.rules(conn, name)
+            if found is None:
+                dataset_listing.dataset_id(conn, name)  # raises DatasetNotFound, saying if it was removed
+        assert found is not None
+        return found
 
     def set_rules(self, name: str, rules: dict | None = None, *, strict: bool | None = None) -> None:
         check_name(name)

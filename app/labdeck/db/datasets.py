@@ -125,11 +125,6 @@ def referenced_manifests(session: Session) -> set[str]:
     return set(session.scalars(select(DatasetVersion.digest).distinct()))
 
 
-def get_rules(session: Session, name: str) -> tuple[dict, bool]:
-    ds = _dataset_row(session, name)
-    return json.loads(ds.rules or "{}"), ds.strict
-
-
 # Writing -------------------------------------------------------------------
 
 

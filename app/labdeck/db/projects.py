@@ -28,7 +28,7 @@ def add_project(session: Session, path: str | os.PathLike) -> tuple[int, bool, s
     if not Path(resolved).is_dir():
         raise ProjectError(f"not a folder: {resolved}")
     rows = session.execute(select(Project.id, Project.path)).all()
-    holders = [(pid, p) for pid, p in rows if resolved == p or Path(resolved).is_relative_to(p)]
+    holders = [(pid, p) for pid, p in rows if Path(resolved).is_relative_to(p)]
     if holders:
         pid, held_by = max(holders, key=lambda row: len(row[1]))
         return pid, False, held_by

@@ -198,7 +198,7 @@ def _other_projects(project_path: str, paths: list[str]) -> frozenset[str]:
     it and those elsewhere (reached through a link), not the ones that hold it."""
     mine = os.path.realpath(project_path)
     reals = {os.path.realpath(p) for p in paths}
-    return frozenset(r for r in reals if not within(mine, frozenset({r})))
+    return frozenset(r for r in reals if not within(mine, [r]))
 
 
 def _sources_around(

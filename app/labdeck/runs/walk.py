@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -105,7 +105,7 @@ def walk_project(
     return result
 
 
-def within(real: str, others: frozenset[str]) -> bool:
+def within(real: str, others: Iterable[str]) -> bool:
     """Whether the real path ``real`` is one of ``others`` or lies inside one of them."""
     return any(real == other or real.startswith(other + "/") for other in others)
 

@@ -217,9 +217,13 @@ class MainWindow(QMainWindow):
         return self.sidebar.current_project()
 
     def add_project(self, path: str) -> None:
-        def added(result: tuple[str, bool]) -> None:
-            folder, created = result
-            if not created and folder != normalise(path):  # runs are listed once, under the project
+        def add() -> tuple[str, bool, bool]:  # on a worker: resolving the path touches the disk
+            folder, created = self.workspace.add_project(path)
+            return folder, created, folder != normalise(path)
+
+        def added(result: tuple[str, bool, bool]) -> None:
+            folder, _created, held = result
+            if held:  # runs are listed once, under the project that holds the folder
                 self.statusBar().showMessage(f"{path} is inside the project {folder}: its runs are shown there", 8000)
             self.changes.announce(PROJECTS)
             self.indexing.projects_changed()
@@ -227,7 +231,7 @@ class MainWindow(QMainWindow):
 
         self.background.submit(
             f"add:{path}",
-            lambda: self.workspace.add_project(path),
+            add,
             added,
             on_error=lambda exc: QMessageBox.warning(self, "labdeck", str(exc)),
         )
