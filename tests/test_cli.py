@@ -162,6 +162,16 @@ def test_gui_or_verb_routing(tmp_path, monkeypatch):
     assert not _is_gui_call(["runs", "--json"], bare_words_are_folders=True)
 
 
+def test_the_index_option_may_come_before_the_gui_verb():
+    """As with every verb: `labdeck --index X gui DIR` printed the usage and opened nothing."""
+    from labdeck.__main__ import _verb_first
+
+    assert _verb_first(["--index", "x.sqlite", "gui", "/p"]) == ["gui", "--index", "x.sqlite", "/p"]
+    assert _verb_first(["--index=x.sqlite", "gui"]) == ["gui", "--index=x.sqlite"]
+    assert _verb_first(["--index", "x.sqlite", "runs"]) == ["--index", "x.sqlite", "runs"]
+    assert _verb_first(["--index", "gui"]) == ["--index", "gui"]  # an index file named gui
+
+
 def test_hide_and_unhide_runs(project, tmp_path):
     index = tmp_path / "i.sqlite"
     runs = make_runs(project, 3, steps=2)

@@ -36,8 +36,19 @@ def _is_gui_call(argv: list[str], *, bare_words_are_folders: bool) -> bool:
     return True
 
 
+def _verb_first(argv: list[str]) -> list[str]:
+    """``--index X gui DIR`` as ``gui --index X DIR``: the global option may come before the
+    verb, as with every other verb (it printed the usage and opened nothing)."""
+    i = 0
+    while i < len(argv) and (argv[i] == "--index" or argv[i].startswith("--index=")):
+        i += 2 if argv[i] == "--index" else 1
+    if argv[i:i + 1] == ["gui"]:
+        return ["gui", *argv[:i], *argv[i + 1:]]
+    return argv
+
+
 def main(argv: list[str] | None = None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
+    argv = _verb_first(list(sys.argv[1:] if argv is None else argv))
     if argv[:1] in (["--version"], ["-V"]):  # answered before the verbs are imported: fast
         from labdeck import __version__
 
