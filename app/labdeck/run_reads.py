@@ -10,20 +10,26 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
+from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from labdeck.db import compare, grouping, run_links, run_listing
 from labdeck.db.entities import ProjectInfo, RunInfo, Series
 from labdeck.runs.fold import Source, fold_many
+from labdeck.runs.query import parse_query, parse_sort
 from labdeck.runs.table_shape import GroupMeans, RunTree, flat, grouped_by_members, nested, with_other_sources
 
 if TYPE_CHECKING:
+    import numpy as np
+
+    from labdeck.db.listing_orders import ListingOrders
     from labdeck.workspace import Workspace
 
+T = TypeVar("T")
 LOG_NAMES = ("stdout.log", "output.log", "stdout.txt", "train.log", "log.txt")
 LOG_TAIL_BYTES = 64 * 1024
 MAX_ARTIFACTS = 2000
@@ -81,12 +87,36 @@ class ShownRuns:
 class RunReads:
     def __init__(self, workspace: Workspace) -> None:
         self.workspace = workspace
+        self._orders: ListingOrders | None = None
+
+    def close(self) -> None:
+        if self._orders is not None:
+            self._orders.close()
 
     # Table -----------------------------------------------------------------
+
+    def keep_orders(self) -> None:
+        """From now on, order listings in memory (``db.listing_orders``): a re-sort or a
+        filter of 100,000 runs no longer sorts them all in SQL. Called once the first page is
+        shown, on a worker: it loads NumPy and reads the default order, which the first page
+        does not wait for."""
+        from labdeck.db.listing_orders import ListingOrders
+
+        if self._orders is None:
+            self._orders = ListingOrders(self.workspace.db.path)
+        self.run_pks("", "", None)
 
     def run_pks(
         self, query: str, sort: str, project: str | None, experiment: str | None = None
     ) -> list[int]:
+        if self._orders is not None:
+            from labdeck.db.sort_ranks import Unrankable
+
+            try:
+                return self._orders.run_pks(parse_query(query), parse_sort(sort), project=project,
+                                            experiment=experiment)
+            except Unrankable:
+                pass  # odd values in a sorted column: SQL orders them
         return self.workspace.run_pks(
             query, sort, project=project, experiment=experiment
         )
@@ -106,7 +136,8 @@ class RunReads:
             # by side take 80 ms where one after the other took 135 ms.
             with ThreadPoolExecutor(1, thread_name_prefix="labdeck-means") as beside:
                 columns = beside.submit(self._metric_columns, asked.means_of)
-                tree = grouped_by_members(pks, self.workspace.group_members(asked.group_by), asked.group_by)
+                members = self._kept(("members", asked.group_by), lambda: self.workspace.group_members(asked.group_by))
+                tree = grouped_by_members(pks, members, asked.group_by)
                 with self.workspace.db.rows() as conn:
                     tree = with_other_sources(tree, set(grouping.other_sources(conn, set(pks))))
                 means = self._means(tree, columns.result())
@@ -127,15 +158,23 @@ class RunReads:
         """group node -> metric -> (mean of its runs' last values, how many runs have one)."""
         return self._means(tree, self._metric_columns(metrics))
 
-    def _metric_columns(self, metrics: Iterable[str]) -> dict[str, tuple[list[int], list[float]]]:
-        keys = list(metrics)
-        if not keys:
-            return {}
-        with self.workspace.db.rows() as conn:
-            return {key: grouping.metric_lasts(conn, key) for key in keys}
+    def _metric_columns(self, metrics: Iterable[str]) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+        import numpy as np  # as _means: not loaded with the window
+
+        def read(key: str) -> tuple[np.ndarray, np.ndarray]:  # kept as arrays: 26 ms each time from lists
+            with self.workspace.db.rows() as conn:
+                pks, lasts = grouping.metric_lasts(conn, key)
+            return np.asarray(pks, dtype=np.int64), np.asarray(lasts, dtype=np.float64)
+
+        return {key: self._kept(("lasts", key), partial(read, key)) for key in metrics}
+
+    def _kept(self, key: tuple, read: Callable[[], T]) -> T:
+        """``read()``, kept while the index is unchanged once listings are ordered in memory
+        (``keep_orders``): regrouping 100,000 runs then reads no column twice."""
+        return read() if self._orders is None else self._orders.kept(key, read)
 
     @staticmethod
-    def _means(tree: RunTree, columns: dict[str, tuple[list[int], list[float]]]) -> GroupMeans:
+    def _means(tree: RunTree, columns: dict[str, tuple[np.ndarray, np.ndarray]]) -> GroupMeans:
         """Over every run of every group, from one read of each metric's column: a group of
         25,000 runs needs no page of them loaded."""
         import numpy as np  # here: this module loads with the window, before NumPy is needed

@@ -41,6 +41,8 @@ class Workspace:
         self.db = Database(self.index_path)
 
     def close(self) -> None:
+        if "reads" in self.__dict__:
+            self.reads.close()
         self.db.close()
 
     # Capabilities ----------------------------------------------------------

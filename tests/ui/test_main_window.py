@@ -71,6 +71,30 @@ def test_clicking_headers_sorts_in_the_index(window, gui):
     gui.until(lambda: gui.texts(window) == ["run-0", "run-1", "run-2", "run-3"])
 
 
+def test_after_the_first_page_sorts_are_ordered_in_memory_as_the_index_orders(window, gui, workspace, project):
+    """Once the first page is shown the app keeps the order columns in memory (as it does
+    on start-up); header clicks then order exactly as SQL does, and a run indexed meanwhile
+    takes its place at the next sort."""
+    from labdeck.ui.app import preload_after_first_page
+
+    preload_after_first_page(window)
+    gui.until(lambda: window.store._orders is not None and window.background.idle)
+    window.runs.set_columns(["metrics.acc"])
+    acc = window.model.columnCount() - 1
+    header = window.table.horizontalHeader()
+    for order, sort in ((Qt.SortOrder.AscendingOrder, "metrics.acc"), (Qt.SortOrder.DescendingOrder, "-metrics.acc")):
+        header.setSortIndicator(acc, order)
+        expected = [r.name for r in workspace.runs("", sort)]
+        assert expected[0] == ("run-0" if order == Qt.SortOrder.AscendingOrder else "run-3")
+        gui.until(lambda: gui.texts(window) == expected)
+    with labdeck.start_run(project, name="best", record_provenance=False) as run:
+        run.log({"acc": 100.0}, step=0)
+    workspace.index()
+    header.setSortIndicator(acc, Qt.SortOrder.AscendingOrder)
+    header.setSortIndicator(acc, Qt.SortOrder.DescendingOrder)
+    gui.until(lambda: gui.texts(window)[:2] == ["best", "run-3"] and len(gui.texts(window)) == 5)
+
+
 def test_column_picker_adds_any_param_metric_or_tag(window, gui):
     gui.idle(window)
     window.runs._fill_columns_menu()

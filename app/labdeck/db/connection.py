@@ -34,12 +34,14 @@ def configure(dbapi_conn) -> None:
     register_sql_functions(dbapi_conn)
 
 
-def connect(path: Path, *, create: bool = False) -> sqlite3.Connection:
+def connect(path: Path, *, create: bool = False, shared: bool = False) -> sqlite3.Connection:
     """A configured connection in autocommit mode: transactions are begun explicitly. Only
     with ``create`` may it make the file: a read of an index deleted meanwhile fails (says
-    so) rather than leaving an empty index where the user's was."""
+    so) rather than leaving an empty index where the user's was. ``shared``: usable from any
+    thread, its owner serialising the use (``db.listing_orders``)."""
     target = str(path) if create else Path(path).resolve().as_uri() + "?mode=rw"
-    conn = sqlite3.connect(target, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None, uri=not create)
+    conn = sqlite3.connect(target, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None, uri=not create,
+                           check_same_thread=not shared)
     try:
         configure(conn)
     except BaseException:

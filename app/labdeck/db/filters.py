@@ -244,7 +244,9 @@ def sort_terms(key: SortKey, alias: str, params: list) -> tuple[list[str], list[
         joins.append(f"LEFT OUTER JOIN {_TABLES[f.kind]} AS {alias} ON {alias}.run_pk = runs.pk AND {alias}.key = ?")
         params.append(f.name)
         if f.kind == "params":
-            columns = [f"{alias}.value_num", f"{alias}.value"]  # numbers as numbers, then text
+            # Numbers as numbers (equal numbers tie, however spelt: "1e-3" and "0.001"),
+            # then text. The app's in-memory order (db.sort_ranks) is the same.
+            columns = [f"{alias}.value_num", f"CASE WHEN {alias}.value_num IS NULL THEN {alias}.value END"]
         elif f.kind == "metrics":
             columns = [f"{alias}.last"]
         else:

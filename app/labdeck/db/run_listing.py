@@ -61,7 +61,25 @@ def run_pks(
 
     Deleted runs (the tool's lifecycle), runs hidden in labdeck and runs whose files are
     gone come only with ``include_deleted``."""
-    sort = list(sort)
+    sql, params = listing_sql(
+        where, sort, include_deleted=include_deleted, project=project, experiment=experiment, ordered=True
+    )
+    return [pk for (pk,) in conn.execute(sql, params)]
+
+
+def listing_sql(
+    where: Filter | None,
+    sort: Iterable[SortKey] = (),
+    *,
+    include_deleted: bool = False,
+    project: str | None = None,
+    experiment: str | None = None,
+    ordered: bool,
+) -> tuple[str, list]:
+    """``SELECT runs.pk`` of the matching runs, in display order where ``ordered`` (``sort``,
+    then the newest first), with its parameters. Unordered, it is what the app's table sorts
+    in memory (``db.listing_orders``)."""
+    sort = list(sort) if ordered else []
     joins: list[str] = []
     join_params: list = []
     order: list[str] = []
@@ -85,15 +103,16 @@ def run_pks(
         params.append(experiment)
     if where is not None:
         conditions.append(to_sql(where, params))
-    # "+ 0": ordering through the start_time index looks up each run's row in index order,
-    # which measured twice as slow for a whole listing as reading the table and sorting.
-    order.extend(["runs.start_time + 0 DESC NULLS LAST", "runs.pk DESC"])
+    if ordered:
+        # "+ 0": ordering through the start_time index looks up each run's row in index order,
+        # which measured twice as slow for a whole listing as reading the table and sorting.
+        order.extend(["runs.start_time + 0 DESC NULLS LAST", "runs.pk DESC"])
     sql = " ".join([
         "SELECT runs.pk FROM runs", *joins,
         *(["WHERE " + " AND ".join(conditions)] if conditions else []),
-        "ORDER BY " + ", ".join(order),
+        *(["ORDER BY " + ", ".join(order)] if order else []),
     ])
-    return [pk for (pk,) in conn.execute(sql, join_params + params)]
+    return sql, join_params + params
 
 
 def runs_by_pk(conn: sqlite3.Connection, pks: Sequence[int], *, with_warnings: bool = True) -> list[RunInfo]:

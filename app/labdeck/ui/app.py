@@ -99,7 +99,11 @@ def preload_after_first_page(window) -> None:
     imports them, so the first chart or the first visit of a tab does not wait for them: a
     worker importing the ORM's classes holds the interpreter for up to 70 ms at a time, the
     GUI thread's worst wait when a tab did it on its first visit."""
-    _on_first_page(window, lambda: window.background.submit("preload", _preload, lambda _done: None),
+    def preload() -> None:
+        _preload()
+        window.store.keep_orders()  # re-sorts and filters ordered in memory from now on
+
+    _on_first_page(window, lambda: window.background.submit("preload", preload, lambda _done: None),
                    interval_ms=20, give_up_s=2.0)
 
 

@@ -1,0 +1,126 @@
+"""Each run's place under a sort key, as whole NumPy columns indexed by run pk: what the app's
+runs table keeps in memory (``db.listing_orders``) so that re-sorting the listed runs is a
+NumPy sort of ranks rather than an SQL sort of every run.
+
+The ranks follow ``filters.sort_terms``'s ORDER BY exactly: one rank column per ORDER BY
+column, equal values sharing a rank, NULL (or no such key) ranked ``NULL``. Text compares as
+SQLite's BINARY collation does (UTF-8 bytes, which order as Python's code points do).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass
+
+import numpy as np
+
+from labdeck.db.filters import ATTRIBUTES, NUMERIC_ATTRIBUTES, Field
+
+NULL = -1
+
+
+class Unrankable(ValueError):
+    """A column holding values SQLite orders but NumPy cannot rank alike (text beside numbers
+    in one column): the caller sorts in SQL instead."""
+
+
+def newest_first(conn: sqlite3.Connection) -> np.ndarray:
+    """pk -> rank in the default order (start time, newest first, unknown last; then the
+    newest pk first), one distinct rank per run; the array spans every pk in the index."""
+    # Ordered by SQLite itself, returned as one row of text: 73 ms at 100,000 runs, where
+    # reading (pk, start_time) rows to order them here took 131 ms.
+    order = _pk_list(conn.execute(
+        "SELECT group_concat(pk) FROM (SELECT pk FROM runs ORDER BY start_time + 0 DESC NULLS LAST, pk DESC)"
+    ).fetchone()[0])
+    ranks = np.full(int(order.max(initial=0)) + 1, NULL, dtype=np.int64)
+    ranks[order] = np.arange(len(order))
+    return ranks
+
+
+def field_ranks(conn: sqlite3.Connection, field: Field, size: int) -> list[np.ndarray]:
+    """pk -> rank for each ORDER BY column of ``field`` (``filters.sort_terms``)."""
+    out = []
+    for column in _columns(field):
+        if column.text and not column.distinct:
+            out.append(_grouped_ranks(conn, column, size))
+        else:
+            rows = conn.execute(f"SELECT {column.pk}, {column.value} FROM {column.rows}", column.params).fetchall()
+            out.append(_ranks_here(rows, size, text=column.text))
+    return out
+
+
+@dataclass(frozen=True)
+class _Column:
+    pk: str
+    value: str
+    rows: str  # "table … WHERE …": the rows with a value (no NULLs)
+    params: tuple = ()
+    text: bool = True
+    distinct: bool = False  # (nearly) one value per run: ranked here, not grouped by SQLite
+
+
+_DISTINCT_ATTRIBUTES = {"id", "name", "source_id", "path"}
+
+
+def _columns(field: Field) -> list[_Column]:
+    if field.kind == "attr":
+        if field.name == "project":
+            return [_Column("runs.pk", "projects.path",
+                            "runs JOIN projects ON projects.id = runs.project_id WHERE projects.path IS NOT NULL")]
+        column = ATTRIBUTES[field.name]
+        return [_Column("pk", column, f"runs WHERE {column} IS NOT NULL", text=field.name not in NUMERIC_ATTRIBUTES,
+                        distinct=field.name in _DISTINCT_ATTRIBUTES)]
+    key = (field.name,)
+    if field.kind == "params":
+        # Both from the (key, value_num, run_pk) index: the text only of non-numbers, which
+        # is all the ORDER BY compares it for (a full read of the values took 0.5 s).
+        return [_Column("run_pk", "value_num", "params WHERE key = ? AND value_num IS NOT NULL", key, text=False),
+                _Column("run_pk", "value", "params WHERE key = ? AND value_num IS NULL", key)]
+    if field.kind == "metrics":
+        return [_Column("run_pk", "last", "metrics WHERE key = ? AND last IS NOT NULL", key, text=False)]
+    return [_Column("run_pk", "value", "tags WHERE key = ?", key)]
+
+
+def _grouped_ranks(conn: sqlite3.Connection, column: _Column, size: int) -> np.ndarray:
+    """Grouped and ordered by SQLite (its collation, whatever the values' types), one row per
+    distinct value: 77 ms for a tag of 100,000 runs where ranking the strings here took 255
+    (but 317 ms for 100,000 distinct names, where ranking them here took 185)."""
+    rows = conn.execute(
+        f"SELECT count(*), group_concat({column.pk}) FROM {column.rows} GROUP BY {column.value} "
+        f"ORDER BY {column.value}",
+        column.params,
+    ).fetchall()
+    ranks = np.full(size, NULL, dtype=np.int64)
+    if rows:
+        pks = _pk_list(",".join(r[1] for r in rows))
+        dense = np.repeat(np.arange(len(rows)), np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows)))
+        inside = pks < size  # always, in one snapshot; never an index error if not
+        ranks[pks[inside]] = dense[inside]
+    return ranks
+
+
+def _ranks_here(rows: list[tuple], size: int, *, text: bool) -> np.ndarray:
+    """Ranked by NumPy: 76 ms for a metric of 100,000 runs where SQLite's grouping took 181.
+    Python orders strings by code point, as SQLite's BINARY collation orders their UTF-8."""
+    ranks = np.full(size, NULL, dtype=np.int64)
+    if not rows:
+        return ranks
+    pks = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+    values = [r[1] for r in rows]
+    if not all(type(v) in (_TEXT if text else _NUMERIC) for v in values):
+        # SQLite orders numbers before text, where NumPy would parse "1.5" or fail to compare.
+        raise Unrankable("a column holds both numbers and text")
+    column = np.array(values, dtype=object if text else np.float64)
+    _, dense = np.unique(column, return_inverse=True)
+    inside = pks < size
+    ranks[pks[inside]] = dense.reshape(-1)[inside]
+    return ranks
+
+
+_TEXT = (str,)
+_NUMERIC = (int, float)
+
+
+def _pk_list(text: str | None) -> np.ndarray:
+    """``group_concat``'s comma-separated pks as an array."""
+    return np.fromstring(text, dtype=np.int64, sep=",") if text else np.zeros(0, dtype=np.int64)
