@@ -96,27 +96,38 @@ class RunReads:
     # Table -----------------------------------------------------------------
 
     def keep_orders(self) -> None:
-        """From now on, order listings in memory (``db.listing_orders``): a re-sort or a
-        filter of 100,000 runs no longer sorts them all in SQL. Called once the first page is
-        shown, on a worker: it loads NumPy and reads the default order, which the first page
-        does not wait for."""
+        """From now on, keep what orders listings in memory (``db.listing_orders``): a sort or
+        filter listed again while the index is unchanged is ordered by NumPy, not SQL. Called
+        once the first page is shown, on a worker: it loads NumPy and reads the default order,
+        which the first page does not wait for."""
         from labdeck.db.listing_orders import ListingOrders
 
         if self._orders is None:
             self._orders = ListingOrders(self.workspace.db.path)
-        self.run_pks("", "", None)
+        self.prepare_orders(TableRequest())
+
+    def prepare_orders(self, asked: TableRequest) -> None:
+        """Keep what ``asked``'s listing needs, for the index as it is now: the table asks
+        after each listing it shows, so the user never waits for it (read in SQL, it costs
+        about what listing in SQL costs; a change to the index drops it all)."""
+        if self._orders is None:
+            return
+        from labdeck.db.sort_ranks import Unrankable  # NumPy: loaded by keep_orders already
+
+        try:
+            self._orders.run_pks(parse_query(asked.query), parse_sort(asked.sort), project=asked.project,
+                                 experiment=asked.experiment)
+        except Unrankable:
+            pass  # odd values in a sorted column: such listings stay in SQL
 
     def run_pks(
         self, query: str, sort: str, project: str | None, experiment: str | None = None
     ) -> list[int]:
         if self._orders is not None:
-            from labdeck.db.sort_ranks import Unrankable
-
-            try:
-                return self._orders.run_pks(parse_query(query), parse_sort(sort), project=project,
-                                            experiment=experiment)
-            except Unrankable:
-                pass  # odd values in a sorted column: SQL orders them
+            kept = self._orders.kept_order(parse_query(query), parse_sort(sort), project=project,
+                                           experiment=experiment)
+            if kept is not None:
+                return kept
         return self.workspace.run_pks(
             query, sort, project=project, experiment=experiment
         )

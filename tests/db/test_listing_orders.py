@@ -57,22 +57,44 @@ def sql_order(ws, query, sort, **scope):
         return run_listing.run_pks(conn, parse_query(query), parse_sort(sort), **scope)
 
 
+def in_memory(reads, query, sort, project=None, experiment=None):
+    """The listing as the app gets it once the table has prepared it: from memory only."""
+    reads.prepare_orders(TableRequest(query, sort, project, experiment))
+    kept = reads._orders.kept_order(parse_query(query), parse_sort(sort), project=project, experiment=experiment)
+    assert kept is not None, (query, sort)
+    assert reads.run_pks(query, sort, project, experiment) == kept
+    return kept
+
+
 def test_every_sort_and_filter_orders_as_sql_does(varied):
     reads = varied.reads
     reads.keep_orders()
     for query in QUERIES:
         for sort in SORTS:
-            for _ in range(2):  # made, then kept
-                assert reads.run_pks(query, sort, None) == sql_order(varied, query, sort), (query, sort)
+            assert in_memory(reads, query, sort) == sql_order(varied, query, sort), (query, sort)
     alpha = next(p.path for p in varied.projects() if p.name == "alpha")
     for sort in ("-metrics.loss", "params.lr,name"):
-        assert reads.run_pks("", sort, alpha, "x") == sql_order(varied, "", sort, project=alpha, experiment="x")
+        assert in_memory(reads, "", sort, alpha, "x") == sql_order(varied, "", sort, project=alpha, experiment="x")
+
+
+def test_a_listing_not_kept_comes_from_sql(varied):
+    """Before the table prepares a listing, and after any change to the index, nothing is
+    ordered from memory: the listing comes from SQL, as fast as before anything was kept."""
+    reads = varied.reads
+    reads.keep_orders()
+    query = parse_query("has params.opt")
+    assert reads._orders.kept_order(query, parse_sort("-metrics.loss")) is None
+    in_memory(reads, "has params.opt", "-metrics.loss")
+    with sqlite3.connect(varied.db.path) as other:
+        other.execute("UPDATE projects SET scanned_at = scanned_at + 1")
+    assert reads._orders.kept_order(query, parse_sort("-metrics.loss")) is None
+    assert reads.run_pks("has params.opt", "-metrics.loss", None) == sql_order(varied, "has params.opt", "-metrics.loss")
 
 
 def test_a_change_by_another_writer_is_seen_at_the_next_listing(varied, tmp_path):
     reads = varied.reads
     reads.keep_orders()
-    before = reads.run_pks("", "-metrics.loss", None)
+    before = in_memory(reads, "", "-metrics.loss")
     last = varied.runs_by_pk(before[-1:])[0]  # no loss, or the lowest
     # Another process's way in: its own connection, committing a new best loss.
     other = sqlite3.connect(varied.db.path)
@@ -81,13 +103,13 @@ def test_a_change_by_another_writer_is_seen_at_the_next_listing(varied, tmp_path
         other.execute("INSERT OR REPLACE INTO metrics(run_pk, key, last, min, max, count, last_step) "
                       "VALUES (?, 'loss', 99.0, 99.0, 99.0, 1, 1)", (pk,))
     other.close()
-    after = reads.run_pks("", "-metrics.loss", None)
+    after = in_memory(reads, "", "-metrics.loss")
     assert after[0] == pk != before[0], last.name
     assert after == sql_order(varied, "", "-metrics.loss")
     # A new run, indexed by the workspace's own writer, is listed at once.
     labdeck.start_run(tmp_path / "alpha", name="newest", record_provenance=False).end("finished")
     varied.index()
-    listed = reads.run_pks("", "", None)
+    listed = in_memory(reads, "", "")
     assert varied.runs_by_pk(listed[:1])[0].name == "newest"
     assert listed == sql_order(varied, "", "")
 
@@ -114,6 +136,8 @@ def test_text_in_a_numeric_column_falls_back_to_sql(varied):
     with sqlite3.connect(varied.db.path) as other:
         other.execute("UPDATE metrics SET last = 'not a number' WHERE run_pk = ? AND key = 'loss'", (pk,))
     for sort in ("metrics.loss", "-metrics.loss"):
+        reads.prepare_orders(TableRequest("", sort))  # cannot keep it: says nothing
+        assert reads._orders.kept_order(None, parse_sort(sort)) is None
         assert reads.run_pks("", sort, None) == sql_order(varied, "", sort)
 
 
@@ -124,7 +148,8 @@ def test_listings_from_several_threads_agree(varied):
     failures: list[str] = []
 
     def list_all() -> None:
-        for sort in SORTS:
+        for sort in SORTS:  # preparing, and listing from memory or SQL, side by side
+            reads.prepare_orders(TableRequest("", sort))
             if reads.run_pks("", sort, None) != expected[sort]:
                 failures.append(sort)
 

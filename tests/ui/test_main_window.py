@@ -75,6 +75,7 @@ def test_after_the_first_page_sorts_are_ordered_in_memory_as_the_index_orders(wi
     """Once the first page is shown the app keeps the order columns in memory (as it does
     on start-up); header clicks then order exactly as SQL does, and a run indexed meanwhile
     takes its place at the next sort."""
+    from labdeck.runs.query import parse_sort
     from labdeck.ui.app import preload_after_first_page
 
     preload_after_first_page(window)
@@ -87,6 +88,9 @@ def test_after_the_first_page_sorts_are_ordered_in_memory_as_the_index_orders(wi
         expected = [r.name for r in workspace.runs("", sort)]
         assert expected[0] == ("run-0" if order == Qt.SortOrder.AscendingOrder else "run-3")
         gui.until(lambda: gui.texts(window) == expected)
+        gui.idle(window)  # the table has kept what orders it: the next such listing is from memory
+        kept = window.store._orders.kept_order(None, parse_sort(sort))
+        assert [r.name for r in workspace.runs_by_pk(kept)] == expected
     with labdeck.start_run(project, name="best", record_provenance=False) as run:
         run.log({"acc": 100.0}, step=0)
     workspace.index()

@@ -51,12 +51,40 @@ class ListingOrders:
         project: str | None = None,
         experiment: str | None = None,
     ) -> list[int]:
-        """``run_listing.run_pks`` for the same arguments. Raises ``sort_ranks.Unrankable``
-        for a column NumPy cannot rank as SQLite orders it (the caller sorts in SQL)."""
+        """``run_listing.run_pks`` for the same arguments, reading what is not kept. Raises
+        ``sort_ranks.Unrankable`` for a numeric column holding text (the caller sorts in SQL)."""
+        with self._lock:
+            order = self._ordered(where, sort, include_deleted, project, experiment, build=True)
+        assert order is not None
+        return order
+
+    def kept_order(
+        self,
+        where: Filter | None,
+        sort: Sequence[SortKey] = (),
+        *,
+        include_deleted: bool = False,
+        project: str | None = None,
+        experiment: str | None = None,
+    ) -> list[int] | None:
+        """``run_pks`` if all it needs is kept for the index as it is now, else None (also
+        while another listing holds the connection): the caller lists in SQL, as fast as it
+        was before anything was kept, and may ``run_pks`` afterwards, off the user's path."""
+        if not self._lock.acquire(blocking=False):
+            return None
+        try:
+            return self._ordered(where, sort, include_deleted, project, experiment, build=False)
+        finally:
+            self._lock.release()
+
+    def _ordered(self, where: Filter | None, sort: Sequence[SortKey], include_deleted: bool,
+                 project: str | None, experiment: str | None, *, build: bool) -> list[int] | None:
         sql, params = run_listing.listing_sql(
             where, include_deleted=include_deleted, project=project, experiment=experiment, ordered=False
         )
-        with self._lock, self._snapshot() as conn:
+        with self._snapshot() as conn:
+            if not build and not self._keeps((sql, tuple(params)), [key.field for key in sort]):
+                return None
             pks = self._matching(conn, sql, params)
             newest = self._newest_first(conn)
             keys = [newest[pks]]  # np.lexsort: the last key is the first sorted by
@@ -64,6 +92,10 @@ class ListingOrders:
                 for ranks in reversed(self._field_ranks(conn, key.field, len(newest))):
                     keys.append(_directed(ranks[pks], key.descending))
             return pks[np.lexsort(keys)].tolist()
+
+    def _keeps(self, listing: tuple, fields: list[Field]) -> bool:
+        return (self._newest is not None and listing in self._listings
+                and all(field in self._fields for field in fields))
 
     def kept(self, key: tuple, read: Callable[[], T]) -> T:
         """``read()``'s value (a read of the index that callers do not change), kept until the

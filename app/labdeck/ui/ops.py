@@ -19,8 +19,10 @@ close) cancels the running tasks and joins every thread.
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import weakref
+from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -238,9 +240,14 @@ class ReadChannels(QObject):
     def __init__(self, parent: QObject | None = None, *, workers: int = 2) -> None:
         super().__init__(parent)
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="labdeck-read")
+        # Work nobody waits for (``lowly``): one thread the system runs after everything else,
+        # so on a busy machine it takes no time from the GUI thread or the user's reads.
+        self._low_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="labdeck-read-low",
+                                            initializer=_lower_this_threads_priority)
         self._tokens: dict[str, int] = {}
         self._tasks: dict[str, Task] = {}  # channel -> its latest submission's task
         self._pending = 0
+        self._pending_on: Counter[str] = Counter()
         self._closed = False
         self._relay = _gui_relay()
         _pools.add(self)
@@ -248,6 +255,10 @@ class ReadChannels(QObject):
     @property
     def idle(self) -> bool:
         return self._pending == 0
+
+    def idle_but(self, channel: str) -> bool:
+        """Nothing is under way but reads on ``channel`` (work the user does not wait for)."""
+        return self._pending == self._pending_on[channel]
 
     def submit(
         self,
@@ -257,11 +268,13 @@ class ReadChannels(QObject):
         *,
         on_error: Callable[[Exception], None] | None = None,
         exclusive: bool = True,
+        lowly: bool = False,
     ) -> int:
         """Run ``fn()`` in a worker; ``on_result(value)`` follows on the GUI thread.
 
         With ``exclusive`` (the default) an earlier, still-running submission on the same
-        channel is superseded: its task is cancelled and its result discarded.
+        channel is superseded: its task is cancelled and its result discarded. ``lowly``: work
+        the user does not wait for, run on a thread of the lowest priority.
         """
         if self._closed:
             return 0
@@ -272,6 +285,7 @@ class ReadChannels(QObject):
             self._tasks[channel].cancel()
         self._tasks[channel] = task
         self._pending += 1
+        self._pending_on[channel] += 1
         if self._pending == 1:
             self.idle_changed.emit(False)
 
@@ -282,7 +296,7 @@ class ReadChannels(QObject):
                 result = _outcome(f"read {channel}", lambda _task: fn(), task)
             self._relay.posted.emit(lambda: self._deliver(channel, token, result, on_result, on_error))
 
-        self._pool.submit(job)
+        (self._low_pool if lowly else self._pool).submit(job)
         return token
 
     def invalidate(self, channel: str) -> None:
@@ -296,6 +310,7 @@ class ReadChannels(QObject):
         if not shiboken6.isValid(self):
             return  # the window is gone
         self._pending -= 1
+        self._pending_on[channel] -= 1
         if self._pending == 0:
             self.idle_changed.emit(True)
         if self._closed or token != self._tokens.get(channel) or isinstance(result, Cancelled):
@@ -316,6 +331,16 @@ class ReadChannels(QObject):
         for task in self._tasks.values():
             task.cancel()
         self._pool.shutdown(wait=True, cancel_futures=True)
+        self._low_pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _lower_this_threads_priority() -> None:
+    """Linux schedules threads on their own: a thread may lower its own priority (raising it
+    back would need privileges, so a thread lowered is used for such work only)."""
+    try:
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 19)
+    except (AttributeError, OSError):
+        pass  # elsewhere: an ordinary thread
 
 
 def running() -> list[threading.Thread]:

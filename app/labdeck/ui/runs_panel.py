@@ -303,6 +303,9 @@ class RunsPanel(QWidget):
         def shown(result: ShownRuns) -> None:
             self._show_tree(result.tree, selected, reveal, result.first_rows)
             self._shown_listing = listing
+            # Then, off the user's path, keep what orders this listing in memory: the same
+            # listing again (a flipped sort, a filter cleared) is then a NumPy sort.
+            self.background.submit("orders", lambda: self.store.prepare_orders(asked), lambda _none: None, lowly=True)
 
         self.background.submit(
             "query",
