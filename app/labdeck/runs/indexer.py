@@ -30,7 +30,7 @@ from labdeck.db.writer import CatalogueWriter, StoredSource, touch_project
 from labdeck.runs import series_loaders  # noqa: F401 - registers on-demand point loaders
 from labdeck.runs.readers import all_readers, reader_for
 from labdeck.runs.readers.base import Reader, ReadResult, ReadWarning, SourceRef
-from labdeck.runs.walk import WalkResult, walk_project, within
+from labdeck.runs.walk import WalkResult, mounts_below, walk_project, within
 from labdeck.tasks import Task
 
 # A batch is written when it holds this many sources or this many points.
@@ -120,6 +120,10 @@ def _index_project_locked(
         return stats
 
     roots = [s for s in starts or [] if s.is_dir()] or None
+    if roots is not None and mounts_below(os.path.realpath(project)):
+        # Only a whole walk tells a folder mounted a second time inside the project from the
+        # first path to it: a change seen under the second path would index its runs again.
+        roots = None
     task.report(0, None, f"scanning {project.name}", force=True)
     walk = _walk(project, roots, stored, task, others)
     if task.cancelled:  # a walk cut short found only part of the sources: forget nothing
