@@ -4,9 +4,11 @@ or writer is seen at the next listing."""
 
 from __future__ import annotations
 
+import os
 import random
 import sqlite3
 import threading
+from pathlib import Path
 
 import pytest
 
@@ -170,3 +172,23 @@ def test_closing_the_workspace_closes_the_kept_connection(varied):
     with pytest.raises(sqlite3.ProgrammingError):
         conn.execute("SELECT 1")
     assert connection.connect(varied.db.path).execute("SELECT count(*) FROM runs").fetchone()[0] > 0
+
+
+def test_an_index_file_replaced_is_read_anew(varied, tmp_path):
+    """A restored or moved-over index is another file: the kept connection would go on
+    reading the old one, whose version never changes again."""
+    reads = varied.reads
+    reads.keep_orders()
+    before = in_memory(reads, "", "name")
+    copy = tmp_path / "copy.sqlite"
+    with sqlite3.connect(varied.db.path) as source, sqlite3.connect(copy) as target:
+        source.backup(target)
+    target = sqlite3.connect(copy)
+    with target:
+        target.execute("DELETE FROM runs WHERE pk = ?", (before[0],))
+    target.close()  # the last connection: its write-ahead log goes into the file
+    varied.db.close()  # the workspace's own pool; the kept connection stays open
+    for old in (varied.db.path, Path(f"{varied.db.path}-wal"), Path(f"{varied.db.path}-shm")):
+        old.unlink(missing_ok=True)  # deleted, as a user deletes an index, and another put there
+    os.replace(copy, varied.db.path)
+    assert in_memory(reads, "", "name") == before[1:] == sql_order(varied, "", "name")

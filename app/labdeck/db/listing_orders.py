@@ -11,6 +11,7 @@ changes exactly when the index does (any process, any writer). The order equals
 
 from __future__ import annotations
 
+import os
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
@@ -36,6 +37,7 @@ class ListingOrders:
         self._path = path
         self._lock = threading.Lock()  # one listing at a time on the one connection
         self._conn: Connection | None = None
+        self._file: tuple[int, int] | None = None  # the index file's (device, inode) when connected
         self._version: int | None = None
         self._newest: np.ndarray | None = None
         self._fields: OrderedDict[Field, list[np.ndarray]] = OrderedDict()
@@ -123,8 +125,20 @@ class ListingOrders:
     @contextmanager
     def _snapshot(self) -> Iterator[Connection]:
         """One read transaction; what is kept is dropped first if the index changed since."""
+        # An index file replaced (moved over, deleted and made again) is another index: the
+        # connection would go on reading the old file, whose version never changes again.
+        try:
+            file = os.stat(self._path)
+            identity: tuple[int, int] | None = (file.st_dev, file.st_ino)
+        except OSError:
+            identity = None  # gone: connecting below says so, as any read of it does
+        if self._conn is not None and identity != self._file:
+            self._conn.close()
+            self._conn = None
         if self._conn is None:
+            self._forget()
             self._conn = connection.connect(self._path, shared=True)
+            self._file = identity
         conn = self._conn
         conn.execute("BEGIN")
         try:
