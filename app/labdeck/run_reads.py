@@ -124,8 +124,8 @@ class RunReads:
         self, query: str, sort: str, project: str | None, experiment: str | None = None
     ) -> list[int]:
         if self._orders is not None:
-            kept = self._orders.kept_order(parse_query(query), parse_sort(sort), project=project,
-                                           experiment=experiment)
+            kept = self._orders.run_pks(parse_query(query), parse_sort(sort), project=project,
+                                        experiment=experiment, kept_only=True)
             if kept is not None:
                 return kept
         return self.workspace.run_pks(

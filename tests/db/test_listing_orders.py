@@ -62,7 +62,8 @@ def sql_order(ws, query, sort, **scope):
 def in_memory(reads, query, sort, project=None, experiment=None):
     """The listing as the app gets it once the table has prepared it: from memory only."""
     reads.prepare_orders(TableRequest(query, sort, project, experiment))
-    kept = reads._orders.kept_order(parse_query(query), parse_sort(sort), project=project, experiment=experiment)
+    kept = reads._orders.run_pks(parse_query(query), parse_sort(sort), project=project, experiment=experiment,
+                                 kept_only=True)
     assert kept is not None, (query, sort)
     assert reads.run_pks(query, sort, project, experiment) == kept
     return kept
@@ -85,11 +86,11 @@ def test_a_listing_not_kept_comes_from_sql(varied):
     reads = varied.reads
     reads.keep_orders()
     query = parse_query("has params.opt")
-    assert reads._orders.kept_order(query, parse_sort("-metrics.loss")) is None
+    assert reads._orders.run_pks(query, parse_sort("-metrics.loss"), kept_only=True) is None
     in_memory(reads, "has params.opt", "-metrics.loss")
     with sqlite3.connect(varied.db.path) as other:
         other.execute("UPDATE projects SET scanned_at = scanned_at + 1")
-    assert reads._orders.kept_order(query, parse_sort("-metrics.loss")) is None
+    assert reads._orders.run_pks(query, parse_sort("-metrics.loss"), kept_only=True) is None
     assert reads.run_pks("has params.opt", "-metrics.loss", None) == sql_order(varied, "has params.opt", "-metrics.loss")
 
 
@@ -139,7 +140,7 @@ def test_text_in_a_numeric_column_falls_back_to_sql(varied):
         other.execute("UPDATE metrics SET last = 'not a number' WHERE run_pk = ? AND key = 'loss'", (pk,))
     for sort in ("metrics.loss", "-metrics.loss"):
         reads.prepare_orders(TableRequest("", sort))  # cannot keep it: says nothing
-        assert reads._orders.kept_order(None, parse_sort(sort)) is None
+        assert reads._orders.run_pks(None, parse_sort(sort), kept_only=True) is None
         assert reads.run_pks("", sort, None) == sql_order(varied, "", sort)
 
 

@@ -89,7 +89,7 @@ def test_after_the_first_page_sorts_are_ordered_in_memory_as_the_index_orders(wi
         assert expected[0] == ("run-0" if order == Qt.SortOrder.AscendingOrder else "run-3")
         gui.until(lambda: gui.texts(window) == expected)
         gui.idle(window)  # the table has kept what orders it: the next such listing is from memory
-        kept = window.store._orders.kept_order(None, parse_sort(sort))
+        kept = window.store._orders.run_pks(None, parse_sort(sort), kept_only=True)
         assert [r.name for r in workspace.runs_by_pk(kept)] == expected
     with labdeck.start_run(project, name="best", record_provenance=False) as run:
         run.log({"acc": 100.0}, step=0)

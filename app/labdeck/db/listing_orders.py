@@ -52,30 +52,18 @@ class ListingOrders:
         include_deleted: bool = False,
         project: str | None = None,
         experiment: str | None = None,
-    ) -> list[int]:
-        """``run_listing.run_pks`` for the same arguments, reading what is not kept. Raises
-        ``sort_ranks.Unrankable`` for a numeric column holding text (the caller sorts in SQL)."""
-        with self._lock:
-            order = self._ordered(where, sort, include_deleted, project, experiment, build=True)
-        assert order is not None
-        return order
-
-    def kept_order(
-        self,
-        where: Filter | None,
-        sort: Sequence[SortKey] = (),
-        *,
-        include_deleted: bool = False,
-        project: str | None = None,
-        experiment: str | None = None,
+        kept_only: bool = False,
     ) -> list[int] | None:
-        """``run_pks`` if all it needs is kept for the index as it is now, else None (also
-        while another listing holds the connection): the caller lists in SQL, as fast as it
-        was before anything was kept, and may ``run_pks`` afterwards, off the user's path."""
-        if not self._lock.acquire(blocking=False):
+        """``run_listing.run_pks`` for the same arguments, reading what is not kept. Raises
+        ``sort_ranks.Unrankable`` for a numeric column holding text (the caller sorts in SQL).
+
+        ``kept_only``: None unless all it needs is kept for the index as it is now (or while
+        another listing holds the connection): the caller lists in SQL, as fast as it was
+        before anything was kept, and may keep it afterwards, off the user's path."""
+        if not self._lock.acquire(blocking=not kept_only):
             return None
         try:
-            return self._ordered(where, sort, include_deleted, project, experiment, build=False)
+            return self._ordered(where, sort, include_deleted, project, experiment, build=not kept_only)
         finally:
             self._lock.release()
 
