@@ -68,7 +68,14 @@ def test_scatter_opens_on_the_param_the_runs_differ_in(open_window, gui, workspa
     gui.until(lambda: len(w.analysis.scatter.runs) == 3)
     scatter = w.analysis.scatter
     assert (scatter.x_field.currentText(), scatter.y_field.currentText()) == ("params.lr", "metrics.acc")
-    assert sorted(p.pos().x() for p in scatter.points.points()) == [0.001, 0.01, 0.1]
+    # Two decades of learning rates: a log axis, where they stand a decade apart.
+    assert [round(p.pos().x(), 9) for p in sorted(scatter.points.points(), key=lambda p: p.pos().x())] == [-3, -2, -1]
+    assert scatter.plot.getAxis("bottom").logMode and not scatter.plot.getAxis("left").logMode
+    assert "log scale" in scatter.plot.getAxis("bottom").labelText
+    tip = scatter._tip(-2.0, 0.99, next(r for r in scatter.runs if r.params["lr"] == "0.01"))
+    assert "x = 0.01" in tip and "y = 0.99" in tip
+    scatter.x_field.setCurrentText("params.epochs")  # one value: linear
+    assert not scatter.plot.getAxis("bottom").logMode
 
 
 def test_parallel_coordinates_brushing_filters_runs(window, gui):

@@ -252,3 +252,21 @@ def test_the_grid_is_drawn_beneath_the_curves(qtbot):
     grid_columns = [x for x in range(view.left(), view.right()) if colour(x, away) != background]
     assert len(grid_columns) >= 3, "vertical grid lines are drawn"
     assert {colour(x, row) for x in grid_columns} == {(255, 0, 0)}
+
+
+def test_a_log_axis_labels_its_values_without_running_them_together(qtbot):
+    """Log axes (a chart's log y, a scatter's swept learning rate) label the decades, and 2
+    and 5 times them over a short span, in plain numbers; the minor ticks between stay bare
+    (pyqtgraph labelled every one of 0.05 0.06 0.07 0.08 0.09 side by side)."""
+    import math
+
+    from labdeck.ui.grid_axis import GridAxis
+
+    axis = GridAxis("bottom")
+    axis.setLogMode(True)
+    minor = [math.log10(m * 0.01) for m in range(2, 10)] + [math.log10(m * 0.1) for m in range(2, 10)]
+    short = axis.tickStrings(minor, 1.0, None)
+    assert [s for s in short if s] == ["0.02", "0.05", "0.2", "0.5"]
+    assert axis.tickStrings([-2.0, -1.0, 0.0, 1.0], 1.0, 1.0) == ["0.01", "0.1", "1", "10"]
+    wide = [math.log10(m * 10.0 ** e) for e in range(-3, 2) for m in range(1, 10)]
+    assert [s for s in axis.tickStrings(wide, 1.0, None) if s] == ["0.001", "0.01", "0.1", "1", "10"]

@@ -11,6 +11,8 @@ curve passes and never dims a curve where one does.
 
 from __future__ import annotations
 
+import math
+
 from PySide6.QtGui import QColor, QPalette, QPen
 from PySide6.QtWidgets import QApplication
 
@@ -25,6 +27,20 @@ class GridAxis(pg.AxisItem):
         axis, ticks, texts = specs
         background = _background()
         return axis, [(_opaque(pen, background), a, b) for pen, a, b in ticks], texts
+
+
+    def logTickStrings(self, values, scale, spacing):  # noqa: N802 - pyqtgraph's name
+        """On a log axis, the values themselves ("0.05", "10", not "5·10⁻²"), at the decades,
+        and at 2 and 5 times them where fewer than three decades show: pyqtgraph labels
+        every minor tick, and their labels ran into each other."""
+        few = len(values) < 2 or max(values) - min(values) < 3
+        wanted = {1, 2, 5} if few else {1}
+        labels = []
+        for v in values:
+            number = 10.0 ** v * scale
+            mantissa = round(10.0 ** (v - math.floor(v + 1e-9)), 6)
+            labels.append(f"{number:g}" if mantissa in wanted else "")
+        return labels
 
 
 def grid_axes() -> dict[str, GridAxis]:

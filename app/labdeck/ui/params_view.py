@@ -78,6 +78,14 @@ def axis_values(runs: list[RunInfo], field: str) -> tuple[np.ndarray, list[str] 
     ), labels
 
 
+def spans_decades(values: np.ndarray, labels: list[str] | None) -> bool:
+    """Whether an axis shows ``values`` on a log scale: positive numbers two or more decades
+    apart (a learning rate swept from 1e-5 to 1e-1 bunches up at zero on a linear axis)."""
+    import numpy as np
+    known = values[np.isfinite(values)]
+    return labels is None and known.size > 1 and bool((known > 0).all()) and known.max() >= 100 * known.min()
+
+
 def fields_of(runs: list[RunInfo]) -> list[str]:
     params = sorted({f"params.{k}" for r in runs for k in r.params})
     metrics = sorted({f"metrics.{k}" for r in runs for k in r.metrics})
@@ -149,6 +157,11 @@ class ScatterView(_LazyPlot, QWidget):
             return
         x, x_labels = axis_values(self.runs, xf)
         y, y_labels = axis_values(self.runs, yf)
+        logs = {"bottom": spans_decades(x, x_labels), "left": spans_decades(y, y_labels)}
+        if logs["bottom"]:
+            x = np.log10(x)
+        if logs["left"]:
+            y = np.log10(y)
         colours = assign_colours([r.id for r in self.runs])
         ok = np.isfinite(x) & np.isfinite(y)
         spots = [
@@ -157,19 +170,20 @@ class ScatterView(_LazyPlot, QWidget):
             if ok[i]
         ]
         self.points.setData(spots)
-        self.plot.setLabel("bottom", xf)
-        self.plot.setLabel("left", yf)
-        for side, labels in (("bottom", x_labels), ("left", y_labels)):
+        for side, field, labels in (("bottom", xf, x_labels), ("left", yf, y_labels)):
+            self.plot.setLabel(side, f"{field} (log scale)" if logs[side] else field)
             axis = self.plot.getAxis(side)
+            axis.setLogMode(logs[side])  # ticks at powers of ten, labelled with the values
             axis.setTicks([list(enumerate(labels))] if labels else None)
         self.plot.autoRange()
 
     def point_count(self) -> int:
         return len(self.points.data)
 
-    @staticmethod
-    def _tip(x: float, y: float, data: RunInfo) -> str:
-        return f"{data.name}\nx = {x:.6g}\ny = {y:.6g}"
+    def _tip(self, x: float, y: float, data: RunInfo) -> str:
+        values = (field_value(data, self.x_field.currentText()), field_value(data, self.y_field.currentText()))
+        shown = [f"{v:.6g}" if isinstance(v, float) else str(v) for v in values]  # not their logarithms
+        return f"{data.name}\nx = {shown[0]}\ny = {shown[1]}"
 
 
 class ParallelView(_LazyPlot, QWidget):
