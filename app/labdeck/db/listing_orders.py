@@ -156,9 +156,7 @@ class ListingOrders:
 
     def _matching(self, conn: Connection, sql: str, params: list) -> np.ndarray:
         def read() -> np.ndarray:
-            # One row of text rather than a row per run: 28 ms where 57 ms at 100,000 runs.
-            text = conn.execute(f"SELECT group_concat(pk) FROM ({sql})", params).fetchone()[0]
-            return np.fromstring(text, dtype=np.int64, sep=",") if text else np.zeros(0, dtype=np.int64)
+            return sort_ranks.pk_array(conn.execute(f"SELECT group_concat(pk) FROM ({sql})", params).fetchone()[0])
 
         return _kept(self._listings, (sql, tuple(params)), self.KEPT_LISTINGS, read)
 
