@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import os
+import sys
 import threading
 
 import pytest
@@ -123,3 +125,32 @@ def test_closing_the_window_during_an_index_pass_joins_every_thread(open_window,
     assert ops.running() == []
     alive = [t.name for t in threading.enumerate() if t.name.startswith(("labdeck-op-", "labdeck-read"))]
     assert alive == []
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="threads have priorities of their own on Linux")
+def test_lowly_work_runs_below_everything_else_and_is_told_apart_from_reads_waited_for(qtbot):
+    """What nobody waits for (keeping a listing's order) runs on a thread the system
+    schedules last; the reads the user waits for keep their priority, and "idle but" tells
+    the two apart."""
+    from labdeck.ui.ops import ReadChannels
+
+    reads = ReadChannels()
+    release = threading.Event()
+    got: dict[str, int] = {}
+
+    def priority(name: str, wait: bool = False):
+        def read() -> tuple[str, int]:
+            if wait:
+                release.wait(10)
+            return name, os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+        return read
+
+    reads.submit("orders", priority("lowly", wait=True), lambda r: got.update([r]), lowly=True)
+    reads.submit("query", priority("query"), lambda r: got.update([r]))
+    qtbot.waitUntil(lambda: "query" in got)
+    assert reads.idle_but("orders") and not reads.idle
+    release.set()
+    qtbot.waitUntil(lambda: reads.idle)
+    assert got == {"query": os.getpriority(os.PRIO_PROCESS, 0), "lowly": 19}
+    reads.shutdown()
+    assert not [t for t in threading.enumerate() if t.name.startswith("labdeck-read")]

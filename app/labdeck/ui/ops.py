@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 import threading
 import weakref
 from collections import Counter
@@ -336,11 +337,14 @@ class ReadChannels(QObject):
 
 def _lower_this_threads_priority() -> None:
     """Linux schedules threads on their own: a thread may lower its own priority (raising it
-    back would need privileges, so a thread lowered is used for such work only)."""
+    back would need privileges, so a thread lowered is used for such work only). Elsewhere a
+    thread's id is no process id, so nothing is asked: an ordinary thread."""
+    if not sys.platform.startswith("linux"):
+        return
     try:
         os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 19)
-    except (AttributeError, OSError):
-        pass  # elsewhere: an ordinary thread
+    except OSError:
+        pass
 
 
 def running() -> list[threading.Thread]:
