@@ -12,9 +12,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-
-from labdeck.clock import now_ms
 from labdeck import settings
+from labdeck.clock import now_ms
 from labdeck.db import cards as card_q
 from labdeck.db import registry as q
 from labdeck.db.engine import Database

@@ -120,12 +120,13 @@ def _index_project_locked(
         return stats
 
     roots = [s for s in starts or [] if s.is_dir()] or None
-    if roots is not None and mounts_below(os.path.realpath(project)):
+    mounted = mounts_below(os.path.realpath(project))
+    if mounted:
         # Only a whole walk tells a folder mounted a second time inside the project from the
         # first path to it: a change seen under the second path would index its runs again.
         roots = None
     task.report(0, None, f"scanning {project.name}", force=True)
-    walk = _walk(project, roots, stored, task, others)
+    walk = _walk(project, roots, stored, task, others, mounted)
     if task.cancelled:  # a walk cut short found only part of the sources: forget nothing
         stats.cancelled = True
         stats.seconds = time.perf_counter() - began
@@ -172,7 +173,7 @@ def _index_project_locked(
 
 def _walk(
     project: Path, roots: list[Path] | None, stored: dict[tuple[str, str], StoredSource], task: Task,
-    others: frozenset[str],
+    others: frozenset[str], mounted: bool,
 ) -> WalkResult:
     """The whole project, or each of ``roots`` plus the known sources that hold them; never
     what lies in another registered project (``others``, real paths): a folder added as a
@@ -181,11 +182,11 @@ def _walk(
         return task.cancelled
 
     if roots is None:
-        return walk_project(project, all_readers(), cancelled=cancelled, others=others)
+        return walk_project(project, all_readers(), cancelled=cancelled, others=others, mounted=mounted)
     merged = WalkResult()
     found: set[tuple[str, str]] = set()
     for root in roots:
-        part = walk_project(project, all_readers(), start=root, cancelled=cancelled, others=others)
+        part = walk_project(project, all_readers(), start=root, cancelled=cancelled, others=others, mounted=False)
         around = _sources_around(stored, project, root)
         part.sources.extend(s for s in around if not within(os.path.realpath(s[1].path), others))
         for reader, source in part.sources:

@@ -58,12 +58,14 @@ def walk_project(
     start: Path | None = None,
     cancelled: Callable[[], bool] = lambda: False,
     others: frozenset[str] = frozenset(),
+    mounted: bool | None = None,
 ) -> WalkResult:
     """Find every source below ``project`` (or below ``start`` inside it).
 
     ``others`` are the real paths of the other registered projects: a folder that is one of
     them (nested in this project, or reached through a link) is that project's to index, so
-    its runs are indexed once."""
+    its runs are indexed once. ``mounted``: whether ``mounts_below`` the walk's root, when
+    the caller knows already (None: read from the mount table)."""
     result = WalkResult()
     ignore = load_ignore(project, result.warnings)
     root = start or project
@@ -73,8 +75,10 @@ def walk_project(
     # A folder mounted a second time inside the project (a bind mount) has a real path of its
     # own: there, folders are known by device and inode instead (a stat each, as a pass did for
     # every folder before, where it cost a tenth of an unchanged rescan).
-    inodes = _Inodes(others) if mounts_below(root_real) else None
-    seen: set = set()
+    if mounted is None:
+        mounted = mounts_below(root_real)
+    inodes = _Inodes(others) if mounted else None
+    seen: set[str] = set()
     for folder, rel, names, subdirs in _folders(root, _rel(root, project), root_real, project, result, seen,
                                                 others, cancelled, inodes):
         result.folders += 1
@@ -147,6 +151,7 @@ class _Inodes:
 
     def __init__(self, others: frozenset[str]) -> None:
         self.others = {key for key in map(self.of, others) if key is not None}
+        self.seen: set[tuple[int, int]] = set()
 
     @staticmethod
     def of(folder: str) -> tuple[int, int] | None:
@@ -198,7 +203,7 @@ def _folders(
     root_real: str,
     project: Path,
     result: WalkResult,
-    seen: set,
+    seen: set[str],
     others: frozenset[str],
     cancelled: Callable[[], bool],
     inodes: _Inodes | None = None,
@@ -230,11 +235,12 @@ def _folders(
             key = inodes.of(folder)
             if key in inodes.others:
                 continue
-            if key is not None and key in seen:
+            if key is not None and key in inodes.seen:
                 result.warnings.append(ReadWarning(
                     "same-folder", f"{rel} is a folder already walked under another path (a mount); skipped", rel))
                 continue
-            seen.add(key)
+            if key is not None:
+                inodes.seen.add(key)
         try:
             with os.scandir(folder) as it:
                 entries = list(it)
