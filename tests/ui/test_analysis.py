@@ -220,3 +220,22 @@ def test_code_diff_between_two_runs_commits(
     assert (
         "-lr = 0.1" in diff.code.toPlainText() or "+lr = 0.1" in diff.code.toPlainText()
     )
+
+
+def test_a_log_axis_of_small_values_reads_the_values_not_thousandths(open_window, gui, workspace, project):
+    """Learning rates from 0.001 to 0.1 on a log axis: ticks "0.001 … 0.1", no "(x0.001)"
+    scaling them into "1 … 100" (found looking at a Lightning sweep's scatter)."""
+    for lr in (0.001, 0.01, 0.1):
+        with labdeck.start_run(project, params={"lr": lr}, record_provenance=False) as run:
+            run.log({"val_loss": lr * 10}, step=0)
+    workspace.add_project(project)
+    workspace.index()
+    w = open_window(rows=3)
+    gui.select(w, [0, 1, 2])
+    w.analysis.setCurrentWidget(w.analysis.scatter)
+    gui.until(lambda: len(w.analysis.scatter.runs) == 3)
+    axis = w.analysis.scatter.plot.getAxis("bottom")
+    gui.idle(w)
+    assert axis.logMode and axis.autoSIPrefixScale == 1.0
+    assert "x0.001" not in axis.labelString() and "(log scale)" in axis.labelString()
+    assert axis.tickStrings([-3.0, -2.0, -1.0], axis.autoSIPrefixScale, 1.0) == ["0.001", "0.01", "0.1"]

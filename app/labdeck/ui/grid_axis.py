@@ -29,6 +29,15 @@ class GridAxis(pg.AxisItem):
         return axis, [(_opaque(pen, background), a, b) for pen, a, b in ticks], texts
 
 
+    def updateAutoSIPrefix(self):  # noqa: N802 - pyqtgraph's name
+        """No SI prefix on a log axis: learning rates from 1e-3 to 1e-1 read "0.001 … 0.1",
+        not "1 … 100" under "(x0.001)"."""
+        if not self.logMode:
+            return super().updateAutoSIPrefix()
+        self.autoSIPrefixScale = 1.0
+        self.labelUnitPrefix = ""
+        self._updateLabel()
+
     def logTickStrings(self, values, scale, spacing):  # noqa: N802 - pyqtgraph's name
         """On a log axis, the values themselves ("0.05", "10", not "5·10⁻²"), at the decades,
         and at 2 and 5 times them where fewer than three decades show: pyqtgraph labels
