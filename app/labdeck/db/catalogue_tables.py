@@ -152,6 +152,16 @@ class MetricSummary(Base):
     last_wall: Mapped[float | None] = mapped_column(Float, nullable=True)
 
 
+class RunChange(Base):
+    """The journal of runs whose listed values changed, filled by triggers (migration 0016):
+    what lets the app's kept listings follow a commit by re-reading only those runs."""
+
+    __tablename__ = "run_changes"
+    __table_args__ = {"sqlite_autoincrement": True}  # never a seq given out twice
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True)
+    run_pk: Mapped[int] = mapped_column(Integer)  # 0: every run
+
+
 class MetricChunk(Base):
     """An appended block of one series: steps, values and wall times as packed arrays."""
 
