@@ -4,6 +4,7 @@ or writer is seen at the next listing."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import random
 import sqlite3
@@ -14,7 +15,7 @@ import pytest
 
 import labdeck
 from labdeck.db import connection, run_listing
-from labdeck.run_reads import TableRequest
+from labdeck.run_reads import RunReads, TableRequest
 from labdeck.runs.query import parse_query, parse_sort
 
 SORTS = [
@@ -81,16 +82,21 @@ def test_every_sort_and_filter_orders_as_sql_does(varied):
 
 
 def test_a_listing_not_kept_comes_from_sql(varied):
-    """Before the table prepares a listing, and after any change to the index, nothing is
-    ordered from memory: the listing comes from SQL, as fast as before anything was kept."""
+    """Before the table prepares a listing, and after a change the journal of changed runs
+    cannot tell, nothing is ordered from memory: the listing comes from SQL, as fast as
+    before anything was kept. A commit that changes no run keeps every listing."""
     reads = varied.reads
     reads.keep_orders()
-    query = parse_query("has params.opt")
-    assert reads._orders.run_pks(query, parse_sort("-metrics.loss"), kept_only=True) is None
-    in_memory(reads, "has params.opt", "-metrics.loss")
+    query, sort = parse_query("has params.opt"), parse_sort("-metrics.loss")
+    assert reads._orders.run_pks(query, sort, kept_only=True) is None
+    kept = in_memory(reads, "has params.opt", "-metrics.loss")
     with sqlite3.connect(varied.db.path) as other:
         other.execute("UPDATE projects SET scanned_at = scanned_at + 1")
-    assert reads._orders.run_pks(query, parse_sort("-metrics.loss"), kept_only=True) is None
+    assert reads._orders.run_pks(query, sort, kept_only=True) == kept
+    with sqlite3.connect(varied.db.path) as other:  # an index a migration left without a trigger
+        other.execute("DROP TRIGGER run_changes_metrics_update")
+        other.execute("UPDATE metrics SET last = -1 WHERE key = 'loss' AND run_pk = ?", (kept[-1],))
+    assert reads._orders.run_pks(query, sort, kept_only=True) is None
     assert reads.run_pks("has params.opt", "-metrics.loss", None) == sql_order(varied, "has params.opt", "-metrics.loss")
 
 
@@ -193,3 +199,131 @@ def test_an_index_file_replaced_is_read_anew(varied, tmp_path):
         old.unlink(missing_ok=True)  # deleted, as a user deletes an index, and another put there
     os.replace(copy, varied.db.path)
     assert in_memory(reads, "", "name") == before[1:] == sql_order(varied, "", "name")
+
+
+# What the journal of changed runs must let the kept listings follow: every kind of change
+# to what a listing shows, by another connection as a foreign writer makes it.
+def _change(conn: sqlite3.Connection, rng: random.Random, pks: list[int]) -> None:
+    pk = rng.choice(pks)
+    kind = rng.randrange(9)
+    if kind == 0:  # a new best, an equal, an unknown loss
+        conn.execute("INSERT OR REPLACE INTO metrics(run_pk, key, last, min, max, count, last_step) "
+                     "VALUES (?, 'loss', ?, 0, 1, 1, 1)", (pk, rng.choice([-5.0, 0.5, 0.25, 1e9, None])))
+    elif kind == 1:  # a tag value seen before, or new: before, between and after the others
+        conn.execute("INSERT OR REPLACE INTO tags(run_pk, key, value) VALUES (?, 'team', ?)",
+                     (pk, rng.choice(["blue", "Blue", "aaa", "bz", "zzz", "émoi", "Cyan", ""])))
+    elif kind == 2:  # a param from number to text and back, or gone
+        value = rng.choice(["0.5", "5e-1", "zeta", "Adam", "0.001", None])
+        if value is None:
+            conn.execute("DELETE FROM params WHERE run_pk = ? AND key = 'lr'", (pk,))
+        else:
+            number = None if value[0].isalpha() else float(value)
+            conn.execute("INSERT OR REPLACE INTO params(run_pk, key, value, value_num) VALUES (?, 'lr', ?, ?)",
+                         (pk, value, number))
+    elif kind == 3:
+        conn.execute("UPDATE runs SET name = ? WHERE pk = ?", (rng.choice(["a", "b", "0", "zz", f"n{pk}", "Z"]), pk))
+    elif kind == 4:
+        conn.execute("UPDATE runs SET start_time = ? WHERE pk = ?", (rng.choice([None, 0, 10**12, 5 * 10**12]), pk))
+    elif kind == 5:
+        conn.execute("UPDATE runs SET hidden = NOT hidden WHERE pk = ?", (pk,))
+    elif kind == 6:
+        conn.execute("UPDATE runs SET status = ?, experiment = ? WHERE pk = ?",
+                     (rng.choice(["finished", "failed", "running"]), rng.choice(["", "x", "z"]), pk))
+    elif kind == 7 and len(pks) > 20:
+        conn.execute("DELETE FROM runs WHERE pk = ?", (pk,))  # its params, tags, metrics cascade
+        pks.remove(pk)
+    else:
+        conn.execute("UPDATE runs SET end_time = ? WHERE pk = ?", (rng.choice([None, 1, 2]), pk))
+
+
+def _shape(tree) -> tuple:
+    """Groups, their runs, and each group's mean loss (to 9 digits: a sum in another order)."""
+    means = {node: [round(m, 9) if isinstance(m, float) else m for m in means.get("loss", ())]
+             for node, means in tree.means.items()}
+    return tree.groups, tree.children, means
+
+
+def _prepare_all(reads, queries, sorts) -> None:
+    for query in queries:
+        for sort in sorts:
+            reads.prepare_orders(TableRequest(query, sort))
+
+
+def test_kept_listings_follow_every_change_of_the_runs_they_list(varied, tmp_path):
+    """Each round changes a few runs (another connection) or adds runs (the workspace's own
+    indexer): every kept listing then comes from memory, re-reading only the changed runs,
+    and equals SQL's."""
+    reads = varied.reads
+    reads.keep_orders()
+    orders = reads._orders
+    _prepare_all(reads, QUERIES, SORTS)
+    groupings = [TableRequest("", "-metrics.loss", group_by=key, means_of=("loss",))
+                 for key in ("tags.team", "params.lr", "status", "project")]
+    for asked in groupings:
+        reads.run_tree(asked)
+    rng = random.Random(11)
+    pks = varied.run_pks("", include_deleted=True)
+    other = sqlite3.connect(varied.db.path)
+    other.execute("PRAGMA foreign_keys = ON")
+    followed = 0
+    for round_ in range(12):
+        if round_ % 4 == 3:
+            labdeck.start_run(tmp_path / "beta", name=f"new{round_}", params={"lr": "0.0007"},
+                              tags={"team": "Blue"}, record_provenance=False).end("finished")
+            varied.index()
+            pks = varied.run_pks("", include_deleted=True)
+        else:
+            with other:
+                for _ in range(rng.randrange(1, 6)):
+                    _change(other, rng, pks)
+        for query in QUERIES:
+            for sort in SORTS:
+                kept = orders.run_pks(parse_query(query), parse_sort(sort), kept_only=True)
+                if kept is not None:
+                    followed += 1
+                    assert kept == sql_order(varied, query, sort), (round_, query, sort)
+        for asked in groupings:  # each key's members and the loss column, followed too
+            assert _shape(reads.run_tree(asked)) == _shape(RunReads(varied).run_tree(asked)), (round_, asked)
+        _prepare_all(reads, QUERIES, SORTS)  # what a column that could not follow drops
+    other.close()
+    assert len(orders._reads) == len(groupings) + 1  # each grouping's members, and the loss column: kept throughout
+    # Nearly all of them followed (a column that meets text among its numbers cannot).
+    assert followed > 0.9 * 12 * len(QUERIES) * len(SORTS)
+
+
+def test_what_the_journal_cannot_tell_drops_every_listing(varied):
+    """More changed runs than are followed, a journal trimmed past what was kept, or a
+    project's path changed (every run's): the next listing comes from SQL, and is right."""
+    reads = varied.reads
+    reads.keep_orders()
+    orders = reads._orders
+    sort = parse_sort("name")
+    pks = varied.run_pks("", include_deleted=True)
+
+    def kept() -> list[int] | None:
+        return orders.run_pks(None, sort, kept_only=True)
+
+    with contextlib.closing(sqlite3.connect(varied.db.path, isolation_level=None)) as other:  # each its commit
+        in_memory(reads, "", "name")
+        other.execute("UPDATE runs SET name = name || 'x' WHERE pk = ?", (pks[0],))
+        assert kept() == sql_order(varied, "", "name")
+        orders.FOLLOWED = 3
+        other.execute("UPDATE runs SET name = name || 'y'")
+        assert kept() is None
+        in_memory(reads, "", "name")
+        other.execute("UPDATE projects SET path = path || '-moved' WHERE path LIKE '%beta'")
+        assert kept() is None
+        in_memory(reads, "", "name")
+        other.execute("UPDATE runs SET name = 'q' WHERE pk = ?", (pks[1],))
+        other.execute("UPDATE runs SET name = 'r' WHERE pk = ?", (pks[2],))
+        other.execute("DELETE FROM run_changes WHERE seq < (SELECT max(seq) FROM run_changes)")  # trimmed
+        assert kept() is None
+        assert in_memory(reads, "", "name") == sql_order(varied, "", "name")
+
+
+def test_the_journal_trims_itself(workspace):
+    with sqlite3.connect(workspace.db.path) as conn:
+        conn.execute("INSERT INTO projects(path, name, added_at) VALUES ('/p', 'p', 0)")
+        conn.executemany("INSERT INTO run_changes(run_pk) VALUES (?)", [(i,) for i in range(70_000)])
+        first, last, count = conn.execute("SELECT min(seq), max(seq), count(*) FROM run_changes").fetchone()
+    assert last - first < 65_536 + 4096 and count == last - first + 1

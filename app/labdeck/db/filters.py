@@ -161,53 +161,60 @@ def register_sql_functions(dbapi_conn) -> None:
 _TABLES = {"params": "params", "tags": "tags", "metrics": "metrics"}
 
 
-def to_sql(node: Filter, params: list) -> str:
+def to_sql(node: Filter, params: list, within: str | None = None) -> str:
     """The filter as a SQL condition on `runs` (and `projects` where ``uses_project``), its
-    parameters appended to ``params`` in order."""
+    parameters appended to ``params`` in order. ``within``: a condition on ``run_pk`` that
+    the runs asked about meet (a few of them: ``db.listing_orders`` asks which of the runs a
+    commit changed match), which each lookup of a param, metric or tag then starts from."""
     # Depth is bounded by the parser (parentheses and 'not'); chains are flat tuples.
     if isinstance(node, (And, Or)):
         joiner = " AND " if isinstance(node, And) else " OR "
-        return "(" + joiner.join(to_sql(term, params) for term in node.terms) + ")"
+        return "(" + joiner.join(to_sql(term, params, within) for term in node.terms) + ")"
     if isinstance(node, Not):
         # SQLite's parser has a bounded stack: a chain of `not` cancels in pairs, and an
         # and/or (already in parentheses) gets none more.
         inner, negated = node.inner, True
         while isinstance(inner, Not):
             inner, negated = inner.inner, not negated
-        text = to_sql(inner, params)
+        text = to_sql(inner, params, within)
         if not negated:
             return text
         return "NOT " + (text if isinstance(inner, (And, Or)) else f"({text})")
     if isinstance(node, Has):
-        return _has(node.field, params)
-    return _compare_sql(node, params)
+        return _has(node.field, params, within)
+    return _compare_sql(node, params, within)
 
 
-def _runs_where(table: str, conditions: str) -> str:
+def _runs_where(table: str, conditions: str, within: str | None) -> str:
     # `pk IN (SELECT run_pk …)` rather than a correlated EXISTS: SQLite runs the inner query
-    # once (a range scan of the (key, value) index) instead of one probe per run.
+    # once (a range scan of the (key, value) index) instead of one probe per run. Asked
+    # about a few runs, "+key" keeps it off that index: each run's row is one search away.
+    if within is not None:
+        return f"runs.pk IN (SELECT run_pk FROM {table} WHERE {within} AND +{conditions})"
     return f"runs.pk IN (SELECT run_pk FROM {table} WHERE {conditions})"
 
 
-def _has(field: Field, params: list) -> str:
+def _has(field: Field, params: list, within: str | None) -> str:
     table = _TABLES.get(field.kind)
     if table is None:
         return "0"
     params.append(field.name)
-    return _runs_where(table, "key = ?")
+    return _runs_where(table, "key = ?", within)
 
 
-def _compare_sql(node: Compare, params: list) -> str:
+def _compare_sql(node: Compare, params: list, within: str | None) -> str:
     f, op, value = node.field, node.op, node.value
     if f.kind == "attr":
         return _compare(ATTRIBUTES[f.name], op, value, text=f.name not in NUMERIC_ATTRIBUTES, params=params)
     params.append(f.name)
     if f.kind == "metrics":
-        return _runs_where("metrics", "key = ? AND " + _compare("last", op, value, text=False, params=params))
+        return _runs_where("metrics", "key = ? AND " + _compare("last", op, value, text=False, params=params), within)
     if isinstance(value, float) and f.kind == "params" and op not in ("~", "!~"):
-        return _runs_where("params", "key = ? AND " + _compare("value_num", op, value, text=False, params=params))
+        return _runs_where("params", "key = ? AND " + _compare("value_num", op, value, text=False, params=params),
+                           within)
     value = value if isinstance(value, str) else _plain(value)
-    return _runs_where(_TABLES[f.kind], "key = ? AND " + _compare("value", op, value, text=True, params=params))
+    return _runs_where(_TABLES[f.kind], "key = ? AND " + _compare("value", op, value, text=True, params=params),
+                       within)
 
 
 def _plain(number: float) -> str:

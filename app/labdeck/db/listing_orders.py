@@ -3,10 +3,12 @@ their order from rank columns (``db.sort_ranks``) kept between listings.
 
 Sorting 100,000 runs in SQL took 180–360 ms on every click of a column header, most of it
 SQLite probing and sorting every run again; a NumPy sort of kept ranks takes a few ms. What
-is kept is read in the same snapshot as the listing it serves, and is dropped as soon as any
-other connection commits: the connection here only reads, so SQLite's ``data_version``
-changes exactly when the index does (any process, any writer). The order equals
-``run_listing.run_pks``'s for the same query (a test compares them).
+is kept is read in the same snapshot as the listing it serves. When another connection
+commits (the connection here only reads, so SQLite's ``data_version`` changes exactly when
+the index does: any process, any writer), the journal of changed runs (``db.run_changes``)
+says which runs that touched, and only theirs are read again; where it cannot say (too
+many, an index without it), everything kept is dropped. The order equals
+``run_listing.run_pks``'s for the same query (a test compares them, before and after changes).
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from typing import TypeVar, cast
 
 import numpy as np
 
-from labdeck.db import connection, run_listing, sort_ranks
+from labdeck.db import connection, run_changes, run_listing, sort_ranks
 from labdeck.db.filters import Field, Filter, SortKey
 
 T = TypeVar("T")
@@ -32,6 +34,7 @@ class ListingOrders:
     KEPT_FIELDS = 16  # rank columns kept: 800 KB each at 100,000 runs
     KEPT_LISTINGS = 8  # matching runs of recent queries (the runs of a scope, a filter)
     KEPT_READS = 16  # other columns (a group-by key's values, a metric's values)
+    FOLLOWED = 5_000  # changed runs re-read after a commit; more, and everything is read anew
 
     def __init__(self, path: Path) -> None:
         self._path = path
@@ -39,10 +42,12 @@ class ListingOrders:
         self._conn: Connection | None = None
         self._file: tuple[int, int] | None = None  # the index file's (device, inode) when connected
         self._version: int | None = None
-        self._newest: np.ndarray | None = None
-        self._fields: OrderedDict[Field, list[np.ndarray]] = OrderedDict()
+        self._journal: int | None = None  # the last change to runs that what is kept has seen
+        self._newest: sort_ranks.NewestFirst | None = None
+        self._fields: OrderedDict[Field, list[sort_ranks.RankColumn]] = OrderedDict()
         self._listings: OrderedDict[tuple, np.ndarray] = OrderedDict()
-        self._reads: OrderedDict[tuple, object] = OrderedDict()
+        self._asked: dict[tuple, tuple] = {}  # a kept listing's query, to ask it of changed runs
+        self._reads: OrderedDict[tuple, tuple[object, Callable]] = OrderedDict()  # value, follow
 
     def run_pks(
         self,
@@ -75,32 +80,32 @@ class ListingOrders:
         with self._snapshot() as conn:
             if not build and not self._keeps((sql, tuple(params)), [key.field for key in sort]):
                 return None
-            pks = self._matching(conn, sql, params)
+            pks = self._matching(conn, sql, params, (where, include_deleted, project, experiment))
             newest = self._newest_first(conn)
-            keys = [newest[pks]]  # np.lexsort: the last key is the first sorted by
+            keys = [newest.ranks()[pks]]  # np.lexsort: the last key is the first sorted by
             for key in reversed(sort):
-                for ranks in reversed(self._field_ranks(conn, key.field, len(newest))):
-                    keys.append(_directed(ranks[pks], key.descending))
+                for column in reversed(self._field_ranks(conn, key.field, newest.size)):
+                    keys.extend(column.keys(pks, key.descending))
             return pks[np.lexsort(keys)].tolist()
 
     def _keeps(self, listing: tuple, fields: list[Field]) -> bool:
         return (self._newest is not None and listing in self._listings
                 and all(field in self._fields for field in fields))
 
-    def kept(self, key: tuple, read: Callable[[], T]) -> T:
+    def kept(self, key: tuple, read: Callable[[], T], follow: Callable[[T, Connection, list[int]], T]) -> T:
         """``read()``'s value (a read of the index that callers do not change), kept until the
-        index changes. It reads on its own connection, outside the lock: a commit after the
-        check below makes the next check drop what it read, so nothing kept is ever older
-        than the index."""
+        index changes, and then ``follow(value, connection, changed pks)``'s. It reads on its
+        own connection, outside the lock: a commit after the check below makes the next
+        check drop what it read, so nothing kept is ever older than the index."""
         with self._lock, self._snapshot():
             version = self._version
             if key in self._reads:
                 self._reads.move_to_end(key)
-                return cast(T, self._reads[key])
+                return cast(T, self._reads[key][0])
         value = read()
         with self._lock:
             if self._version == version:
-                _kept(self._reads, key, self.KEPT_READS, lambda: value)
+                _kept(self._reads, key, self.KEPT_READS, lambda: (value, follow))
         return value
 
     def close(self) -> None:
@@ -133,32 +138,72 @@ class ListingOrders:
             conn.execute("SELECT 1 FROM runs LIMIT 1").fetchall()  # the snapshot starts here
             version = conn.execute("PRAGMA data_version").fetchone()[0]
             if version != self._version:
-                self._forget()
+                self._follow(conn)
                 self._version = version
             yield conn
         finally:
             conn.execute("ROLLBACK")  # nothing was written
 
+    def _follow(self, conn: Connection) -> None:
+        """Bring what is kept up to the snapshot: re-read the runs changed since, or drop it all."""
+        latest = run_changes.latest(conn)
+        changed = None
+        if latest is not None and self._journal is not None and self._newest is not None:
+            changed = run_changes.changed_since(conn, self._journal, self.FOLLOWED)
+        if changed is None:
+            self._forget()
+        elif len(changed):
+            try:
+                self._patch(conn, changed)
+            except BaseException:
+                self._forget()  # half followed is not kept
+                raise
+        self._journal = latest
+
+    def _patch(self, conn: Connection, changed: np.ndarray) -> None:
+        assert self._newest is not None
+        listed = changed.tolist()
+        for key, (value, follow) in list(self._reads.items()):
+            self._reads[key] = (follow(value, conn, listed), follow)
+        self._newest.patch(conn, changed, int(changed.max()) + 1)
+        size = self._newest.size
+        for field, columns in list(self._fields.items()):
+            if not all(column.patch(conn, changed, size) for column in columns):
+                del self._fields[field]
+        for listing, pks in list(self._listings.items()):
+            where, include_deleted, project, experiment = self._asked[listing]
+            sql, params = run_listing.listing_sql(where, include_deleted=include_deleted, project=project,
+                                                  experiment=experiment, ordered=False, among=listed)
+            now = sort_ranks.pk_array(conn.execute(f"SELECT group_concat(pk) FROM ({sql})", params).fetchone()[0])
+            self._listings[listing] = np.concatenate([pks[~np.isin(pks, changed)], now])
+
     def _forget(self) -> None:
         self._version = None
+        self._journal = None
         self._newest = None
         self._fields.clear()
         self._listings.clear()
+        self._asked.clear()
         self._reads.clear()
 
-    def _newest_first(self, conn: Connection) -> np.ndarray:
+    def _newest_first(self, conn: Connection) -> sort_ranks.NewestFirst:
         if self._newest is None:
-            self._newest = sort_ranks.newest_first(conn)
+            self._newest = sort_ranks.NewestFirst(conn)
         return self._newest
 
-    def _field_ranks(self, conn: Connection, field: Field, size: int) -> list[np.ndarray]:
+    def _field_ranks(self, conn: Connection, field: Field, size: int) -> list[sort_ranks.RankColumn]:
         return _kept(self._fields, field, self.KEPT_FIELDS, lambda: sort_ranks.field_ranks(conn, field, size))
 
-    def _matching(self, conn: Connection, sql: str, params: list) -> np.ndarray:
+    def _matching(self, conn: Connection, sql: str, params: list, asked: tuple) -> np.ndarray:
         def read() -> np.ndarray:
             return sort_ranks.pk_array(conn.execute(f"SELECT group_concat(pk) FROM ({sql})", params).fetchone()[0])
 
-        return _kept(self._listings, (sql, tuple(params)), self.KEPT_LISTINGS, read)
+        listing = (sql, tuple(params))
+        self._asked[listing] = asked
+        pks = _kept(self._listings, listing, self.KEPT_LISTINGS, read)
+        for gone in set(self._asked) - set(self._listings):
+            del self._asked[gone]
+        return pks
 
 
 def _kept(store: OrderedDict, key, limit: int, make):
@@ -171,8 +216,3 @@ def _kept(store: OrderedDict, key, limit: int, make):
         store.popitem(last=False)
     return value
 
-
-def _directed(ranks: np.ndarray, descending: bool) -> np.ndarray:
-    """Sort keys for ``ranks`` in a direction, runs without a value last either way."""
-    last = np.iinfo(np.int64).max
-    return np.where(ranks == sort_ranks.NULL, last, -ranks if descending else ranks)

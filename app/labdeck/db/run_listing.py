@@ -75,10 +75,12 @@ def listing_sql(
     project: str | None = None,
     experiment: str | None = None,
     ordered: bool,
+    among: Sequence[int] | None = None,
 ) -> tuple[str, list]:
     """``SELECT runs.pk`` of the matching runs, in display order where ``ordered`` (``sort``,
     then the newest first), with its parameters. Unordered, it is what the app's table sorts
-    in memory (``db.listing_orders``)."""
+    in memory (``db.listing_orders``); ``among``: only which of these runs match (each looked
+    up by its key), what the table asks of the runs a commit changed."""
     sort = list(sort) if ordered else []
     joins: list[str] = []
     join_params: list = []
@@ -101,8 +103,13 @@ def listing_sql(
     if experiment is not None:
         conditions.append("runs.experiment = ?")
         params.append(experiment)
+    within = None
+    if among is not None:
+        numbers = ",".join(str(int(pk)) for pk in among)  # integers: nothing to escape
+        conditions.insert(0, f"runs.pk IN ({numbers})")
+        within = f"run_pk IN ({numbers})"
     if where is not None:
-        conditions.append(to_sql(where, params))
+        conditions.append(to_sql(where, params, within))
     if ordered:
         # "+ 0": ordering through the start_time index looks up each run's row in index order,
         # which measured twice as slow for a whole listing as reading the table and sorting.

@@ -3,12 +3,16 @@ runs table keeps in memory (``db.listing_orders``) so that re-sorting the listed
 NumPy sort of ranks rather than an SQL sort of every run.
 
 The ranks follow ``filters.sort_terms``'s ORDER BY exactly: one rank column per ORDER BY
-column, equal values sharing a rank, NULL (or no such key) ranked ``NULL``. Text is ranked by
-SQLite itself (its collation, its ordering of mixed types); numbers by NumPy, faster.
+column, equal values sharing a rank, NULL (or no such key) ranked ``NULL`` (NaN). Text is
+ranked by SQLite itself (its collation, its ordering of mixed types); numbers by NumPy,
+faster. Each column follows a change to some runs (``patch``) by re-reading only theirs: a
+number is placed among the others by NumPy, a new text between its neighbours (a rank
+half-way: SQLite's BINARY collation orders UTF-8 as Python orders ``str``).
 """
 
 from __future__ import annotations
 
+import bisect
 import sqlite3
 from dataclasses import dataclass
 
@@ -16,7 +20,7 @@ import numpy as np
 
 from labdeck.db.filters import ATTRIBUTES, NUMERIC_ATTRIBUTES, Field
 
-NULL = -1
+NULL = np.nan  # no value: sorted last in either direction
 
 
 class Unrankable(ValueError):
@@ -24,26 +28,71 @@ class Unrankable(ValueError):
     parse: the caller sorts in SQL instead."""
 
 
-def newest_first(conn: sqlite3.Connection) -> np.ndarray:
+def among(pk: str, pks: np.ndarray) -> str:
+    """A condition: ``pk`` is one of ``pks``, written out as numbers (integers from an
+    array: nothing to escape). SQLite then looks each up by its key; given as a JSON
+    parameter (``json_each``), it scanned the key's rows instead: 12 ms where 0.1 ms."""
+    return f"{pk} IN ({','.join(map(str, pks.astype(np.int64).tolist()))})"
+
+
+def _grown(array: np.ndarray, size: int, fill) -> np.ndarray:
+    if len(array) >= size:
+        return array
+    out = np.full(size, fill, dtype=array.dtype)
+    out[: len(array)] = array
+    return out
+
+
+class NewestFirst:
     """pk -> rank in the default order (start time, newest first, unknown last; then the
-    newest pk first), one distinct rank per run; the array spans every pk in the index."""
-    # Ordered by SQLite itself, returned as one row of text: 73 ms at 100,000 runs, where
-    # reading (pk, start_time) rows to order them here took 131 ms.
-    order = pk_array(conn.execute(
-        "SELECT group_concat(pk) FROM (SELECT pk FROM runs ORDER BY start_time + 0 DESC NULLS LAST, pk DESC)"
-    ).fetchone()[0])
-    ranks = np.full(int(order.max(initial=0)) + 1, NULL, dtype=np.int64)
-    ranks[order] = np.arange(len(order))
-    return ranks
+    newest pk first), one distinct rank per run; the ranks span every pk in the index."""
 
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        # Two rows of text (group_concat): reading (pk, start) rows took twice as long.
+        # '%!.17g': every double exactly (SQLite's own printf stops at 15 digits otherwise).
+        pks, starts = conn.execute(
+            "SELECT group_concat(pk), group_concat(ifnull(printf('%!.17g', start_time + 0), 'nan')) FROM runs"
+        ).fetchone()
+        pk = pk_array(pks)
+        self.size = int(pk.max(initial=0)) + 1
+        self._start = np.full(self.size, np.nan)
+        self._start[pk] = np.fromstring(starts, dtype=np.float64, sep=",") if starts else []
+        start = self._start[pk]
+        unknown = np.isnan(start)
+        self._order = pk[np.lexsort((-pk, -np.where(unknown, 0, start), unknown))]
+        self._ranks: np.ndarray | None = None
 
-def field_ranks(conn: sqlite3.Connection, field: Field, size: int) -> list[np.ndarray]:
+    def ranks(self) -> np.ndarray:
+        if self._ranks is None:
+            self._ranks = np.full(self.size, NULL)
+            self._ranks[self._order] = np.arange(len(self._order))
+        return self._ranks
+
+    def _key(self, pk) -> tuple:
+        start = self._start[pk]
+        unknown = bool(np.isnan(start))
+        return unknown, 0.0 if unknown else -float(start), -int(pk)
+
+    def patch(self, conn: sqlite3.Connection, changed: np.ndarray, size: int) -> None:
+        """Take the changed runs out of the order, and put back those still there where
+        their start time places them: a few binary searches, not a sort of every run."""
+        self.size = max(self.size, size)
+        self._start = _grown(self._start, size, np.nan)
+        self._start[changed] = np.nan
+        rows = conn.execute(f"SELECT pk, start_time + 0 FROM runs WHERE {among('pk', changed)}").fetchall()
+        for pk, start in rows:
+            self._start[pk] = np.nan if start is None else float(start)
+        order = self._order[~np.isin(self._order, changed)]
+        back = sorted((pk for pk, _ in rows), key=self._key)
+        at = [bisect.bisect_left(order, self._key(pk), key=self._key) for pk in back]
+        self._order = np.insert(order, at, back)
+        self._ranks = None
+def field_ranks(conn: sqlite3.Connection, field: Field, size: int) -> list[RankColumn]:
     """pk -> rank for each ORDER BY column of ``field`` (``filters.sort_terms``)."""
-    out = []
+    out: list[RankColumn] = []
     for column in _columns(field):
         if not column.text:
-            rows = conn.execute(f"SELECT {column.pk}, {column.value} FROM {column.rows}", column.params).fetchall()
-            out.append(_number_ranks(rows, size))
+            out.append(NumberRanks(conn, column, size))
         elif column.distinct:
             out.append(_window_ranks(conn, column, size))
         else:
@@ -55,10 +104,21 @@ def field_ranks(conn: sqlite3.Connection, field: Field, size: int) -> list[np.nd
 class _Column:
     pk: str
     value: str
-    rows: str  # "table … WHERE …": the rows with a value (no NULLs)
+    table: str  # "table" or "table JOIN …"
+    where: str  # what the rows with a value (no NULLs) meet; starts with the key asked for
     params: tuple = ()
     text: bool = True
     distinct: bool = False  # (nearly) one value per run: ranked by a window, not grouped
+
+    @property
+    def rows(self) -> str:
+        return f"{self.table} WHERE {self.where}"
+
+    def values_of(self, conn: sqlite3.Connection, pks: np.ndarray) -> list[tuple]:
+        """(pk, value) of ``pks``, each run's row looked up by its key ("+": not by the
+        (key, value) index, which would read every run's)."""
+        return conn.execute(f"SELECT {self.pk}, {self.value} FROM {self.table} WHERE {among(self.pk, pks)} "
+                            f"AND +{self.where}", self.params).fetchall()
 
 
 _DISTINCT_ATTRIBUTES = {"id", "name", "source_id", "path"}
@@ -67,37 +127,146 @@ _DISTINCT_ATTRIBUTES = {"id", "name", "source_id", "path"}
 def _columns(field: Field) -> list[_Column]:
     if field.kind == "attr":
         if field.name == "project":
-            return [_Column("runs.pk", "projects.path",
-                            "runs JOIN projects ON projects.id = runs.project_id WHERE projects.path IS NOT NULL")]
+            return [_Column("runs.pk", "projects.path", "runs JOIN projects ON projects.id = runs.project_id",
+                            "projects.path IS NOT NULL")]
         column = ATTRIBUTES[field.name]
-        return [_Column("pk", column, f"runs WHERE {column} IS NOT NULL", text=field.name not in NUMERIC_ATTRIBUTES,
+        return [_Column("pk", column, "runs", f"{column} IS NOT NULL", text=field.name not in NUMERIC_ATTRIBUTES,
                         distinct=field.name in _DISTINCT_ATTRIBUTES)]
     key = (field.name,)
     if field.kind == "params":
         # Both from the (key, value_num, run_pk) index: the text only of non-numbers, which
         # is all the ORDER BY compares it for (a full read of the values took 0.5 s).
-        return [_Column("run_pk", "value_num", "params WHERE key = ? AND value_num IS NOT NULL", key, text=False),
-                _Column("run_pk", "value", "params WHERE key = ? AND value_num IS NULL", key)]
+        return [_Column("run_pk", "value_num", "params", "key = ? AND value_num IS NOT NULL", key, text=False),
+                _Column("run_pk", "value", "params", "key = ? AND value_num IS NULL", key)]
     if field.kind == "metrics":
-        return [_Column("run_pk", "last", "metrics WHERE key = ? AND last IS NOT NULL", key, text=False)]
-    return [_Column("run_pk", "value", "tags WHERE key = ?", key)]
+        return [_Column("run_pk", "last", "metrics", "key = ? AND last IS NOT NULL", key, text=False)]
+    return [_Column("run_pk", "value", "tags", "key = ?", key)]
 
 
-def _grouped_ranks(conn: sqlite3.Connection, column: _Column, size: int) -> np.ndarray:
+class RankColumn:
+    """One ORDER BY column's place of every run (``keys``), following changes (``patch``)."""
+
+    def keys(self, pks: np.ndarray, descending: bool) -> list[np.ndarray]:
+        """``np.lexsort`` keys (the last sorted by first) ordering ``pks`` by this column in
+        a direction, runs without a value last either way."""
+        raise NotImplementedError
+
+    def patch(self, conn: sqlite3.Connection, changed: np.ndarray, size: int) -> bool:
+        """Re-read the runs ``changed``; False when this column cannot follow (drop it)."""
+        raise NotImplementedError
+
+
+class NumberRanks(RankColumn):
+    """The numbers themselves, sorted by NumPy: 76 ms to read a metric of 100,000 runs where
+    SQLite's grouping took 181; a change sets a few values, and nothing is ranked again."""
+
+    def __init__(self, conn: sqlite3.Connection, column: _Column, size: int) -> None:
+        self._column = column
+        rows = conn.execute(f"SELECT {column.pk}, {column.value} FROM {column.rows}", column.params).fetchall()
+        _check_numbers(rows)
+        self._values = np.full(size, np.nan)  # SQLite stores no NaN: NaN is "no value"
+        pks = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+        values = np.fromiter((r[1] for r in rows), dtype=np.float64, count=len(rows))
+        self._values[pks[pks < size]] = values[pks < size]
+        self._infinite = bool(np.isinf(values).any())
+
+    def keys(self, pks: np.ndarray, descending: bool) -> list[np.ndarray]:
+        values = self._values[pks]
+        unknown = np.isnan(values)
+        directed = -values if descending else values
+        if not self._infinite:  # one key: no value sorts after every number
+            return [np.where(unknown, np.inf, directed)]
+        return [np.where(unknown, 0, directed), unknown]
+
+    def patch(self, conn: sqlite3.Connection, changed: np.ndarray, size: int) -> bool:
+        rows = self._column.values_of(conn, changed)
+        if not _numbers(rows):
+            return False
+        self._values = _grown(self._values, size, np.nan)
+        self._values[changed] = np.nan
+        for pk, value in rows:
+            self._values[pk] = value
+            self._infinite = self._infinite or np.isinf(value)
+        return True
+
+
+_NUMERIC = (int, float)
+
+
+def _numbers(rows: list[tuple]) -> bool:
+    return all(type(v) in _NUMERIC for _pk, v in rows)
+
+
+def _check_numbers(rows: list[tuple]) -> None:
+    if not _numbers(rows):
+        # SQLite orders text after every number, where NumPy would parse "1.5".
+        raise Unrankable("a numeric column holds text")
+
+
+class TextRanks(RankColumn):
+    """Ranked by SQLite; ``vocabulary`` its distinct values in its order with their ranks,
+    which places a value a change brings. A column holding other than text (a foreign
+    writer's number in a tag) is ranked all the same, but not followed."""
+
+    def __init__(self, column: _Column, ranks: np.ndarray, vocabulary: list) -> None:
+        self._column = column
+        self._ranks = ranks
+        self._followable = all(type(v) is str for v in vocabulary)
+        self._words = vocabulary if self._followable else []
+        self._word_ranks = [float(r) for r in range(len(self._words))]
+        self._rank_of = dict(zip(self._words, self._word_ranks))
+
+    def keys(self, pks: np.ndarray, descending: bool) -> list[np.ndarray]:
+        ranks = self._ranks[pks]
+        return [np.where(np.isnan(ranks), np.inf, -ranks if descending else ranks)]
+
+    def patch(self, conn: sqlite3.Connection, changed: np.ndarray, size: int) -> bool:
+        if not self._followable:
+            return False
+        rows = self._column.values_of(conn, changed)
+        ranks = _grown(self._ranks, size, NULL)
+        ranks[changed] = NULL
+        for pk, value in rows:
+            if type(value) is not str:
+                return False
+            rank = self._rank_of.get(value)
+            if rank is None:
+                rank = self._place(value)
+                if rank is None:
+                    return False
+            ranks[pk] = rank
+        self._ranks = ranks
+        return True
+
+    def _place(self, word: str) -> float | None:
+        """A rank between the neighbours of a value not seen before (None: no room left)."""
+        at = bisect.bisect_left(self._words, word)
+        below = self._word_ranks[at - 1] if at else (self._word_ranks[0] - 2 if self._words else 0.0)
+        above = self._word_ranks[at] if at < len(self._words) else below + 2
+        rank = (below + above) / 2
+        if not below < rank < above:
+            return None
+        self._words.insert(at, word)
+        self._word_ranks.insert(at, rank)
+        self._rank_of[word] = rank
+        return rank
+
+
+def _grouped_ranks(conn: sqlite3.Connection, column: _Column, size: int) -> TextRanks:
     """Grouped and ordered by SQLite (its collation, whatever the values' types), one row per
     distinct value: 77 ms for a tag of 100,000 runs where ranking the strings here took 255
     (but 317 ms for 100,000 distinct names, where ranking them here took 185)."""
     rows = conn.execute(
-        f"SELECT count(*), group_concat({column.pk}) FROM {column.rows} GROUP BY {column.value} "
+        f"SELECT {column.value}, count(*), group_concat({column.pk}) FROM {column.rows} GROUP BY {column.value} "
         f"ORDER BY {column.value}",
         column.params,
     ).fetchall()
-    pks = pk_array(",".join(r[1] for r in rows))
-    dense = np.repeat(np.arange(len(rows)), np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows)))
-    return _placed(pks, dense, size)
+    pks = pk_array(",".join(r[2] for r in rows))
+    dense = np.repeat(np.arange(len(rows)), np.fromiter((r[1] for r in rows), dtype=np.int64, count=len(rows)))
+    return TextRanks(column, _placed(pks, dense, size), [r[0] for r in rows])
 
 
-def _window_ranks(conn: sqlite3.Connection, column: _Column, size: int) -> np.ndarray:
+def _window_ranks(conn: sqlite3.Connection, column: _Column, size: int) -> TextRanks:
     """Ranked by SQLite (``dense_rank``), returned as two rows of text: 230 ms for 100,000
     distinct names, as fast as ranking the strings here, but SQLite leaves the interpreter
     to the GUI thread while it works (ranking them here held it for 60 ms at a time)."""
@@ -106,28 +275,16 @@ def _window_ranks(conn: sqlite3.Connection, column: _Column, size: int) -> np.nd
         f"dense_rank() OVER (ORDER BY {column.value}) - 1 AS r FROM {column.rows})",
         column.params,
     ).fetchone()
-    return _placed(pk_array(pks), pk_array(dense), size)
-
-
-def _number_ranks(rows: list[tuple], size: int) -> np.ndarray:
-    """Ranked by NumPy: 76 ms for a metric of 100,000 runs where SQLite's grouping took 181."""
-    if not all(type(v) in _NUMERIC for _pk, v in rows):
-        # SQLite orders text after every number, where NumPy would parse "1.5".
-        raise Unrankable("a numeric column holds text")
-    pks = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
-    values = np.fromiter((r[1] for r in rows), dtype=np.float64, count=len(rows))
-    _, dense = np.unique(values, return_inverse=True)
-    return _placed(pks, dense.reshape(-1), size)
+    vocabulary = [v for (v,) in conn.execute(
+        f"SELECT DISTINCT {column.value} FROM {column.rows} ORDER BY {column.value}", column.params)]
+    return TextRanks(column, _placed(pk_array(pks), pk_array(dense), size), vocabulary)
 
 
 def _placed(pks: np.ndarray, dense: np.ndarray, size: int) -> np.ndarray:
-    ranks = np.full(size, NULL, dtype=np.int64)
+    ranks = np.full(size, NULL)
     inside = pks < size  # always, in one snapshot; never an index error if not
     ranks[pks[inside]] = dense[inside]
     return ranks
-
-
-_NUMERIC = (int, float)
 
 
 def pk_array(text: str | None) -> np.ndarray:
