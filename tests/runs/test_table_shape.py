@@ -6,7 +6,16 @@ import random
 
 import numpy as np
 
-from labdeck.runs.table_shape import NO_VALUE, RunTree, flat, grouped, grouped_by_members, index_of, nested
+from labdeck.runs.table_shape import (
+    NO_VALUE,
+    GroupMembers,
+    RunTree,
+    flat,
+    grouped,
+    grouped_by_members,
+    index_of,
+    nested,
+)
 
 
 def _check_places(tree: RunTree) -> None:
@@ -56,7 +65,7 @@ def test_groups_from_the_index_members_match_groups_from_each_runs_value():
             members.setdefault(value, []).append(pk)
     column = [(value, ",".join(map(str, pks))) for value, pks in members.items()]
     expected = grouped(listed, [values.get(pk) or NO_VALUE for pk in listed], "params.opt").prepared()
-    tree = grouped_by_members(listed, column, "params.opt").prepared()
+    tree = grouped_by_members(listed, GroupMembers.of(column), "params.opt").prepared()
     assert tree.groups == expected.groups and NO_VALUE in tree.groups
     assert tree.children == expected.children and tree.top == expected.top
     assert tree.group_numbers.tolist() == expected.group_numbers.tolist()
@@ -65,8 +74,17 @@ def test_groups_from_the_index_members_match_groups_from_each_runs_value():
     assert tree.positions(np.array([listed[3], 7_777_777, listed[0]])).tolist() == [3, -1, 0]
 
 
+def test_members_follow_changed_runs():
+    """Runs changed by a commit leave their old group and join their new one (or none)."""
+    members = GroupMembers.of([("adam", "1,2,3"), ("sgd", "4,5"), ("", "6")])
+    after = members.following([2, 5, 6, 9], [("sgd", "2"), ("lion", "9,6")])
+    tree = grouped_by_members([1, 2, 3, 4, 5, 6, 9, 10], after, "params.opt").prepared()
+    by_group = {tree.groups[g]: tree.children[RunTree.group_node(g)] for g in range(len(tree.groups))}
+    assert by_group == {"adam": [1, 3], "sgd": [2, 4], NO_VALUE: [5, 10], "lion": [6, 9]}
+
+
 def test_groups_of_an_empty_column_put_every_run_in_no_value():
-    tree = grouped_by_members([3, 1, 2], [], "tags.team").prepared()
+    tree = grouped_by_members([3, 1, 2], GroupMembers.of([]), "tags.team").prepared()
     assert tree.groups == [NO_VALUE] and tree.children == {RunTree.group_node(0): [3, 1, 2]}
 
 
