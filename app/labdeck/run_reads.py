@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from functools import partial
@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, TypeVar
 from labdeck.db import compare, grouping, run_links, run_listing
 from labdeck.db.entities import ProjectInfo, RunInfo, Series
 from labdeck.runs.fold import Source, fold_many
-from labdeck.runs.query import parse_query, parse_sort
+from labdeck.runs.query import QueryError, parse_query, parse_sort
 from labdeck.runs.table_shape import (
     GroupMeans,
     GroupMembers,
@@ -116,10 +116,12 @@ class RunReads:
             self._orders = ListingOrders(self.workspace.db.path)
         self.prepare_orders(TableRequest())
 
-    def prepare_orders(self, asked: TableRequest) -> None:
-        """Keep what ``asked``'s listing needs, for the index as it is now: the table asks
-        after each listing it shows, so the user never waits for it (read in SQL, it costs
-        about what listing in SQL costs; a change to the index drops it all)."""
+    def prepare_orders(self, asked: TableRequest, columns: Sequence[str] = ()) -> None:
+        """Keep what ``asked``'s listing needs, for the index as it is now, and what orders
+        runs by each sort field of ``columns`` (the columns shown): the table asks after each
+        listing it shows, so the user never waits for it (read in SQL, each costs about
+        what listing in SQL costs), and the first click on a shown column's header is as
+        fast as the next. What is kept follows the index's changes (``db.listing_orders``)."""
         if self._orders is None:
             return
         from labdeck.db.sort_ranks import Unrankable  # NumPy: loaded by keep_orders already
@@ -129,6 +131,20 @@ class RunReads:
                                  experiment=asked.experiment)
         except Unrankable:
             pass  # odd values in a sorted column: such listings stay in SQL
+        self.prepare_columns(columns)
+
+    def prepare_columns(self, columns: Sequence[str]) -> None:
+        """Keep what orders runs by each sort field of ``columns`` (``prepare_orders``)."""
+        if self._orders is None:
+            return
+        from labdeck.db.sort_ranks import Unrankable
+
+        for column in columns[: self._orders.KEPT_FIELDS - 2]:  # room left for the listing's own
+            try:
+                for key in parse_sort(column):
+                    self._orders.keep_field(key.field)
+            except (QueryError, Unrankable):
+                continue  # a column that does not sort, or sorts only in SQL
 
     def run_pks(
         self, query: str, sort: str, project: str | None, experiment: str | None = None

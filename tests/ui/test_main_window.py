@@ -99,6 +99,25 @@ def test_after_the_first_page_sorts_are_ordered_in_memory_as_the_index_orders(wi
     gui.until(lambda: gui.texts(window)[:2] == ["best", "run-3"] and len(gui.texts(window)) == 5)
 
 
+def test_the_first_click_on_a_shown_column_is_ordered_in_memory(window, gui, workspace):
+    """After a listing is shown, the table keeps the order of every column it shows: the
+    first sort by one of them needs no SQL sort, and orders as SQL does."""
+    from labdeck.runs.query import parse_sort
+    from labdeck.ui.app import preload_after_first_page
+
+    preload_after_first_page(window)
+    gui.until(lambda: window.store._orders is not None and window.background.idle)
+    window.runs.set_columns(["metrics.acc", "params.lr"])
+    gui.until(lambda: window.background.idle)
+    orders = window.store._orders
+    for sort in ("-metrics.acc", "params.lr", "status", "-start_time", "name"):
+        kept = orders.run_pks(None, parse_sort(sort), kept_only=True)
+        assert kept is not None, sort
+        assert kept == workspace.run_pks("", sort), sort
+    window.table.horizontalHeader().hideSection(window.model.columnCount() - 1)  # params.lr hidden
+    assert "params.\"lr\"" not in window.runs._sortable_columns()
+
+
 def test_column_picker_adds_any_param_metric_or_tag(window, gui):
     gui.idle(window)
     window.runs._fill_columns_menu()

@@ -35,6 +35,7 @@ class ListingOrders:
     KEPT_LISTINGS = 8  # matching runs of recent queries (the runs of a scope, a filter)
     KEPT_READS = 16  # other columns (a group-by key's values, a metric's values)
     FOLLOWED = 5_000  # changed runs re-read after a commit; more, and everything is read anew
+    SHORT_WAIT_S = 0.05  # what a read waits for the lock before reading without keeping
 
     def __init__(self, path: Path) -> None:
         self._path = path
@@ -88,6 +89,13 @@ class ListingOrders:
                     keys.extend(column.keys(pks, key.descending))
             return pks[np.lexsort(keys)].tolist()
 
+    def keep_field(self, field: Field) -> None:
+        """Keep what orders runs by ``field`` (a column shown, not yet sorted by): the first
+        click on its header is then a NumPy sort. Raises ``sort_ranks.Unrankable`` as
+        ``run_pks`` does."""
+        with self._lock, self._snapshot() as conn:
+            self._field_ranks(conn, field, self._newest_first(conn).size)
+
     def _keeps(self, listing: tuple, fields: list[Field]) -> bool:
         return (self._newest is not None and listing in self._listings
                 and all(field in self._fields for field in fields))
@@ -97,15 +105,26 @@ class ListingOrders:
         index changes, and then ``follow(value, connection, changed pks)``'s. It reads on its
         own connection, outside the lock: a commit after the check below makes the next
         check drop what it read, so nothing kept is ever older than the index."""
-        with self._lock, self._snapshot():
-            version = self._version
-            if key in self._reads:
-                self._reads.move_to_end(key)
-                return cast(T, self._reads[key][0])
+        # Not waiting long on the lock: a column being kept for later holds it for up to a
+        # quarter of a second, and this read is wanted now (a read beside it holds it for
+        # a few ms).
+        if not self._lock.acquire(timeout=self.SHORT_WAIT_S):
+            return read()
+        try:
+            with self._snapshot():
+                version = self._version
+                if key in self._reads:
+                    self._reads.move_to_end(key)
+                    return cast(T, self._reads[key][0])
+        finally:
+            self._lock.release()
         value = read()
-        with self._lock:
-            if self._version == version:
-                _kept(self._reads, key, self.KEPT_READS, lambda: (value, follow))
+        if self._lock.acquire(timeout=self.SHORT_WAIT_S):
+            try:
+                if self._version == version:
+                    _kept(self._reads, key, self.KEPT_READS, lambda: (value, follow))
+            finally:
+                self._lock.release()
         return value
 
     def close(self) -> None:

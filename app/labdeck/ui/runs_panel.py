@@ -305,7 +305,9 @@ class RunsPanel(QWidget):
             self._shown_listing = listing
             # Then, off the user's path, keep what orders this listing in memory: the same
             # listing again (a flipped sort, a filter cleared) is then a NumPy sort.
-            self.background.submit("orders", lambda: self.store.prepare_orders(asked), lambda _none: None, lowly=True)
+            shown_columns = self._sortable_columns()
+            self.background.submit("orders", lambda: self.store.prepare_orders(asked, shown_columns),
+                                   lambda _none: None, lowly=True)
 
         self.background.submit(
             "query",
@@ -413,6 +415,12 @@ class RunsPanel(QWidget):
 
     # Sorting and columns ---------------------------------------------------
 
+    def _sortable_columns(self) -> list[str]:
+        """The shown columns as sort fields, in the order they appear."""
+        header = self.table.horizontalHeader()
+        shown = [c for c in range(self.model.columnCount()) if not header.isSectionHidden(c)]
+        return [sort_field(self.model.column_key(c)) for c in sorted(shown, key=header.visualIndex)]
+
     def _sort_changed(self, column: int, order: Qt.SortOrder) -> None:
         if column < 0:
             self._sort = ""
@@ -465,6 +473,9 @@ class RunsPanel(QWidget):
         self.model.set_extra_columns(columns)
         self._select_pks(selected)
         self._fit_columns()
+        shown_columns = self._sortable_columns()  # a first click on a new column: from memory too
+        self.background.submit("orders", lambda: self.store.prepare_columns(shown_columns), lambda _none: None,
+                               lowly=True)
         if remember and self.column_memory is not None:
             self.column_memory.setValue(self._columns_key(), list(columns))
 
