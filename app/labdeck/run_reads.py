@@ -116,12 +116,14 @@ class RunReads:
             self._orders = ListingOrders(self.workspace.db.path)
         self.prepare_orders(TableRequest())
 
-    def prepare_orders(self, asked: TableRequest, columns: Sequence[str] = ()) -> None:
+    def prepare_orders(self, asked: TableRequest, columns: Sequence[str] = (),
+                       pause: Callable[[], object] = lambda: None) -> None:
         """Keep what ``asked``'s listing needs, for the index as it is now, and what orders
         runs by each sort field of ``columns`` (the columns shown): the table asks after each
         listing it shows, so the user never waits for it (read in SQL, each costs about
         what listing in SQL costs), and the first click on a shown column's header is as
-        fast as the next. What is kept follows the index's changes (``db.listing_orders``)."""
+        fast as the next. What is kept follows the index's changes (``db.listing_orders``).
+        ``pause()`` is called between steps (the app's waits while the user waits for a read)."""
         if self._orders is None:
             return
         from labdeck.db.sort_ranks import Unrankable  # NumPy: loaded by keep_orders already
@@ -131,15 +133,16 @@ class RunReads:
                                  experiment=asked.experiment)
         except Unrankable:
             pass  # odd values in a sorted column: such listings stay in SQL
-        self.prepare_columns(columns)
+        self.prepare_columns(columns, pause)
 
-    def prepare_columns(self, columns: Sequence[str]) -> None:
+    def prepare_columns(self, columns: Sequence[str], pause: Callable[[], object] = lambda: None) -> None:
         """Keep what orders runs by each sort field of ``columns`` (``prepare_orders``)."""
         if self._orders is None:
             return
         from labdeck.db.sort_ranks import Unrankable
 
         for column in columns[: self._orders.KEPT_FIELDS - 2]:  # room left for the listing's own
+            pause()
             try:
                 for key in parse_sort(column):
                     self._orders.keep_field(key.field)

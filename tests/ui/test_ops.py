@@ -154,3 +154,30 @@ def test_lowly_work_runs_below_everything_else_and_is_told_apart_from_reads_wait
     assert got == {"query": os.getpriority(os.PRIO_PROCESS, 0), "lowly": 19}
     reads.shutdown()
     assert not [t for t in threading.enumerate() if t.name.startswith("labdeck-read")]
+
+
+def test_lowly_work_waits_for_the_reads_the_user_waits_for(qtbot):
+    """Lowly work starts, and goes on between its steps, only once no read the user waits
+    for is under way: on two cores it would otherwise hold the interpreter beside them."""
+    from labdeck.ui.ops import ReadChannels
+
+    reads = ReadChannels()
+    release = threading.Event()
+    order: list[str] = []
+
+    def query() -> None:
+        release.wait(10)
+        order.append("query")
+
+    def lowly() -> None:
+        order.append("lowly starts")
+        order.append(f"quiet: {reads.quiet(0.01)}")  # nothing waited for is under way
+
+    reads.submit("query", query, lambda _r: None)
+    reads.submit("orders", lowly, lambda _r: None, lowly=True)
+    qtbot.wait(300)
+    assert order == []  # held back while the query runs
+    release.set()
+    qtbot.waitUntil(lambda: reads.idle)
+    assert order == ["query", "lowly starts", "quiet: True"]
+    reads.shutdown()

@@ -245,6 +245,12 @@ class ReadChannels(QObject):
         # so on a busy machine it takes no time from the GUI thread or the user's reads.
         self._low_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="labdeck-read-low",
                                             initializer=_lower_this_threads_priority)
+        # Reads the user waits for, submitted and not finished (counted from any thread):
+        # lowly work waits until there are none, before it starts and between its steps.
+        self._waited_on = 0
+        self._waited_lock = threading.Lock()
+        self._quiet = threading.Event()
+        self._quiet.set()
         self._tokens: dict[str, int] = {}
         self._tasks: dict[str, Task] = {}  # channel -> its latest submission's task
         self._pending = 0
@@ -260,6 +266,19 @@ class ReadChannels(QObject):
     def idle_but(self, channel: str) -> bool:
         """Nothing is under way but reads on ``channel`` (work the user does not wait for)."""
         return self._pending == self._pending_on[channel]
+
+    def quiet(self, timeout_s: float = 2.0) -> bool:
+        """For lowly work, between its steps: wait until no read the user waits for is under
+        way (at most ``timeout_s``, so that it is never put off for good)."""
+        return self._quiet.wait(timeout_s)
+
+    def _waited(self, change: int) -> None:
+        with self._waited_lock:
+            self._waited_on += change
+            if self._waited_on:
+                self._quiet.clear()
+            else:
+                self._quiet.set()
 
     def submit(
         self,
@@ -290,11 +309,20 @@ class ReadChannels(QObject):
         if self._pending == 1:
             self.idle_changed.emit(False)
 
+        if not lowly:
+            self._waited(+1)
+
         def job() -> None:
-            if task.cancelled:  # superseded before it started: nothing to read
-                result: Any = Cancelled()
-            else:
-                result = _outcome(f"read {channel}", lambda _task: fn(), task)
+            try:
+                if lowly:
+                    self.quiet()
+                if task.cancelled:  # superseded before it started: nothing to read
+                    result: Any = Cancelled()
+                else:
+                    result = _outcome(f"read {channel}", lambda _task: fn(), task)
+            finally:
+                if not lowly:
+                    self._waited(-1)
             self._relay.posted.emit(lambda: self._deliver(channel, token, result, on_result, on_error))
 
         (self._low_pool if lowly else self._pool).submit(job)
@@ -331,6 +359,7 @@ class ReadChannels(QObject):
         self._closed = True
         for task in self._tasks.values():
             task.cancel()
+        self._quiet.set()  # lowly work waiting for quiet goes on now, to find itself cancelled
         self._pool.shutdown(wait=True, cancel_futures=True)
         self._low_pool.shutdown(wait=True, cancel_futures=True)
 

@@ -305,8 +305,8 @@ class RunsPanel(QWidget):
             self._shown_listing = listing
             # Then, off the user's path, keep what orders this listing in memory: the same
             # listing again (a flipped sort, a filter cleared) is then a NumPy sort.
-            shown_columns = self._sortable_columns()
-            self.background.submit("orders", lambda: self.store.prepare_orders(asked, shown_columns),
+            shown_columns, quiet = self._sortable_columns(), self.background.quiet
+            self.background.submit("orders", lambda: self.store.prepare_orders(asked, shown_columns, quiet),
                                    lambda _none: None, lowly=True)
 
         self.background.submit(
@@ -473,9 +473,11 @@ class RunsPanel(QWidget):
         self.model.set_extra_columns(columns)
         self._select_pks(selected)
         self._fit_columns()
-        shown_columns = self._sortable_columns()  # a first click on a new column: from memory too
-        self.background.submit("orders", lambda: self.store.prepare_columns(shown_columns), lambda _none: None,
-                               lowly=True)
+        # A first click on a new column: from memory too. A channel of its own: it must not
+        # supersede the shown listing's "orders" before that has kept the listing.
+        shown_columns, quiet = self._sortable_columns(), self.background.quiet
+        self.background.submit("column orders", lambda: self.store.prepare_columns(shown_columns, quiet),
+                               lambda _none: None, lowly=True)
         if remember and self.column_memory is not None:
             self.column_memory.setValue(self._columns_key(), list(columns))
 
