@@ -97,7 +97,8 @@ def test_a_listing_not_kept_comes_from_sql(varied):
         other.execute("DROP TRIGGER run_changes_metrics_update")
         other.execute("UPDATE metrics SET last = -1 WHERE key = 'loss' AND run_pk = ?", (kept[-1],))
     assert reads._orders.run_pks(query, sort, kept_only=True) is None
-    assert reads.run_pks("has params.opt", "-metrics.loss", None) == sql_order(varied, "has params.opt", "-metrics.loss")
+    listed = reads.run_pks("has params.opt", "-metrics.loss", None)
+    assert listed == sql_order(varied, "has params.opt", "-metrics.loss")
 
 
 def test_a_change_by_another_writer_is_seen_at_the_next_listing(varied, tmp_path):

@@ -87,6 +87,8 @@ class NewestFirst:
         at = [bisect.bisect_left(order, self._key(pk), key=self._key) for pk in back]
         self._order = np.insert(order, at, back)
         self._ranks = None
+
+
 def field_ranks(conn: sqlite3.Connection, field: Field, size: int) -> list[RankColumn]:
     """pk -> rank for each ORDER BY column of ``field`` (``filters.sort_terms``)."""
     out: list[RankColumn] = []
