@@ -53,6 +53,17 @@ def test_scatter_plots_a_param_against_a_metric(window, gui):
     assert xs == [0.0, 1.0, 2.0, 3.0]
 
 
+def _scatter_of_three_runs(open_window, gui, workspace, project):
+    """The window on ``project``'s three runs, all selected, their scatter shown."""
+    workspace.add_project(project)
+    workspace.index()
+    w = open_window(rows=3)
+    gui.select(w, [0, 1, 2])
+    w.analysis.setCurrentWidget(w.analysis.scatter)
+    gui.until(lambda: len(w.analysis.scatter.runs) == 3)
+    return w
+
+
 def test_scatter_opens_on_the_param_the_runs_differ_in(open_window, gui, workspace, project):
     """A sweep's runs share most settings: the scatter opens on one they differ in, not on
     the first param by name (all runs at epochs=300 stacked on one x)."""
@@ -60,12 +71,7 @@ def test_scatter_opens_on_the_param_the_runs_differ_in(open_window, gui, workspa
         with labdeck.start_run(project, params={"epochs": 300, "lr": lr, "a_seed": 1},
                                record_provenance=False) as run:
             run.log({"acc": 1 - lr, "loss": lr}, step=0)
-    workspace.add_project(project)
-    workspace.index()
-    w = open_window(rows=3)
-    gui.select(w, [0, 1, 2])
-    w.analysis.setCurrentWidget(w.analysis.scatter)
-    gui.until(lambda: len(w.analysis.scatter.runs) == 3)
+    w = _scatter_of_three_runs(open_window, gui, workspace, project)
     scatter = w.analysis.scatter
     assert (scatter.x_field.currentText(), scatter.y_field.currentText()) == ("params.lr", "metrics.acc")
     # Two decades of learning rates: a log axis, where they stand a decade apart.
@@ -228,12 +234,7 @@ def test_a_log_axis_of_small_values_reads_the_values_not_thousandths(open_window
     for lr in (0.001, 0.01, 0.1):
         with labdeck.start_run(project, params={"lr": lr}, record_provenance=False) as run:
             run.log({"val_loss": lr * 10}, step=0)
-    workspace.add_project(project)
-    workspace.index()
-    w = open_window(rows=3)
-    gui.select(w, [0, 1, 2])
-    w.analysis.setCurrentWidget(w.analysis.scatter)
-    gui.until(lambda: len(w.analysis.scatter.runs) == 3)
+    w = _scatter_of_three_runs(open_window, gui, workspace, project)
     axis = w.analysis.scatter.plot.getAxis("bottom")
     gui.idle(w)
     assert axis.logMode and axis.autoSIPrefixScale == 1.0

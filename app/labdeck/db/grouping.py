@@ -13,6 +13,7 @@ from __future__ import annotations
 import sqlite3
 
 from labdeck.db import run_links
+from labdeck.db.batches import pks_in
 
 ATTRIBUTE_COLUMNS = {
     "experiment": "experiment",
@@ -30,16 +31,16 @@ def members(conn: sqlite3.Connection, key: str, among: list[int] | None = None) 
     runs only, each looked up by its key (what a commit changed)."""
     kind, _, name = key.partition(".")
     if kind in ("params", "tags") and name:
-        where = "key = ?" if among is None else f"{_among('run_pk', among)} AND +key = ?"
+        where = "key = ?" if among is None else f"{pks_in('run_pk', among)} AND +key = ?"
         rows = conn.execute(f"SELECT value, group_concat(run_pk) FROM {kind} WHERE {where} GROUP BY value", (name,))
     elif key == "project":
-        where = "" if among is None else f"WHERE {_among('runs.pk', among)} "
+        where = "" if among is None else f"WHERE {pks_in('runs.pk', among)} "
         rows = conn.execute("SELECT projects.path, group_concat(runs.pk) FROM runs "
                             f"JOIN projects ON projects.id = runs.project_id {where}GROUP BY projects.path")
         return [(path.rstrip("/").rsplit("/", 1)[-1], pks) for path, pks in rows]  # a folder's name, not its path
     elif key in ATTRIBUTE_COLUMNS:
         column = ATTRIBUTE_COLUMNS[key]
-        where = "" if among is None else f"WHERE {_among('pk', among)} "
+        where = "" if among is None else f"WHERE {pks_in('pk', among)} "
         rows = conn.execute(f"SELECT {column}, group_concat(pk) FROM runs {where}GROUP BY {column}")
     else:
         raise ValueError(f"cannot group by {key!r}")
@@ -49,13 +50,10 @@ def members(conn: sqlite3.Connection, key: str, among: list[int] | None = None) 
 def metric_lasts(conn: sqlite3.Connection, key: str, among: list[int] | None = None) -> tuple[list[int], list[float]]:
     """(run pks, last values) of metric ``key``, for every run that logged it (not NaN);
     read from the covering (key, last, run_pk) index alone (``among``: of these runs only)."""
-    where = "key = ?" if among is None else f"{_among('run_pk', among)} AND +key = ?"
+    where = "key = ?" if among is None else f"{pks_in('run_pk', among)} AND +key = ?"
     rows = conn.execute(f"SELECT run_pk, last FROM metrics WHERE {where} AND last IS NOT NULL", (key,)).fetchall()
     return [r[0] for r in rows], [r[1] for r in rows]
 
-
-def _among(column: str, pks: list[int]) -> str:
-    return f"{column} IN ({','.join(str(int(pk)) for pk in pks)})"  # integers: nothing to escape
 
 
 def parents(conn: sqlite3.Connection, pks: list[int]) -> dict[int, int]:

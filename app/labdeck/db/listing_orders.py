@@ -193,8 +193,7 @@ class ListingOrders:
             where, include_deleted, project, experiment = self._asked[listing]
             sql, params = run_listing.listing_sql(where, include_deleted=include_deleted, project=project,
                                                   experiment=experiment, ordered=False, among=listed)
-            now = sort_ranks.pk_array(conn.execute(f"SELECT group_concat(pk) FROM ({sql})", params).fetchone()[0])
-            self._listings[listing] = np.concatenate([pks[~np.isin(pks, changed)], now])
+            self._listings[listing] = np.concatenate([pks[~np.isin(pks, changed)], _pks_of(conn, sql, params)])
 
     def _forget(self) -> None:
         self._version = None
@@ -214,15 +213,17 @@ class ListingOrders:
         return _kept(self._fields, field, self.KEPT_FIELDS, lambda: sort_ranks.field_ranks(conn, field, size))
 
     def _matching(self, conn: Connection, sql: str, params: list, asked: tuple) -> np.ndarray:
-        def read() -> np.ndarray:
-            return sort_ranks.pk_array(conn.execute(f"SELECT group_concat(pk) FROM ({sql})", params).fetchone()[0])
-
         listing = (sql, tuple(params))
         self._asked[listing] = asked
-        pks = _kept(self._listings, listing, self.KEPT_LISTINGS, read)
+        pks = _kept(self._listings, listing, self.KEPT_LISTINGS, lambda: _pks_of(conn, sql, params))
         for gone in set(self._asked) - set(self._listings):
             del self._asked[gone]
         return pks
+
+
+def _pks_of(conn: Connection, sql: str, params: Sequence) -> np.ndarray:
+    """The pks ``sql`` (a listing) selects, as one row of text (``group_concat``)."""
+    return sort_ranks.pk_array(conn.execute(f"SELECT group_concat(pk) FROM ({sql})", params).fetchone()[0])
 
 
 def _kept(store: OrderedDict, key, limit: int, make):

@@ -14,7 +14,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 
 from labdeck.db import run_links
-from labdeck.db.batches import batches, placeholders
+from labdeck.db.batches import batches, pks_in, placeholders
 from labdeck.db.entities import ProjectInfo, RunInfo, WarningInfo
 from labdeck.db.filters import Filter, SortKey, is_project, sort_terms, to_sql, uses_project
 from labdeck.db.pattern_text import like_escaped
@@ -105,9 +105,8 @@ def listing_sql(
         params.append(experiment)
     within = None
     if among is not None:
-        numbers = ",".join(str(int(pk)) for pk in among)  # integers: nothing to escape
-        conditions.insert(0, f"runs.pk IN ({numbers})")
-        within = f"run_pk IN ({numbers})"
+        conditions.insert(0, pks_in("runs.pk", among))
+        within = pks_in("run_pk", among)
     if where is not None:
         conditions.append(to_sql(where, params, within))
     if ordered:
