@@ -60,3 +60,19 @@ def test_the_compare_hint_says_why_nothing_is_plotted(open_window, gui, workspac
     compare.set_metrics(["val_acc"])  # asked for, but not logged by these runs
     gui.until(lambda: not compare.plots)
     assert "log no val_acc" in compare.hint.text()
+
+
+def test_the_compare_hint_says_when_a_ticked_metric_has_no_points(open_window, gui, workspace, project):
+    import sqlite3
+
+    make_runs(project, 2, steps=5)
+    workspace.add_project(project)
+    workspace.index()
+    with sqlite3.connect(workspace.index_path) as conn:  # summaries kept, points gone (as a lost source's)
+        conn.execute("DELETE FROM metric_chunks")
+    w = open_window(rows=2)
+    compare = w.compare
+    compare.set_metrics(["loss"])
+    gui.select(w, [0, 1])
+    gui.until(lambda: "No points of loss" in compare.hint.text())
+    assert not compare.plots and compare.shown_metrics() == ["loss"]

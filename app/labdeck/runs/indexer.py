@@ -30,12 +30,20 @@ from labdeck.db.writer import CatalogueWriter, StoredSource, touch_project
 from labdeck.runs import series_loaders  # noqa: F401 - registers on-demand point loaders
 from labdeck.runs.readers import all_readers, reader_for
 from labdeck.runs.readers.base import Reader, ReadResult, ReadWarning, SourceRef
-from labdeck.runs.walk import WalkResult, mounts_below, walk_project, within
+from labdeck.runs.walk import ListingMemo, WalkResult, mounts_below, walk_project, within
 from labdeck.tasks import Task
 
 # A batch is written when it holds this many sources or this many points.
 BATCH_SOURCES = 200
 BATCH_POINTS = 2_000_000
+
+# Each project's folder listings, kept by this process from one pass to the next (the app's
+# and `labdeck watch`'s rescans): an unchanged folder is then one stat, not a listing.
+_LISTINGS: dict[str, ListingMemo] = {}
+
+
+def _listings_of(project: Path) -> ListingMemo:
+    return _LISTINGS.setdefault(os.fspath(project), ListingMemo())
 
 
 @dataclass
@@ -181,12 +189,14 @@ def _walk(
     def cancelled() -> bool:
         return task.cancelled
 
+    memo = _listings_of(project)
     if roots is None:
-        return walk_project(project, all_readers(), cancelled=cancelled, others=others, mounted=mounted)
+        return walk_project(project, all_readers(), cancelled=cancelled, others=others, mounted=mounted, memo=memo)
     merged = WalkResult()
     found: set[tuple[str, str]] = set()
     for root in roots:
-        part = walk_project(project, all_readers(), start=root, cancelled=cancelled, others=others, mounted=False)
+        part = walk_project(project, all_readers(), start=root, cancelled=cancelled, others=others, mounted=False,
+                            memo=memo)
         around = _sources_around(stored, project, root)
         part.sources.extend(s for s in around if not within(os.path.realpath(s[1].path), others))
         for reader, source in part.sources:

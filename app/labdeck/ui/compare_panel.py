@@ -397,6 +397,10 @@ class ComparePanel(QWidget):
         missing = [k for k in self._wanted if not any(k in r.metrics for r in self.runs)]
         if missing:
             return f"The selected runs log no {', '.join(missing)}: tick a metric on the left."
+        ticked = self.shown_metrics()
+        if ticked:  # logged, by the index's summaries, yet no points came back
+            return (f"No points of {', '.join(ticked)} could be read for the selected runs: their files "
+                    "may be gone or not readable (the Warnings button says which).")
         return "Tick a metric on the left to plot it for the selected runs."
 
     def redraw(self) -> None:
