@@ -252,3 +252,41 @@ def test_long_group_labels_widen_the_name_column_but_leave_the_table_room(open_w
     label = w.model.data(w.model.index(row, 0))
     assert width < view.fontMetrics().horizontalAdvance(label)  # elided, not given the whole table
     assert note in w.model.data(w.model.index(row, 0), Qt.ItemDataRole.ToolTipRole)  # whole in the tooltip
+
+
+def test_loaded_runs_stay_bounded_and_a_refresh_reads_only_the_pages_asked_for(
+    open_window, gui, workspace, project, monkeypatch
+):
+    """Scrolling through every page keeps at most MAX_LOADED runs loaded (the longest loaded
+    go first and come back when shown again); a live refresh reads the pages the view asked
+    for in this listing, not every page loaded for earlier listings."""
+    from labdeck.ui import runs_model
+
+    monkeypatch.setattr(runs_model, "PAGE", 5)  # 30 runs: six pages, at most two loaded
+    monkeypatch.setattr(runs_model, "MAX_LOADED", 10)
+    for i in range(30):
+        with labdeck.start_run(project, name=f"r{i:02}", record_provenance=False) as run:
+            run.log({"loss": float(i)}, step=0)
+    workspace.add_project(project)
+    workspace.index()
+    w = open_window()
+    model = w.model
+    gui.until(lambda: model.rowCount() == 30)
+    names = [r.name for r in workspace.runs(sort="name")]
+    w.runs.sort_by("name")
+    gui.until(lambda: [model.data(model.index(r, 0)) for r in range(1)] == [names[0]])
+    seen = []
+    for _ in range(2):  # every page, twice: the first ones are dropped and read again
+        for row in range(30):
+            gui.until(lambda row=row: model.run_at(row) is not None)
+            seen.append(model.run_at(row).name)
+            assert model.loaded <= 10
+    assert seen == names + names
+    reads: list[list[int]] = []
+    original = w.store.runs_keyed
+    w.store.runs_keyed = lambda pks: reads.append(list(pks)) or original(pks)
+    gui.idle(w)
+    model.refresh_rows()
+    gui.idle(w)
+    assert 0 < len(reads) <= 2 and all(len(p) == 5 for p in reads)
+    assert model.loaded <= 10

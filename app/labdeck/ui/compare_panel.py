@@ -172,6 +172,7 @@ class ComparePanel(QWidget):
 
         self.hint = QLabel("Select runs in the table to compare their metrics.")
         self.hint.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.hint.setWordWrap(True)  # a long hint must not widen the window
         self.hint.setStyleSheet("color: gray")
         self.stack_box = QWidget()
         self.stack_layout = QVBoxLayout(self.stack_box)
