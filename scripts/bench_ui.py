@@ -424,6 +424,9 @@ def main() -> int:
     QCoreApplication.setOrganizationName("labdeck-bench")
     QCoreApplication.setApplicationName("labdeck-bench")
     app = QApplication(sys.argv[:1])
+    from labdeck.ui.theme import apply_theme
+
+    apply_theme(app, dark=False)  # the app's own style, as `labdeck gui` draws
     with tempfile.TemporaryDirectory() as tmp:
         index = Path(tmp) / "index.sqlite"
         t0 = time.perf_counter()

@@ -1,4 +1,5 @@
-"""Light and dark themes that follow the system: Fusion with a palette chosen from
+"""Light and dark themes that follow the system: Fusion (its scroll bars and frames drawn
+flat, ``flat_style``) with a palette chosen from
 ``styleHints().colorScheme()``, and pyqtgraph's foreground to match (plots draw on the
 widget's own background; pyqtgraph is set up when ``ui.plotting`` first imports it)."""
 
@@ -10,6 +11,8 @@ from types import ModuleType
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor, QGuiApplication, QPalette
 from PySide6.QtWidgets import QApplication
+
+from labdeck.ui.flat_style import FlatFusion
 
 
 def is_dark() -> bool:
@@ -44,7 +47,9 @@ def dark_palette() -> QPalette:
 
 def apply_theme(app: QApplication, dark: bool | None = None) -> None:
     """Apply the light or dark theme (by default: the system's current colour scheme)."""
-    app.setStyle("Fusion")
+    if not isinstance(app.style(), FlatFusion):
+        _style[0] = FlatFusion()  # kept here too: the application does not own a Python object
+        app.setStyle(_style[0])
     dark = is_dark() if dark is None else dark
     app.setPalette(dark_palette() if dark else app.style().standardPalette())
     _dark[0] = dark
@@ -53,6 +58,7 @@ def apply_theme(app: QApplication, dark: bool | None = None) -> None:
 
 
 _dark = [False]  # the scheme last applied
+_style: list[FlatFusion | None] = [None]
 
 
 def configure_plots(pg: ModuleType) -> None:
