@@ -133,3 +133,20 @@ def test_a_folder_that_warns_warns_on_every_pass(tmp_path, monkeypatch):
     for _ in range(3):
         sources, warnings = _found(project, memo)
         assert [w[0] for w in warnings] == ["non-utf8-name"]
+
+
+def test_a_whole_walk_forgets_the_listings_of_folders_gone(tmp_path, monkeypatch):
+    monkeypatch.setattr(walk_module, "RACY_NS", 50_000_000)
+    project = tmp_path / "p"
+    for i in range(4):
+        _run(project / "labdeck-runs" / f"r{i}")
+    time.sleep(0.06)
+    memo = ListingMemo()
+    _found(project, memo)
+    before = len(memo)
+    shutil.rmtree(project / "labdeck-runs" / "r1")
+    shutil.rmtree(project / "labdeck-runs" / "r2")
+    walk_project(project, all_readers(), start=project / "labdeck-runs" / "r0", mounted=False, memo=memo)
+    assert len(memo) == before  # a walk of part of the project forgets nothing
+    assert _found(project, memo) == _found(project, None)
+    assert len(memo) == before - 2

@@ -55,13 +55,26 @@ class ListingMemo:
 
     def __init__(self) -> None:
         self._listings: dict[str, _Listing] = {}
+        self._walked: set[str] | None = None  # during a whole walk: the folders it reached
 
     def __len__(self) -> int:
         return len(self._listings)
 
     def get(self, folder: str, stamp: tuple[int, int, int, int]) -> _Listing | None:
+        if self._walked is not None:
+            self._walked.add(folder)
         listing = self._listings.get(folder)
         return listing if listing is not None and listing.stamp == stamp else None
+
+    def begin_whole_walk(self) -> None:
+        self._walked = set()
+
+    def end_whole_walk(self, complete: bool) -> None:
+        """After a walk of the whole project: forget the folders it no longer reached (gone,
+        renamed, pruned), so that a long session keeps no listing of a deleted run."""
+        walked, self._walked = self._walked, None
+        if complete and walked is not None:
+            self._listings = {k: v for k, v in self._listings.items() if k in walked}
 
     def remember(self, folder: str, listing: _Listing, listed_at_ns: int) -> None:
         if max(listing.stamp[2], listing.stamp[3]) < listed_at_ns - RACY_NS:
@@ -128,6 +141,9 @@ def walk_project(
         mounted = mounts_below(root_real)
     inodes = _Inodes(others) if mounted else None
     seen: set[str] = set()
+    whole = memo if start is None else None  # a walk of the whole project: the memo follows it
+    if whole is not None:
+        whole.begin_whole_walk()
     for folder, rel, names, subdirs in _folders(root, _rel(root, project), root_real, project, result, seen,
                                                 others, cancelled, inodes, memo if inodes is None else None):
         result.folders += 1
@@ -161,6 +177,8 @@ def walk_project(
         for name in list(subdirs):
             if name in prune or _ignored(ignore, rel, name):
                 subdirs.discard(name)
+    if whole is not None:
+        whole.end_whole_walk(complete=not cancelled())
     return result
 
 
