@@ -60,6 +60,9 @@ class ListingMemo:
     def __len__(self) -> int:
         return len(self._listings)
 
+    def __contains__(self, folder: str) -> bool:
+        return folder in self._listings
+
     def get(self, folder: str, stamp: tuple[int, int, int, int]) -> _Listing | None:
         if self._walked is not None:
             self._walked.add(folder)
