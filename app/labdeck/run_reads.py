@@ -286,6 +286,12 @@ class RunReads:
         with self.workspace.db.rows() as conn:
             return compare.pks_for_uids(conn, run_ids)
 
+    def ids(self, pks: list[int]) -> list[str]:
+        """The run ids of ``pks``, in their order (runs gone since are left out)."""
+        with self.workspace.db.rows() as conn:
+            found = compare.uids_of(conn, pks)
+        return [found[pk] for pk in pks if pk in found]
+
     def folders(self, pks: list[int]) -> dict[int, str]:
         with self.workspace.db.rows() as conn:
             found = compare.run_folders(conn, pks)

@@ -261,7 +261,7 @@ def test_export_writes_png_svg_and_csv(window, gui, tmp_path):
 def test_context_menu_copies_run_ids(window, gui):
     gui.select(window, [1])
     window.runs.copy_ids()
-    assert QGuiApplication.clipboard().text() == window.selected_runs()[0].id
+    gui.until(lambda: QGuiApplication.clipboard().text() == window.selected_runs()[0].id)
 
 
 def test_settings_persist_across_a_restart(open_window, gui, workspace, project):

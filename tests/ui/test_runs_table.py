@@ -290,3 +290,11 @@ def test_loaded_runs_stay_bounded_and_a_refresh_reads_only_the_pages_asked_for(
     gui.idle(w)
     assert 0 < len(reads) <= 2 and all(len(p) == 5 for p in reads)
     assert model.loaded <= 10
+    # Every selected run's id is copied, not only the loaded rows'.
+    from PySide6.QtGui import QGuiApplication
+
+    QGuiApplication.clipboard().setText("")
+    w.runs.select_rows(list(range(30)))
+    w.runs.copy_ids()
+    ids = [r.id for r in workspace.runs(sort="name")]
+    gui.until(lambda: QGuiApplication.clipboard().text() == "\n".join(ids))

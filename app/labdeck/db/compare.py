@@ -26,6 +26,14 @@ def pks_for_uids(conn: sqlite3.Connection, uids: Iterable[str]) -> dict[str, int
     return found
 
 
+def uids_of(conn: sqlite3.Connection, pks: list[int]) -> dict[int, str]:
+    """Primary keys to labdeck run ids (runs gone since are left out)."""
+    found: dict[int, str] = {}
+    for part in batches(pks):
+        found.update(conn.execute(f"SELECT pk, uid FROM runs WHERE pk IN ({placeholders(part)})", part).fetchall())
+    return found
+
+
 def run_folders(conn: sqlite3.Connection, pks: list[int]) -> dict[int, tuple[str, str, str | None]]:
     """(project folder, run path relative to it, absolute artifact folder or None) per run."""
     out: dict[int, tuple[str, str, str | None]] = {}

@@ -597,8 +597,12 @@ class RunsPanel(QWidget):
         self.background.submit("hide", lambda: self.store.hide(pks), lambda _n: self.hid_runs.emit())
 
     def copy_ids(self) -> None:
-        ids = [r.id for r in self.selected_runs()]
-        QGuiApplication.clipboard().setText("\n".join(ids))
+        """Every selected run's id, not only those of the rows loaded (a selection may span
+        100,000 runs; the table keeps 5,000 loaded at most)."""
+        pks = self.selected_pks()
+        if pks:
+            self.background.submit("copy ids", lambda: self.store.ids(pks),
+                                   lambda ids: QGuiApplication.clipboard().setText("\n".join(ids)))
 
     def open_folders(self, *, reveal: bool) -> None:
         pks = self.selected_pks()[:10]
