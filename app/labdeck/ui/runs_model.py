@@ -141,16 +141,13 @@ class RunsTableModel(QAbstractItemModel):
         """Re-fetch the pages the view asked for in this listing (live runs); old values stay
         until new ones arrive. ``first_rows``: the first page's runs, read already. Runs
         loaded for an earlier listing and not asked for since are dropped, not read again."""
-        starts = sorted(self._requested)
-        asked = set(starts)
-        rows = self._rows
-        self._cache = {pk: run for pk, run in self._cache.items()
-                       if pk in rows and rows[pk] - rows[pk] % PAGE in asked}
+        asked = set(self._requested)
+        self._cache = {pk: run for pk, run in self._cache.items() if self._page_of(pk) in asked}
         self._requested.clear()
         self.background.invalidate("page")
         if self._take_first_rows(first_rows) and self.tree.top and self.columnCount():
             self.dataChanged.emit(self.index(0, 0), self.index(min(PAGE, len(self.tree.top)) - 1, self.columnCount() - 1))
-        for start in starts:
+        for start in sorted(asked):
             self._request(start)
 
     def _take_first_rows(self, runs: dict[int, RunInfo] | None) -> bool:
@@ -170,9 +167,12 @@ class RunsTableModel(QAbstractItemModel):
             return
         for pk in list(itertools.islice(self._cache, over)):
             del self._cache[pk]
-            position = self._rows.get(pk)
-            if position is not None:
-                self._requested.discard(position - position % PAGE)
+            self._requested.discard(self._page_of(pk))
+
+    def _page_of(self, pk: int) -> int | None:
+        """The first row of the page that holds ``pk`` in this listing (None: not listed)."""
+        position = self._rows.get(pk)
+        return None if position is None else position - position % PAGE
 
     def set_extra_columns(self, columns: list[str]) -> None:
         self.beginResetModel()
@@ -238,9 +238,10 @@ class RunsTableModel(QAbstractItemModel):
 
     def run_for(self, pk: int) -> RunInfo | None:
         run = self._cache.get(pk)
-        if run is None and pk in self._rows:
-            position = self._rows[pk]
-            self._request(position - position % PAGE)
+        if run is None:
+            start = self._page_of(pk)
+            if start is not None:
+                self._request(start)
         return run
 
     def _request(self, start: int) -> None:
