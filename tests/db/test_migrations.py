@@ -144,8 +144,9 @@ def test_provenance_moves_out_of_the_runs_table_and_back(tmp_path):
         assert "provenance" not in [c[1] for c in conn.execute("PRAGMA table_info(runs)")]
         assert conn.execute("SELECT pk, uid, name, hidden, gone_at, parent_source_id, updated_at FROM runs "
                             "ORDER BY pk").fetchall() == before
+        added_since = ["ix_runs_experiments", "ix_runs_listed_newest"]  # 0017
         assert sorted(r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE tbl_name = 'runs' "
-                                                 "AND type = 'index'")) == indexes
+                                                 "AND type = 'index'")) == sorted(indexes + added_since)
         assert conn.execute("SELECT * FROM run_provenance").fetchall() == [(1, prov)]
         assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
         assert conn.execute("PRAGMA foreign_key_check").fetchall() == []

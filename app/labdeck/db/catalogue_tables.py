@@ -76,6 +76,12 @@ class Run(Base):
         UniqueConstraint("source_pk", "source_id"),
         # Only the runs that name a parent: the table's tree asks for them on every query.
         Index("ix_runs_parent_source_id", "parent_source_id", sqlite_where=text("parent_source_id IS NOT NULL")),
+        # What the app lists when it opens, each read from its index alone (migration 0017):
+        # the runs shown, newest first, and the runs of each named experiment.
+        Index("ix_runs_listed_newest", "start_time", "pk", "deleted", "hidden", "gone_at",
+              sqlite_where=text("deleted IS 0 AND hidden IS 0 AND gone_at IS NULL")),
+        Index("ix_runs_experiments", "project_id", "experiment", "deleted", "gone_at",
+              sqlite_where=text("deleted IS 0 AND gone_at IS NULL AND experiment != ''")),
     )
     pk: Mapped[int] = mapped_column(Integer, primary_key=True)
     uid: Mapped[str] = mapped_column(String(16), unique=True)  # labdeck's public run id
