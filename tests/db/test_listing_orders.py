@@ -328,3 +328,16 @@ def test_the_journal_trims_itself(workspace):
         conn.executemany("INSERT INTO run_changes(run_pk) VALUES (?)", [(i,) for i in range(70_000)])
         first, last, count = conn.execute("SELECT min(seq), max(seq), count(*) FROM run_changes").fetchone()
     assert last - first < 65_536 + 4096 and count == last - first + 1
+
+
+def test_a_listing_read_as_one_row_of_text_keeps_the_order_of_its_rows(varied):
+    """run_listing reads a listing's pks as one aggregate (pks_in_order): it must give the
+    rows the listing's SQL gives one by one, in their order, for every sort and filter."""
+    with varied.db.rows() as conn:
+        for query in QUERIES:
+            for sort in SORTS:
+                for scope in ({}, {"project": varied.projects()[0].path}, {"include_deleted": True}):
+                    sql, params = run_listing.listing_sql(parse_query(query), parse_sort(sort), ordered=True,
+                                                          **scope)
+                    one_by_one = [pk for (pk,) in conn.execute(sql, params)]
+                    assert run_listing.pks_in_order(conn, sql, params) == one_by_one, (query, sort, scope)

@@ -64,7 +64,20 @@ def run_pks(
     sql, params = listing_sql(
         where, sort, include_deleted=include_deleted, project=project, experiment=experiment, ordered=True
     )
-    return [pk for (pk,) in conn.execute(sql, params)]
+    return pks_in_order(conn, sql, params)
+
+
+def pks_in_order(conn: sqlite3.Connection, sql: str, params: Sequence) -> list[int]:
+    """The pks a listing's ``sql`` selects, in its order, read as one row of text.
+
+    Read row by row, SQLite leaves the interpreter's lock and takes it back for every run,
+    and each time waits for any other thread running Python to let go of it: a listing of
+    100,000 runs took 40 ms alone, 80–150 ms while the GUI thread painted, and seconds
+    beside a busy thread. As one aggregate it leaves the lock once. The aggregate takes the
+    rows in the listing's order: SQLite never flattens a subquery with an ORDER BY into an
+    aggregate (tests compare this with the rows read one by one, for many orders)."""
+    (text,) = conn.execute(f"SELECT group_concat(pk) FROM ({sql})", params).fetchone()
+    return json.loads(f"[{text}]") if text else []  # JSON's parser: 16 ms for 100,000 pks
 
 
 def listing_sql(
@@ -109,9 +122,15 @@ def listing_sql(
         within = pks_in("run_pk", among)
     if where is not None:
         conditions.append(to_sql(where, params, within))
-    if ordered:
-        # "+ 0": ordering through the start_time index looks up each run's row in index order,
-        # which measured twice as slow for a whole listing as reading the table and sorting.
+    every_run_shown = not include_deleted and len(conditions) == 1 and not joins
+    if ordered and every_run_shown and not sort:
+        # Every run shown, newest first (what the app lists when it opens): a walk of the
+        # partial index ix_runs_listed_newest, which holds exactly these runs in this order.
+        order.extend(["runs.start_time DESC NULLS LAST", "runs.pk DESC"])
+    elif ordered:
+        # "+ 0": ordering through an index of start times looks up each run's row in index
+        # order, which measured twice as slow for a whole listing as reading the table and
+        # sorting.
         order.extend(["runs.start_time + 0 DESC NULLS LAST", "runs.pk DESC"])
     sql = " ".join([
         "SELECT runs.pk FROM runs", *joins,
