@@ -10,7 +10,6 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
 
 SKIP_DIRS = {".git", ".dvc", "node_modules", "__pycache__", ".venv", "venv", ".tox", ".mypy_cache"}
 
@@ -49,6 +48,8 @@ def find_dvc(project: str | os.PathLike) -> list[DvcEntry]:
             if not (name.endswith(".dvc") or name == "dvc.lock"):
                 continue
             defined_in = os.path.normpath(os.path.join(base, name)).replace(os.sep, "/")
+            import yaml  # here: the Datasets tab loads this module with the window (yaml: 30 ms)
+
             try:
                 with open(os.path.join(dirpath, name), encoding="utf-8") as f:
                     data = yaml.safe_load(f)

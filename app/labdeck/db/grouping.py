@@ -65,7 +65,9 @@ def parents(conn: sqlite3.Connection, pks: list[int]) -> dict[int, int]:
         "SELECT runs.pk, parent.pk FROM runs JOIN runs AS parent ON parent.project_id + 0 = runs.project_id "
         "AND parent.format = runs.format AND parent.source_id = runs.parent_source_id "
         "WHERE runs.parent_source_id IS NOT NULL"
-    )
+    ).fetchall()
+    if not rows and not _any_linked(conn):
+        return {}  # no run names a parent: the listed runs are not made a set (8 ms at 100,000)
     wanted = set(pks)
     found = {child: par for child, par in rows if child in wanted and par in wanted and child != par}
     for child, par in other_sources(conn, wanted).items():
@@ -73,15 +75,23 @@ def parents(conn: sqlite3.Connection, pks: list[int]) -> dict[int, int]:
     return found
 
 
+def _any_linked(conn: sqlite3.Connection) -> bool:
+    """Whether any run names a parent in another format (``other_sources``)."""
+    return conn.execute(_LINKED + " LIMIT 1").fetchone() is not None
+
+
+# The runs that name a parent in another format ("<format>:<run id>"), found through the
+# partial index of the runs that name a parent.
+_LINKED = ("SELECT pk, project_id, format, parent_source_id FROM runs "
+           "WHERE parent_source_id IS NOT NULL AND parent_source_id LIKE '%:%'")
+
+
 def other_sources(conn: sqlite3.Connection, wanted: set[int]) -> dict[int, int]:
     """child pk -> parent pk among ``wanted`` runs, for a source of the same training in
     another format (run_links): TensorBoard under its Hugging Face output folder, a Lightning
     TensorBoardLogger version under its CSV twin. Such a run is its training's second record,
     not a run of its own: groups count and average trainings."""
-    linked = conn.execute(
-        "SELECT pk, project_id, format, parent_source_id FROM runs "
-        "WHERE parent_source_id IS NOT NULL AND parent_source_id LIKE '%:%'"  # the partial index
-    )
+    linked = conn.execute(_LINKED)
     children = [row for row in linked if row[0] in wanted]
     return {
         child: par

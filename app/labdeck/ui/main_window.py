@@ -342,7 +342,7 @@ class MainWindow(QMainWindow):
                 else "No warnings"
             )
 
-        self.background.submit("warnings", lambda: len(self.workspace.warnings()), show)
+        self.background.submit("warnings", lambda: len(self.workspace.warnings()), show, lowly=True)  # as "keys"
 
     def show_warnings(self) -> None:
         self.background.submit(
