@@ -20,7 +20,7 @@ from labdeck.tasks import Task
 # ``db/compare.py``); what needs SQLAlchemy (writes, indexing, the registries found in sources)
 # imports it in the method, so `labdeck runs` starts without it (``scripts/bench_cli.py``).
 if TYPE_CHECKING:
-    from labdeck.runs.indexer import IndexStats
+    from labdeck.runs.index_stats import IndexStats
     from labdeck.cards.service import CardService
     from labdeck.datasets.adding import DatasetAdding
     from labdeck.datasets.listing import DatasetListing

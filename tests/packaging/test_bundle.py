@@ -109,8 +109,9 @@ def test_bundle_keeps_the_wheel_layout_for_data(bundle):
 
 
 def test_runs_python_modules_as_sys_executable(run):
-    """labdeck starts helpers as `sys.executable -m MODULE`; the bundle's executable honours it."""
+    """labdeck starts helpers as `sys.executable -P -m MODULE`; the bundle's executable honours it."""
     assert run("-m", "labdeck", "--version").stdout == f"labdeck {labdeck.__version__}\n"
+    assert run("-P", "-m", "labdeck", "--version").stdout == f"labdeck {labdeck.__version__}\n"
 
 
 def test_desktop_integration_installs_for_the_user(bundle, tmp_path):

@@ -494,8 +494,8 @@ def test_the_window_shows_its_first_page_without_pyqtgraph_then_loads_it_off_the
 def test_the_first_page_needs_no_sqlalchemy_and_indexing_starts_after_it_off_the_gui_thread(tmp_path):
     """Listing runs reads in plain SQL: the first page comes up before SQLAlchemy, the readers,
     pandas and NumPy are loaded (about 0.9 s of imports); once it is shown the watcher starts and the
-    start-up pass runs, off the GUI thread, and a run written then appears. Closing the window
-    stops them. A fresh interpreter (here they are loaded already)."""
+    start-up pass runs in the indexer process, not the app's, and a run written then appears.
+    Closing the window stops them. A fresh interpreter (here they are loaded already)."""
     import textwrap
 
     import labdeck
@@ -510,7 +510,7 @@ def test_the_first_page_needs_no_sqlalchemy_and_indexing_starts_after_it_off_the
     ws.index()
     ws.close()
     script = _UNTIL + textwrap.dedent(f"""
-        import sys, threading, time
+        import os, sys, threading, time
         from PySide6.QtCore import QSettings
         from PySide6.QtWidgets import QApplication
         from labdeck.workspace import Workspace
@@ -526,8 +526,10 @@ def test_the_first_page_needs_no_sqlalchemy_and_indexing_starts_after_it_off_the
         until(lambda: window.model.rowCount() == 3 and window.model.is_loaded(0))
         early = sorted(m for m in ("sqlalchemy", "pandas", "numpy") if m in sys.modules)
         assert not early, f"the first page waited for {{early}}"
-        until(lambda: window.indexing.watcher is not None and not window.indexing.busy)
-        assert "sqlalchemy" in sys.modules  # loaded since, by the watcher and the pass
+        until(lambda: window.indexing.watching and not window.indexing.busy)
+        indexer = window.indexing.indexer_pid
+        assert indexer is not None and indexer != os.getpid()
+        assert "labdeck.runs.indexer" not in sys.modules  # the pass ran in the indexer process
         import labdeck
         with labdeck.start_run({str(project)!r}, name="late", record_provenance=False) as run:
             run.log({{"loss": 0.1}}, step=0)
@@ -536,5 +538,11 @@ def test_the_first_page_needs_no_sqlalchemy_and_indexing_starts_after_it_off_the
         ws.close()
         left = [t.name for t in threading.enumerate() if t.name.startswith("labdeck-")]
         print("threads left:", left)
+        try:
+            os.kill(indexer, 0)
+            print("indexer left running")
+        except ProcessLookupError:
+            print("indexer stopped")
     """)
-    assert "threads left: []" in _run_fresh(script, tmp_path)
+    out = _run_fresh(script, tmp_path)
+    assert "threads left: []" in out and "indexer stopped" in out

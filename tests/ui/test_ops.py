@@ -121,10 +121,14 @@ def test_closing_the_window_during_an_index_pass_joins_every_thread(open_window,
     w = open_window()
     w.indexing.index(None)
     assert w.indexing.busy
+    indexer = w.indexing.indexer_pid
+    assert indexer is not None
     w.close()
     assert ops.running() == []
-    alive = [t.name for t in threading.enumerate() if t.name.startswith(("labdeck-op-", "labdeck-read"))]
+    alive = [t.name for t in threading.enumerate() if t.name.startswith(("labdeck-op-", "labdeck-read", "labdeck-index"))]
     assert alive == []
+    with pytest.raises(ProcessLookupError):  # the indexer process stopped, and was waited for
+        os.kill(indexer, 0)
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="threads have priorities of their own on Linux")

@@ -10,6 +10,7 @@ import pytest
 from labdeck.ui import pyside_import_check, theme  # noqa: F401 - theme: a module that uses PySide6
 
 
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")  # PySide6's own check, on built-in modules
 def test_the_cheaper_check_answers_as_pyside6_does():
     hook_module = sys.modules.get("shibokensupport.feature")
     if hook_module is None:

@@ -22,7 +22,7 @@ from labdeck.launch.cluster_engine import Engine, EngineUnreachable
 from labdeck.launch.executor import Executor, SubmissionRejected, logs_dir
 from labdeck.launch.processes import helper_alive
 from labdeck.launch.executors_config import ExecutorConfig
-from labdeck.launch.isolated import helper_command, helper_cwd, helper_env
+from labdeck.helpers import helper_command, helper_cwd, helper_env
 
 MONITOR_MODULE = "labdeck.launch.cluster_monitor"
 
@@ -75,7 +75,7 @@ class ClusterExecutor(Executor):
     def spawn_monitor(self, db_path: Path, job_id: str, db: Database) -> None:
         logs_dir().mkdir(parents=True, exist_ok=True)
         with open(logs_dir() / f"{job_id}.monitor.log", "ab") as log:
-            # Isolated from the project folder, like the local runner (see launch/isolated.py).
+            # Isolated from the project folder, like the local runner (see labdeck/helpers.py).
             proc = subprocess.Popen(helper_command(MONITOR_MODULE, job_id, "--index", str(Path(db_path).resolve())),
                                     cwd=helper_cwd(), env=helper_env(),
                                     stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,

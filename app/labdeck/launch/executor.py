@@ -17,7 +17,7 @@ from pathlib import Path
 from labdeck.db import jobs as jobsdb
 from labdeck.db.engine import Database
 from labdeck.db.jobs import JobInfo
-from labdeck.launch.isolated import helper_command, helper_cwd, helper_env
+from labdeck.helpers import helper_command, helper_cwd, helper_env
 from labdeck.launch.processes import RUNNER_MODULE, job_group, kill_group, runner_alive
 from labdeck.paths import data_dir
 

@@ -30,6 +30,7 @@ from labdeck.db.writer import CatalogueWriter, StoredSource, touch_project
 from labdeck.runs import series_loaders  # noqa: F401 - registers on-demand point loaders
 from labdeck.runs.readers import all_readers, reader_for
 from labdeck.runs.readers.base import Reader, ReadResult, ReadWarning, SourceRef
+from labdeck.runs.index_stats import IndexStats
 from labdeck.runs.walk import ListingMemo, WalkResult, mounts_below, walk_project, within
 from labdeck.tasks import Task
 
@@ -44,25 +45,6 @@ _LISTINGS: dict[str, ListingMemo] = {}
 
 def _listings_of(project: Path) -> ListingMemo:
     return _LISTINGS.setdefault(os.fspath(project), ListingMemo())
-
-
-@dataclass
-class IndexStats:
-    projects: int = 0
-    sources: int = 0
-    read: int = 0
-    skipped: int = 0
-    runs: int = 0
-    points: int = 0
-    forgotten: int = 0
-    warnings: int = 0
-    seconds: float = 0.0
-    cancelled: bool = False
-
-    def add(self, other: IndexStats) -> None:
-        for name in ("projects", "sources", "read", "skipped", "runs", "points", "forgotten", "warnings"):
-            setattr(self, name, getattr(self, name) + getattr(other, name))
-        self.cancelled = self.cancelled or other.cancelled
 
 
 @dataclass

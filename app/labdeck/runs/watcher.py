@@ -20,7 +20,8 @@ from watchdog.observers import Observer
 
 from labdeck.db.engine import Database
 from labdeck.db.projects import project_rows
-from labdeck.runs.indexer import IndexStats, index_project
+from labdeck.runs.index_stats import IndexStats
+from labdeck.runs.indexer import index_project
 from labdeck.runs.walk import SKIP_NAMES
 from labdeck.tasks import Task
 

@@ -1,21 +1,32 @@
-"""Indexing off the GUI thread: one-shot passes with progress and cancel, and the watcher.
+"""Indexing beside the app, in the indexer process (``runs.index_process``): one-shot passes
+with progress and cancel, and the watcher.
 
-Passes run one at a time through the app's one op runner (``ops.OpRunner``); a pass asked
-for while one runs waits in a queue (each project once). The watcher runs on its own thread
-(watchdog's) and says "indexed something" through ``ops.poster``.
+Passes run one at a time; a pass asked for while one runs waits in a queue (each project
+once). The indexer's news arrive on a thread of the client's and are posted to the GUI
+thread, where the signals below are emitted. The indexer starts at the first request, so a
+window that never indexes starts none.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+import time
+from typing import Any
 
 from PySide6.QtCore import QObject, Signal
 
+from labdeck.runs.index_client import IndexProcess
+from labdeck.runs.index_stats import IndexStats
+from labdeck.tasks import Cancelled
 from labdeck.ui import ops
 from labdeck.workspace import Workspace
 
-if TYPE_CHECKING:
-    from labdeck.runs.watcher import Watcher
+# A watcher whose process ended unexpectedly is started again, unless the process had run
+# for less than this: a watcher that cannot run must not start a process after process.
+RESTART_AFTER_S = 30.0
+
+
+class IndexFailed(Exception):
+    """An index pass, or the watcher, failed in the indexer process (the message says why)."""
 
 
 class IndexingService(QObject):
@@ -29,61 +40,97 @@ class IndexingService(QObject):
     def __init__(self, workspace: Workspace, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self.workspace = workspace
-        self._runner = ops.OpRunner(self, "index")
-        self._runner.progressed.connect(self.progressed)
+        self._post = ops.poster(self)
+        self._process = IndexProcess(workspace.db.path, lambda event: self._post(lambda: self._heard(event)))
         # Operations waiting for the one under way: ("index", project or None) or ("watch", polling).
         self._queue: list[tuple[str, Any]] = []
-        self.watcher: Watcher | None = None
-        self._post = ops.poster(self)
+        self._current: tuple[str, Any] | None = None
+        self._started_at = 0.0
+        self.watching = False  # the indexer's watcher runs
+        self._watch_polling: bool | None = None  # how the watcher was asked to run, once asked
 
     @property
     def busy(self) -> bool:
-        return self._runner.busy
+        return self._current is not None
+
+    @property
+    def indexer_pid(self) -> int | None:
+        """The indexer process's id while it runs."""
+        return self._process.pid
 
     def index(self, path: str | None = None) -> None:
         """Index ``path`` (None: every project) now, or after the operation under way."""
         self._start(("index", path))
 
     def start_watching(self, *, polling: bool = False) -> None:
-        """Start the watcher, on the runner's thread: it lists the projects and sets up a
-        watch on every folder under them, and its module loads the readers (SQLAlchemy,
-        pandas): none of it on the GUI thread."""
+        """Start the watcher in the indexer process: it lists the projects and sets up a watch
+        on every folder under them, and indexes what changes."""
+        self._watch_polling = polling
         self._start(("watch", polling))
 
     def _start(self, op: tuple[str, Any]) -> None:
-        if self._runner.busy:
+        if self.busy:
             if op not in self._queue:
                 self._queue.append(op)
             return
         kind, arg = op
-        if kind == "index":
-            self._runner.run(lambda task: self.workspace.index(arg, task), self._done)
-        else:
-            self._runner.run(lambda _task: self._watch(polling=arg), self._watching)
+        if self._process.pid is None:
+            self._started_at = time.monotonic()
+        self._current = op
         self.busy_changed.emit(True)
+        try:
+            if kind == "index":
+                self._process.send({"op": "index", "path": arg})
+            else:
+                self._process.send({"op": "watch", "polling": arg})
+        except OSError as exc:  # the indexer could not be started
+            self._ended(IndexFailed(f"the indexer could not start: {exc}"))
 
-    def _watch(self, *, polling: bool) -> Watcher:
-        watcher = self.workspace.watcher(polling=polling, on_indexed=lambda _stats: self._post(self.changed.emit))
-        watcher.start()
-        # Kept here too, not only by the callback: a window closed meanwhile drops the callback,
-        # and shutdown (after joining this thread) must still find the watcher to stop it.
-        self.watcher = watcher
-        return watcher
+    def _heard(self, event: dict[str, Any]) -> None:
+        kind = event.get("event")
+        if kind == "progress":
+            self.progressed.emit(int(event["done"]), int(event["total"]), str(event["message"]))
+        elif kind == "changed":
+            self.changed.emit()
+        elif kind == "finished":
+            self._ended(IndexStats(**event["stats"]))
+        elif kind == "failed":
+            self._ended(Cancelled() if event.get("cancelled") else IndexFailed(event.get("error", "")))
+        elif kind == "watching":
+            self.watching = True
+            self._ended(None)
+        elif kind == "gone":
+            self._gone(event.get("code"))
+
+    def _ended(self, result: object) -> None:
+        """The operation under way ended with ``result`` (None: the watcher started)."""
+        if self._current is None:
+            return
+        self._current = None
+        if result is not None:
+            self.pass_finished.emit(result)
+        self._next()
+
+    def _gone(self, code: Any) -> None:
+        was_watching, self.watching = self.watching, False
+        lived_s = time.monotonic() - self._started_at
+        if was_watching and self._watch_polling is not None and lived_s >= RESTART_AFTER_S:
+            self._queue.insert(0, ("watch", self._watch_polling))
+        if self._current is not None:
+            self._ended(IndexFailed(f"the indexer process ended unexpectedly (exit code {code}); "
+                                    "what it wrote is kept, and the next pass goes on from there"))
+        elif self._queue:
+            self._next()
+        else:
+            self.busy_changed.emit(False)  # the status line says the watcher stopped
 
     def cancel(self) -> None:
         self._queue.clear()
-        self._runner.cancel()
-
-    def _done(self, result: Any) -> None:
-        self.pass_finished.emit(result)
-        self._next()
-
-    def _watching(self, result: Any) -> None:
-        if isinstance(result, BaseException):
-            self.pass_finished.emit(result)  # shown as a failed pass: the user sees why
-        else:
-            self.watcher = result
-        self._next()
+        if self._current is not None and self._current[0] == "index":
+            try:
+                self._process.send({"op": "cancel"})
+            except OSError:
+                pass  # the indexer is gone: its end comes as "gone"
 
     def _next(self) -> None:
         if self._queue:
@@ -92,13 +139,13 @@ class IndexingService(QObject):
             self.busy_changed.emit(False)
 
     def projects_changed(self) -> None:
-        if self.watcher is not None:
-            self.watcher.refresh_projects()
+        if self.watching:
+            self._process.send({"op": "projects"})
 
     def shutdown(self) -> None:
-        """Cancel the pass under way and wait for it; stop the watcher."""
-        self.cancel()
-        self._runner.shutdown()
-        if self.watcher is not None:
-            self.watcher.stop()
-            self.watcher = None
+        """Cancel the pass under way, stop the watcher and the indexer, and wait for them."""
+        self._queue.clear()
+        self._watch_polling = None
+        self._process.stop()
+        self._current = None
+        self.watching = False

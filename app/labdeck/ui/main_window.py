@@ -322,7 +322,7 @@ class MainWindow(QMainWindow):
         self.cancel_button.setVisible(busy)
         if not busy:
             self.state_label.setText(
-                "watching" if self.indexing.watcher is not None else "idle"
+                "watching" if self.indexing.watching else "idle"
             )
 
     def _pass_finished(self, result: object) -> None:

@@ -1,8 +1,9 @@
-"""Work off the GUI thread: the app's one way to run it, with one set of rules.
+"""Work off the GUI thread: the app's one way to run it within its process, with one set of
+rules. (Index passes and the watcher run in a process of their own: ``ui/indexing.py``.)
 
 Three shapes of the same thing:
 - ``OpRunner``: one operation at a time for its owner (a newer one may wait as the single
-  pending one): a view's action, a dialog's save, an index pass.
+  pending one): a view's action, a dialog's save, opening an index that must be upgraded.
 - ``OpGroup``: several at once for one owner (the Datasets view's list, previews and adds).
 - ``ReadChannels``: the Runs tab's many short reads on a small pool; each names a channel,
   and a newer read on a channel makes the older one stale (start-cancels-previous, as in

@@ -1,0 +1,125 @@
+"""The app's side of the indexer process (``runs.index_process``): starting it, asking it,
+hearing from it, and stopping it.
+
+The process starts at the first request, so a window that never indexes never starts one.
+Events are handed to ``on_event`` on a thread of this class's own (the app posts them to its
+GUI thread). When the process ends without being told to (killed, crashed), ``on_event``
+gets ``{"event": "gone", "code": exit code}`` and the next request starts a new one: a pass
+cut short that way loses nothing (its sources are read again from their last stored state).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import subprocess
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from labdeck.helpers import helper_command, helper_cwd, helper_env
+from labdeck.runs.index_process import decode, encode
+
+if TYPE_CHECKING:
+    from multiprocessing.connection import Connection
+
+log = logging.getLogger(__name__)
+
+MODULE = "labdeck.runs.index_process"
+STOP_WAIT_S = 15.0  # a pass ends between two sources; a watcher joins its threads
+
+
+class IndexProcess:
+    def __init__(self, index: Path, on_event: Callable[[dict[str, Any]], None]) -> None:
+        self.index = Path(index).resolve()
+        self._on_event = on_event
+        self._lock = threading.Lock()
+        self._process: subprocess.Popen | None = None
+        self._requests: Connection | None = None
+        self._listener: threading.Thread | None = None
+        self._stopping = False
+
+    @property
+    def pid(self) -> int | None:
+        process = self._process
+        return None if process is None else process.pid
+
+    def send(self, request: dict[str, Any]) -> None:
+        """Ask the indexer (started now if it is not running)."""
+        with self._lock:
+            if self._process is None or self._process.poll() is not None:
+                self._start()
+            assert self._requests is not None
+            try:
+                self._requests.send_bytes(encode(request))
+            except OSError:
+                log.warning("the indexer process did not take the request %s", request)
+
+    def _start(self) -> None:
+        from multiprocessing.connection import Connection  # here: 17 ms of imports the window opens without
+
+        self._reap()
+        requests_read, requests_write = os.pipe()
+        events_read, events_write = os.pipe()
+        try:
+            process = subprocess.Popen(
+                helper_command(MODULE, "--index", str(self.index), "--requests", str(requests_read),
+                               "--events", str(events_write)),
+                pass_fds=(requests_read, events_write), cwd=helper_cwd(), env=helper_env(),
+                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
+        except BaseException:
+            for fd in (requests_read, requests_write, events_read, events_write):
+                os.close(fd)
+            raise
+        os.close(requests_read)  # the indexer's ends: its own now
+        os.close(events_write)
+        self._process = process
+        self._requests = Connection(requests_write, readable=False)
+        events = Connection(events_read, writable=False)
+        self._stopping = False
+        self._listener = threading.Thread(target=self._listen, args=(process, events), name="labdeck-index-events",
+                                          daemon=True)
+        self._listener.start()
+
+    def _listen(self, process: subprocess.Popen, events: Connection) -> None:
+        try:
+            while True:
+                try:
+                    event = decode(events.recv_bytes())
+                except (EOFError, OSError):
+                    break
+                self._on_event(event)
+        finally:
+            events.close()
+        code = process.wait()
+        if not self._stopping:
+            log.warning("the indexer process ended unexpectedly (exit code %s)", code)
+            self._on_event({"event": "gone", "code": code})
+
+    def stop(self, timeout_s: float = STOP_WAIT_S) -> None:
+        """Stop the indexer (its pass under way cancelled) and wait for it and its listener."""
+        with self._lock:
+            process, listener = self._process, self._listener
+            if process is None:
+                return
+            self._stopping = True
+            try:
+                assert self._requests is not None
+                self._requests.send_bytes(encode({"op": "stop"}))
+            except OSError:
+                pass  # gone already
+            try:
+                process.wait(timeout_s)
+            except subprocess.TimeoutExpired:
+                log.warning("the indexer process did not stop within %.0f s: killed", timeout_s)
+                process.kill()  # safe for the index: every write is a transaction
+                process.wait()
+            if listener is not None:
+                listener.join()
+            self._reap()
+
+    def _reap(self) -> None:
+        if self._requests is not None:
+            self._requests.close()
+        self._process = self._requests = self._listener = None
