@@ -109,7 +109,7 @@ def listing_sql(
     conditions: list[str] = []
     params: list = []
     if not include_deleted:
-        conditions.append("runs.deleted IS 0 AND runs.hidden IS 0 AND runs.gone_at IS NULL")
+        conditions.append(_SHOWN)
     if project is not None:
         conditions.append("projects.path = ?")
         params.append(project)
@@ -122,8 +122,14 @@ def listing_sql(
         within = pks_in("run_pk", among)
     if where is not None:
         conditions.append(to_sql(where, params, within))
-    every_run_shown = not include_deleted and len(conditions) == 1 and not joins
-    if ordered and every_run_shown and not sort:
+    every_run_shown = conditions == [_SHOWN] and not joins and not sort
+    if not every_run_shown and not include_deleted:
+        # Another listing reads the runs table as before the partial indexes of migration
+        # 0017: walking one in its order and looking up each run's row for a sort key or a
+        # filter took twice as long (570 against 250–320 ms for a sort of 100,000 runs). The
+        # unary "+" keeps SQLite from seeing that the condition matches their own.
+        conditions[conditions.index(_SHOWN)] = _SHOWN_NOT_THROUGH_START_UP_INDEXES
+    if ordered and every_run_shown:
         # Every run shown, newest first (what the app lists when it opens): a walk of the
         # partial index ix_runs_listed_newest, which holds exactly these runs in this order.
         order.extend(["runs.start_time DESC NULLS LAST", "runs.pk DESC"])
@@ -138,6 +144,12 @@ def listing_sql(
         *(["ORDER BY " + ", ".join(order)] if order else []),
     ])
     return sql, join_params + params
+
+
+# The runs shown (not deleted, hidden or gone); the second spelling is for listings that must
+# not go through the partial indexes (``listing_sql``).
+_SHOWN = "runs.deleted IS 0 AND runs.hidden IS 0 AND runs.gone_at IS NULL"
+_SHOWN_NOT_THROUGH_START_UP_INDEXES = "+runs.deleted IS 0 AND +runs.hidden IS 0 AND +runs.gone_at IS NULL"
 
 
 def runs_by_pk(conn: sqlite3.Connection, pks: Sequence[int], *, with_warnings: bool = True) -> list[RunInfo]:
