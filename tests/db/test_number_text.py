@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from labdeck.db import number_text
+from labdeck.db import number_text, text_slices
 from labdeck.db.number_text import numbers
+from labdeck.db.text_slices import ints
 
 
 def test_slices_parse_what_one_call_parses(monkeypatch):
@@ -17,7 +18,10 @@ def test_slices_parse_what_one_call_parses(monkeypatch):
     int_text = ",".join(str(int(x)) for x in pks)
     for size in (7, 1000, 1 << 16, 10**9):  # slices cut anywhere, and no cut at all
         monkeypatch.setattr(number_text, "SLICE", size)
+        monkeypatch.setattr(text_slices, "SLICE", size)
         assert np.array_equal(numbers(int_text), pks)
+        assert ints(int_text) == pks.tolist()
         assert np.array_equal(numbers(float_text, np.float64), floats, equal_nan=True)
     assert numbers(None).size == 0 and numbers("").dtype == np.int64
     assert numbers("5").tolist() == [5]
+    assert ints(None) == [] and ints("") == [] and ints("5") == [5]

@@ -3,7 +3,7 @@ slices.
 
 NumPy parses such a text in one call that holds the interpreter from start to end: 28 ms
 for 100,000 pks on this machine, during which the GUI thread cannot run a line of Python
-(a paint of the table waits for it). Parsed in slices of 64 KiB of text, each call holds it
+(a paint of the table waits for it). Parsed in slices (``text_slices``), each call holds it
 for about 2 ms, and the GUI thread gets it between two slices.
 """
 
@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-SLICE = 1 << 16  # characters of text a call parses
+from labdeck.db.text_slices import SLICE, text_slices
 
 
 def numbers(text: str | None, dtype: type = np.int64) -> np.ndarray:
@@ -20,12 +20,4 @@ def numbers(text: str | None, dtype: type = np.int64) -> np.ndarray:
         return np.zeros(0, dtype=dtype)
     if len(text) <= SLICE:
         return np.fromstring(text, dtype=dtype, sep=",")
-    parts: list[np.ndarray] = []
-    start, size = 0, len(text)
-    while start < size:
-        end = text.find(",", start + SLICE)
-        if end < 0:
-            end = size
-        parts.append(np.fromstring(text[start:end], dtype=dtype, sep=","))
-        start = end + 1
-    return np.concatenate(parts)
+    return np.concatenate([np.fromstring(piece, dtype=dtype, sep=",") for piece in text_slices(text)])

@@ -18,6 +18,7 @@ from labdeck.db.batches import batches, pks_in, placeholders
 from labdeck.db.entities import ProjectInfo, RunInfo, WarningInfo
 from labdeck.db.filters import Filter, SortKey, is_project, sort_terms, to_sql, uses_project
 from labdeck.db.pattern_text import like_escaped
+from labdeck.db.text_slices import ints
 from labdeck.db.series import stats_from_row
 from labdeck.errors import UserError
 
@@ -77,7 +78,7 @@ def pks_in_order(conn: sqlite3.Connection, sql: str, params: Sequence) -> list[i
     rows in the listing's order: SQLite never flattens a subquery with an ORDER BY into an
     aggregate (tests compare this with the rows read one by one, for many orders)."""
     (text,) = conn.execute(f"SELECT group_concat(pk) FROM ({sql})", params).fetchone()
-    return json.loads(f"[{text}]") if text else []  # JSON's parser: 16 ms for 100,000 pks
+    return ints(text)
 
 
 def listing_sql(
