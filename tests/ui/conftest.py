@@ -12,7 +12,7 @@ from labdeck.workspace import Workspace
 from PySide6.QtCore import QCoreApplication, QSettings
 from tests_support import make_runs
 
-WAIT_MS = 10_000
+WAIT_MS = 30_000  # a guard on a loaded machine (a pass starts the indexer process first), not a timing
 
 
 class Gui:

@@ -19,7 +19,14 @@ def test_the_cheaper_check_answers_as_pyside6_does():
     assert getattr(ours, "labdeck", False), "importing labdeck.ui installs the check"
     original = ours.__closure__[0].cell_contents  # the check it replaced, kept for other modules
     modules = [m for name, m in sorted(sys.modules.items()) if m is not None]
-    answers = {m.__name__: (ours(m), original(m)) for m in modules}
+    answers = {}
+    for m in modules:
+        mine = ours(m)  # never raises
+        assert isinstance(mine, bool)
+        try:
+            answers[getattr(m, "__name__", repr(m))] = (mine, original(m))
+        except Exception:  # noqa: BLE001 - PySide6's own check fails on some odd modules (torch's)
+            continue
     differ = {name: pair for name, pair in answers.items() if pair[0] != pair[1]}
     assert not differ
     # Both answers occur among the modules loaded: the comparison is not vacuous.

@@ -34,7 +34,10 @@ def install() -> bool:
 
 def _checker(original: Callable[[ModuleType], bool]) -> Callable[[ModuleType], bool]:
     def uses_pyside(module: ModuleType) -> bool:
-        path = getattr(module, "__file__", None)
+        try:
+            path = getattr(module, "__file__", None)
+        except Exception:  # noqa: BLE001 - a module object that raises on any attribute (torch.classes)
+            return False
         if not (isinstance(path, str) and path.endswith(".py")):
             return original(module)  # built in, compiled or bytecode only: PySide6's own answer
         try:
