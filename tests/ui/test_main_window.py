@@ -546,3 +546,32 @@ def test_the_first_page_needs_no_sqlalchemy_and_indexing_starts_after_it_off_the
     """)
     out = _run_fresh(script, tmp_path)
     assert "threads left: []" in out and "indexer stopped" in out
+
+
+def test_an_indexer_that_dies_is_reported_and_the_next_pass_starts_another(window, gui, project, workspace):
+    """The indexer process killed while it watches: the status line stops saying "watching",
+    and a rescan starts a new indexer whose pass finds a run written meanwhile."""
+    import os
+    import signal
+
+    from labdeck.ui import indexing
+
+    window.indexing.start_watching()
+    gui.until(lambda: window.indexing.watching and not window.indexing.busy)
+    first = window.indexing.indexer_pid
+    assert first is not None and first != os.getpid()
+    assert window.state_label.text() == "watching"
+    os.kill(first, signal.SIGKILL)
+    gui.until(lambda: not window.indexing.watching)
+    assert window.state_label.text() == "idle"  # lived under RESTART_AFTER_S: not restarted
+    assert indexing.RESTART_AFTER_S > 0
+    with labdeck.start_run(project, name="meanwhile", record_provenance=False) as run:
+        run.log({"loss": 0.5}, step=0)
+    results: list[object] = []
+    window.indexing.pass_finished.connect(results.append)
+    window.sidebar.rescan_requested.emit()
+    gui.until(lambda: bool(results) and not window.indexing.busy)
+    assert type(results[0]).__name__ == "IndexStats"
+    assert window.indexing.indexer_pid not in (None, first)
+    gui.loaded(window, 5)
+    assert "meanwhile" in gui.texts(window)
