@@ -4,8 +4,9 @@ hearing from it, and stopping it.
 The process starts at the first request, so a window that never indexes never starts one.
 Events are handed to ``on_event`` on a thread of this class's own (the app posts them to its
 GUI thread). When the process ends without being told to (killed, crashed), ``on_event``
-gets ``{"event": "gone", "code": exit code}`` and the next request starts a new one: a pass
-cut short that way loses nothing (its sources are read again from their last stored state).
+gets ``{"event": "gone", "code": exit code, "pid": its pid}`` and the next request starts a
+new one: a pass cut short that way loses nothing (its sources are read again from their last
+stored state).
 """
 
 from __future__ import annotations
@@ -95,7 +96,7 @@ class IndexProcess:
         code = process.wait()
         if not self._stopping:
             log.warning("the indexer process ended unexpectedly (exit code %s)", code)
-            self._on_event({"event": "gone", "code": code})
+            self._on_event({"event": "gone", "code": code, "pid": process.pid})
 
     def stop(self, timeout_s: float = STOP_WAIT_S) -> None:
         """Stop the indexer (its pass under way cancelled) and wait for it and its listener."""

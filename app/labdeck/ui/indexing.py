@@ -99,7 +99,8 @@ class IndexingService(QObject):
         elif kind == "watching":
             self.watching = True
             self._ended(None)
-        elif kind == "gone":
+        elif kind == "gone" and event.get("pid") == self._process.pid:
+            # (Not a process a request has already replaced: its operation is not this one.)
             self._gone(event.get("code"))
 
     def _ended(self, result: object) -> None:
