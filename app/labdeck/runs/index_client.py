@@ -15,6 +15,7 @@ import logging
 import os
 import subprocess
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -40,6 +41,7 @@ class IndexProcess:
         self._requests: Connection | None = None
         self._listener: threading.Thread | None = None
         self._stopping = False
+        self.started_at = 0.0  # time.monotonic() when the running indexer was started
 
     @property
     def pid(self) -> int | None:
@@ -76,6 +78,7 @@ class IndexProcess:
         os.close(requests_read)  # the indexer's ends: its own now
         os.close(events_write)
         self._process = process
+        self.started_at = time.monotonic()
         self._requests = Connection(requests_write, readable=False)
         events = Connection(events_read, writable=False)
         self._stopping = False

@@ -45,7 +45,6 @@ class IndexingService(QObject):
         # Operations waiting for the one under way: ("index", project or None) or ("watch", polling).
         self._queue: list[tuple[str, Any]] = []
         self._current: tuple[str, Any] | None = None
-        self._started_at = 0.0
         self.watching = False  # the indexer's watcher runs
         self._watch_polling: bool | None = None  # how the watcher was asked to run, once asked
 
@@ -74,8 +73,6 @@ class IndexingService(QObject):
                 self._queue.append(op)
             return
         kind, arg = op
-        if self._process.pid is None:
-            self._started_at = time.monotonic()
         self._current = op
         self.busy_changed.emit(True)
         try:
@@ -114,7 +111,7 @@ class IndexingService(QObject):
 
     def _gone(self, code: Any) -> None:
         was_watching, self.watching = self.watching, False
-        lived_s = time.monotonic() - self._started_at
+        lived_s = time.monotonic() - self._process.started_at
         if was_watching and self._watch_polling is not None and lived_s >= RESTART_AFTER_S:
             self._queue.insert(0, ("watch", self._watch_polling))
         if self._current is not None:
