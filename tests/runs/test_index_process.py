@@ -131,3 +131,18 @@ def test_the_indexer_stops_when_the_app_goes_without_a_word(indexed):
     indexer.next("gone", timeout_s=30)
     with pytest.raises(ProcessLookupError):
         os.kill(pid, 0)
+
+
+def test_an_indexer_that_cannot_start_says_why(tmp_path):
+    """An index the indexer cannot open (here a folder where the file should be): the process
+    ends, and its "gone" carries the last line it wrote, the error, for the app to show."""
+    folder = tmp_path / "not-a-file.sqlite"
+    folder.mkdir()
+    indexer = Indexer(folder)
+    try:
+        indexer.process.send({"op": "index", "path": None})
+        gone = indexer.next("gone", timeout_s=60)
+    finally:
+        indexer.process.stop()
+    assert gone["code"] != 0
+    assert "not-a-file.sqlite" in gone["reason"] or "Error" in gone["reason"], gone["reason"]

@@ -4,9 +4,9 @@ hearing from it, and stopping it.
 The process starts at the first request, so a window that never indexes never starts one.
 Events are handed to ``on_event`` on a thread of this class's own (the app posts them to its
 GUI thread). When the process ends without being told to (killed, crashed), ``on_event``
-gets ``{"event": "gone", "code": exit code, "pid": its pid}`` and the next request starts a
-new one: a pass cut short that way loses nothing (its sources are read again from their last
-stored state).
+gets ``{"event": "gone", "code": exit code, "pid": its pid, "reason": the last line it wrote
+to stderr}`` and the next request starts a new one: a pass cut short that way loses nothing
+(its sources are read again from their last stored state).
 """
 
 from __future__ import annotations
@@ -14,8 +14,10 @@ from __future__ import annotations
 import logging
 import os
 import subprocess
+import sys
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -29,6 +31,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 MODULE = "labdeck.runs.index_process"
+STDERR_KEPT = 20  # the indexer's last lines of stderr kept, to say why it ended
 STOP_WAIT_S = 15.0  # a pass ends between two sources; a watcher joins its threads
 
 
@@ -70,7 +73,7 @@ class IndexProcess:
                 helper_command(MODULE, "--index", str(self.index), "--requests", str(requests_read),
                                "--events", str(events_write)),
                 pass_fds=(requests_read, events_write), cwd=helper_cwd(), env=helper_env(),
-                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
+                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         except BaseException:
             for fd in (requests_read, requests_write, events_read, events_write):
                 os.close(fd)
@@ -82,11 +85,15 @@ class IndexProcess:
         self._requests = Connection(requests_write, readable=False)
         events = Connection(events_read, writable=False)
         self._stopping = False
-        self._listener = threading.Thread(target=self._listen, args=(process, events), name="labdeck-index-events",
-                                          daemon=True)
+        said: deque[str] = deque(maxlen=STDERR_KEPT)
+        relay = threading.Thread(target=_relay_stderr, args=(process, said), name="labdeck-index-stderr", daemon=True)
+        relay.start()
+        self._listener = threading.Thread(target=self._listen, args=(process, events, relay, said),
+                                          name="labdeck-index-events", daemon=True)
         self._listener.start()
 
-    def _listen(self, process: subprocess.Popen, events: Connection) -> None:
+    def _listen(self, process: subprocess.Popen, events: Connection, relay: threading.Thread,
+                said: deque[str]) -> None:
         try:
             while True:
                 try:
@@ -97,9 +104,11 @@ class IndexProcess:
         finally:
             events.close()
         code = process.wait()
+        relay.join()  # the process's last words are all read
         if not self._stopping:
-            log.warning("the indexer process ended unexpectedly (exit code %s)", code)
-            self._on_event({"event": "gone", "code": code, "pid": process.pid})
+            reason = next((line for line in reversed(said) if line.strip()), "")
+            log.warning("the indexer process ended unexpectedly (exit code %s): %s", code, reason)
+            self._on_event({"event": "gone", "code": code, "pid": process.pid, "reason": reason})
 
     def stop(self, timeout_s: float = STOP_WAIT_S) -> None:
         """Stop the indexer (its pass under way cancelled) and wait for it and its listener."""
@@ -127,3 +136,17 @@ class IndexProcess:
         if self._requests is not None:
             self._requests.close()
         self._process = self._requests = self._listener = None
+
+
+def _relay_stderr(process: subprocess.Popen, said: deque[str]) -> None:
+    """The indexer's stderr, passed on to the app's (where the user started it from a shell)
+    and its last lines kept (the reason an indexer that died is shown with)."""
+    assert process.stderr is not None
+    with process.stderr:
+        for raw in process.stderr:
+            line = raw.decode("utf-8", "replace").rstrip("\n")
+            said.append(line)
+            try:
+                sys.stderr.write(line + "\n")
+            except (OSError, ValueError, AttributeError):
+                pass  # no stderr here (a desktop launcher): kept above all the same

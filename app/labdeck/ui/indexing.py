@@ -98,7 +98,7 @@ class IndexingService(QObject):
             self._ended(None)
         elif kind == "gone" and event.get("pid") == self._process.pid:
             # (Not a process a request has already replaced: its operation is not this one.)
-            self._gone(event.get("code"))
+            self._gone(event.get("code"), str(event.get("reason") or ""))
 
     def _ended(self, result: object) -> None:
         """The operation under way ended with ``result`` (None: the watcher started)."""
@@ -109,14 +109,15 @@ class IndexingService(QObject):
             self.pass_finished.emit(result)
         self._next()
 
-    def _gone(self, code: Any) -> None:
+    def _gone(self, code: Any, reason: str) -> None:
         was_watching, self.watching = self.watching, False
         lived_s = time.monotonic() - self._process.started_at
         if was_watching and self._watch_polling is not None and lived_s >= RESTART_AFTER_S:
             self._queue.insert(0, ("watch", self._watch_polling))
         if self._current is not None:
-            self._ended(IndexFailed(f"the indexer process ended unexpectedly (exit code {code}); "
-                                    "what it wrote is kept, and the next pass goes on from there"))
+            said = f": {reason}" if reason else ""
+            self._ended(IndexFailed(f"the indexer process ended unexpectedly (exit code {code}){said}. "
+                                    "What it wrote is kept, and the next pass goes on from there."))
         elif self._queue:
             self._next()
         else:
