@@ -109,8 +109,6 @@ def listing_sql(
         joins.insert(0, "JOIN projects ON projects.id = runs.project_id")
     conditions: list[str] = []
     params: list = []
-    if not include_deleted:
-        conditions.append(_SHOWN)
     if project is not None:
         conditions.append("projects.path = ?")
         params.append(project)
@@ -123,13 +121,13 @@ def listing_sql(
         within = pks_in("run_pk", among)
     if where is not None:
         conditions.append(to_sql(where, params, within))
-    every_run_shown = conditions == [_SHOWN] and not joins and not sort
-    if not every_run_shown and not include_deleted:
-        # Another listing reads the runs table as before the partial indexes of migration
+    every_run_shown = not include_deleted and not conditions and not joins and not sort
+    if not include_deleted:
+        # Any other listing reads the runs table as before the partial indexes of migration
         # 0017: walking one in its order and looking up each run's row for a sort key or a
         # filter took twice as long (570 against 250–320 ms for a sort of 100,000 runs). The
         # unary "+" keeps SQLite from seeing that the condition matches their own.
-        conditions[conditions.index(_SHOWN)] = _SHOWN_NOT_THROUGH_START_UP_INDEXES
+        conditions.insert(0, _SHOWN if every_run_shown else _SHOWN_NOT_THROUGH_START_UP_INDEXES)
     if ordered and every_run_shown:
         # Every run shown, newest first (what the app lists when it opens): a walk of the
         # partial index ix_runs_listed_newest, which holds exactly these runs in this order.
