@@ -341,3 +341,25 @@ def test_a_listing_read_as_one_row_of_text_keeps_the_order_of_its_rows(varied):
                                                           **scope)
                     one_by_one = [pk for (pk,) in conn.execute(sql, params)]
                     assert run_listing.pks_in_order(conn, sql, params) == one_by_one, (query, sort, scope)
+
+
+@pytest.mark.parametrize("column", ["start_time + 0", "end_time", "start_time * 1.5"])
+@pytest.mark.parametrize("one_missing", [False, True])
+def test_numbers_read_as_text_equal_the_rows(varied, column, one_missing):
+    """Integers come as one row of text, other columns as rows: each as the rows hold them,
+    with or without runs that lack a value."""
+    import numpy as np
+
+    from labdeck.db.sort_ranks import exact_numbers
+
+    if one_missing:
+        with varied.db.write_rows() as conn:
+            conn.execute("UPDATE runs SET start_time = NULL, end_time = NULL WHERE pk = (SELECT max(pk) FROM runs)")
+    with varied.db.rows() as conn:
+        pks, values = exact_numbers(conn, "pk", column, "runs")
+        rows = conn.execute(f"SELECT pk, {column} FROM runs").fetchall()
+    assert any(v is None for _, v in rows) or not one_missing
+    got = dict(zip(pks.tolist(), values.tolist()))
+    assert len(got) == len(pks) and got.keys() == {pk for pk, _ in rows}
+    for pk, value in rows:
+        assert np.isnan(got[pk]) if value is None else got[pk] == value, (pk, value, got[pk])
