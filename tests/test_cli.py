@@ -239,6 +239,16 @@ def test_a_verb_imports_only_its_own_module(tmp_path):
                               check=True)
         loaded = done.stdout.strip().splitlines()[-1]
         assert loaded == f"['labdeck.cli.common', 'labdeck.cli.{own}']", (verb, loaded)
+    # Nor do the dataset verbs load the runs' query language, RE2, the runs' records, the
+    # datasets' rules (none were set) or platformdirs (LABDECK_HOME names the data folder).
+    runs_only = ("re2", "labdeck.runs.query", "labdeck.db.filters", "labdeck.db.entities", "labdeck.datasets.rules",
+                 "platformdirs")
+    code = ("import sys; from labdeck.cli import run_cli; run_cli(['--index', sys.argv[1], *sys.argv[2:]]); "
+            f"print(sorted(set(sys.modules) & {set(runs_only)!r}))")
+    for verb in datasets:
+        done = subprocess.run([sys.executable, "-c", code, str(index), *verb], capture_output=True, text=True,
+                              check=True, env={**os.environ, "LABDECK_HOME": str(tmp_path / "home")})
+        assert done.stdout.strip().splitlines()[-1] == "[]", verb
 
 
 def test_a_user_error_is_one_line_and_a_bug_keeps_its_traceback(tmp_path, monkeypatch, capsys):

@@ -7,19 +7,19 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from labdeck.db import compare, grouping, run_links, run_listing
 from labdeck.db.engine import Database
-from labdeck.db.entities import ProjectInfo, RunInfo, Series, WarningInfo
 from labdeck.paths import default_index_path, normalise
 from labdeck.runs import series_loaders  # noqa: F401 - registers the loaders of points kept in a tool's store
-from labdeck.runs.fold import Folded, Source, fold
-from labdeck.runs.query import parse_query, parse_sort
 from labdeck.tasks import Task
 
 # Projects, runs, warnings, points and provenance are read in plain SQL (``db/run_listing.py``,
 # ``db/compare.py``); what needs SQLAlchemy (writes, indexing, the registries found in sources)
 # imports it in the method, so `labdeck runs` starts without it (``scripts/bench_cli.py``).
+# The runs' reads too are imported where used: the query language, RE2 and the runs' records
+# cost `labdeck dataset add` about 30 ms of start-up it does not use.
 if TYPE_CHECKING:
+    from labdeck.db.entities import ProjectInfo, RunInfo, Series, WarningInfo
+    from labdeck.runs.fold import Folded
     from labdeck.runs.index_stats import IndexStats
     from labdeck.cards.service import CardService
     from labdeck.datasets.adding import DatasetAdding
@@ -119,6 +119,8 @@ class Workspace:
             return remove_project(session, path)
 
     def projects(self) -> list[ProjectInfo]:
+        from labdeck.db import run_listing
+
         with self.db.rows() as conn:
             return run_listing.list_projects(conn)
 
@@ -142,6 +144,9 @@ class Workspace:
         project: str | None = None,
         experiment: str | None = None,
     ) -> list[int]:
+        from labdeck.db import run_listing
+        from labdeck.runs.query import parse_query, parse_sort
+
         where = parse_query(query)
         keys = parse_sort(sort)
         with self.db.rows() as conn:
@@ -152,6 +157,8 @@ class Workspace:
     def group_members(self, key: str) -> list[tuple[str | None, str]]:
         """Each value of ``key`` (a param, tag or attribute) with its runs' pks as
         comma-separated text (see db.grouping.members)."""
+        from labdeck.db import grouping
+
         with self.db.rows() as conn:
             return grouping.members(conn, key)
 
@@ -160,16 +167,20 @@ class Workspace:
         return self.runs_by_pk(pks)
 
     def runs_by_pk(self, pks: list[int]) -> list[RunInfo]:
+        from labdeck.db import run_listing
+
         with self.db.rows() as conn:
             return run_listing.runs_by_pk(conn, pks)
 
     def run(self, ref: str) -> RunInfo:
+        from labdeck.db import run_listing
+
         with self.db.rows() as conn:
             return run_listing.runs_by_pk(conn, [run_listing.find_run_pk(conn, ref)])[0]
 
     def set_hidden(self, refs: list[str], hidden: bool = True) -> int:
         """Hide runs from labdeck's lists (or show them again); the files stay as they are."""
-        from labdeck.db import raw
+        from labdeck.db import raw, run_listing
         from labdeck.db.writer import set_runs_hidden
 
         with self.db.write() as session:
@@ -183,12 +194,17 @@ class Workspace:
             return set_runs_hidden(session, pks, hidden)
 
     def series(self, ref: str, keys: list[str] | None = None) -> dict[str, Series]:
+        from labdeck.db import compare, run_listing
+
         with self.db.rows() as conn:
             return compare.series_of(conn, run_listing.find_run_pk(conn, ref), keys)
 
     def training_series(self, ref: str, keys: list[str] | None = None) -> Folded:
         """The run's series with those of its training's other sources (linked runs in other
         formats) folded in, each metric once from its richest source (``runs/fold.py``)."""
+        from labdeck.db import compare, run_links, run_listing
+        from labdeck.runs.fold import Source, fold
+
         with self.db.rows() as conn:
             pk = run_listing.find_run_pk(conn, ref)
             pks = [pk, *run_links.linked_sources(conn, [pk]).get(pk, [])]
@@ -201,6 +217,8 @@ class Workspace:
         return folded
 
     def warnings(self, project: str | None = None) -> list[WarningInfo]:
+        from labdeck.db import run_listing
+
         with self.db.rows() as conn:
             return run_listing.list_warnings(conn, project=normalise(project) if project else None)
 
@@ -211,10 +229,14 @@ class Workspace:
             return catalogue.registered_models(session, project=normalise(project) if project else None)
 
     def known_keys(self) -> dict[str, list[str]]:
+        from labdeck.db import run_listing
+
         with self.db.rows() as conn:
             return run_listing.known_keys(conn)
 
     def provenance(self, ref: str) -> str:
+        from labdeck.db import compare, run_listing
+
         with self.db.rows() as conn:
             pk = run_listing.find_run_pk(conn, ref)
             return compare.provenance_texts(conn, [pk])[pk]

@@ -15,7 +15,7 @@ from functools import cache
 
 from labdeck.cli.common import USER_ERRORS, CliError
 from labdeck.db.engine import IndexOpenError
-from labdeck.runs.query import QueryError
+from labdeck.runs.query_error import QueryError
 from labdeck.workspace import Workspace
 
 __all__ = ["CliError", "build_parser", "run_cli", "verbs"]

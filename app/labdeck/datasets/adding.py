@@ -16,12 +16,11 @@ from __future__ import annotations
 import os
 import time
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import blake3
 
 from labdeck.clock import now_ms
-from labdeck.datasets import rules as rules_mod
-from labdeck.datasets import tabular
 from labdeck.datasets.ingest import ingest
 from labdeck.datasets.listing import DatasetListing
 from labdeck.datasets.scan import scan
@@ -32,6 +31,9 @@ from labdeck.db.dataset_listing import VersionInfo
 from labdeck.db.engine import Database
 from labdeck.db.retry import write_again_on_race
 from labdeck.tasks import Task
+
+if TYPE_CHECKING:
+    from labdeck.datasets import rules as rules_mod
 
 
 class ValidationRefused(StoreError):
@@ -134,6 +136,10 @@ class DatasetAdding(DatasetListing):
         return result(version, None, problems)
 
     def _check(self, rules: dict, files: list[tuple[str, int, str]]) -> list[rules_mod.Problem]:
+        # The rules and the tabular readers: only for a dataset that has rules.
+        from labdeck.datasets import rules as rules_mod
+        from labdeck.datasets import tabular
+
         problems: list[rules_mod.Problem] = []
         checked = 0
         for rel, _, digest in files:

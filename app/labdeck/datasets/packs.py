@@ -23,7 +23,6 @@ import contextlib
 import os
 import struct
 import threading
-import uuid
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
@@ -187,7 +186,7 @@ class _OpenPack:
     __slots__ = ("entries", "fd", "flushed", "id", "size")
 
     def __init__(self, folder: Path) -> None:
-        self.id = uuid.uuid4().hex
+        self.id = os.urandom(16).hex()
         self.fd = os.open(folder / f"{self.id}.pack", os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o444)
         self.size = 0
         self.flushed = 0  # size when a background flush last started

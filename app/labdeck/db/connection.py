@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from labdeck.db.filters import register_sql_functions
+from labdeck.db.sql_regexp import register_sql_functions
 
 BUSY_TIMEOUT_MS = 30_000
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import lru_cache
-from collections.abc import Callable
 from typing import Union
 
 import re2
@@ -127,34 +126,6 @@ def compile_pattern(pattern: str):
     except re2.error as exc:
         reason = exc.args[0].decode("utf-8", "replace") if exc.args and isinstance(exc.args[0], bytes) else str(exc)
         raise PatternError(f"{reason} (RE2 syntax: no look-around or back-references)") from None
-
-
-@lru_cache(maxsize=64)
-def _matcher(pattern: str) -> Callable[[bytes], bool]:
-    """Whether ``pattern`` occurs in a UTF-8 text. Through google-re2's own binding where it
-    is there: its Python search() builds a match object per call, half the time per row."""
-    compiled = compile_pattern(pattern)
-    binding = getattr(compiled, "_regexp", None)
-    anchor = getattr(getattr(re2, "_Anchor", None), "UNANCHORED", None)
-    if binding is None or anchor is None:
-        return lambda data: compiled.search(data) is not None
-    return lambda data: binding.Match(anchor, data, 0, len(data))[0][0] != -1
-
-
-def _regexp(pattern: str, value) -> int | None:
-    if value is None:
-        return None
-    text = value if isinstance(value, str) else str(value)
-    try:
-        matches = _matcher(pattern)
-    except PatternError:
-        return None  # the parser refuses such patterns before they reach SQL
-    return int(matches(text.encode("utf-8", "surrogatepass")))
-
-
-def register_sql_functions(dbapi_conn) -> None:
-    """Functions the filters call in SQL; run on every new SQLite connection."""
-    dbapi_conn.create_function("labdeck_regexp", 2, _regexp, deterministic=True)
 
 
 # The tables a query's namespaces live in.

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import fcntl
 import os
-import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -98,7 +97,7 @@ def writer_lock(
                         told = True
                     time.sleep(POLL_S)
             os.ftruncate(fd, 0)
-            os.pwrite(fd, f"{os.getpid()} {socket.gethostname()} {what}\n".encode(), 0)
+            os.pwrite(fd, f"{os.getpid()} {os.uname().nodename} {what}\n".encode(), 0)
             held[key] = [fd, 0]
             try:
                 yield

@@ -15,14 +15,17 @@ import sqlite3
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import TYPE_CHECKING, TypeAlias
 
 from labdeck.db.batches import batches, placeholders
-from labdeck.db.entities import Series
 from labdeck.errors import UserError
+
+if TYPE_CHECKING:  # the records: not loaded by verbs that read no points
+    from labdeck.db.entities import Series
 
 # (the source file, the tool's run ids, metric keys or None for all) ->
 #     {run id: {key: Series}}; raises SeriesUnavailable when the store cannot be read.
-Loader = Callable[[Path, list[str], list[str] | None], dict[str, dict[str, Series]]]
+Loader: TypeAlias = "Callable[[Path, list[str], list[str] | None], dict[str, dict[str, Series]]]"
 
 _loaders: dict[str, Loader] = {}
 

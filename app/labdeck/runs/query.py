@@ -39,34 +39,13 @@ from labdeck.db.filters import (
     SortKey,
     compile_pattern,
 )
-from labdeck.errors import UserError
+from labdeck.runs.query_error import QueryError
 from labdeck.runs.readers.base import STATUSES
 
 NAMESPACES = ("params", "metrics", "tags")
 MAX_QUERY_LENGTH = 10_000
 MAX_DEPTH = 64
 MAX_TERMS = 256
-_CONTEXT = 60  # characters shown either side of an error in a long query
-
-
-class QueryError(UserError, ValueError):
-    def __init__(self, message: str, query: str, position: int) -> None:
-        super().__init__(message)
-        self.message = message
-        self.query = query
-        self.position = position
-
-    def pretty(self) -> str:
-        """The message, the query and a caret under the offending token (a long query is
-        shown as the stretch around it)."""
-        start = max(0, self.position - _CONTEXT)
-        shown = self.query[start : self.position + _CONTEXT]
-        lead = "..." if start else ""
-        tail = "..." if start + len(shown) < len(self.query) else ""
-        return f"{self.message}\n  {lead}{shown}{tail}\n  {' ' * (len(lead) + self.position - start)}^"
-
-    def __str__(self) -> str:
-        return f"{self.message} (at column {self.position + 1})"
 
 
 @dataclass(frozen=True)
