@@ -2,8 +2,9 @@
 length, the data and the masked crc32c of the data; a file is read up to the first record that
 fails its CRC or is incomplete, and how the walk stopped becomes a warning.
 
-Speed: the records are framed with ``struct`` and their data CRCs computed with google-crc32c,
-one record at a time (the one loop left in Python, about 0.5 µs a record); the length and
+Speed: the records are framed with ``struct``, one record at a time (the one loop left in
+Python, about 0.3 µs a record); their data CRCs are computed for all records of a chunk at
+once (``_crc32c_many``: a call of google-crc32c per record cost 0.7 µs more); the length and
 data CRCs are then checked, and the records of the overwhelmingly common shape (one tag, one
 ``simple_value``, as ``add_scalar`` writes them) decoded, for all records of a chunk at once
 with NumPy. Measured on 2,000,000 points: 3.8 s → 1.4 s for the walk, against decoding each
@@ -20,6 +21,7 @@ from pathlib import Path
 import google_crc32c
 import numpy as np
 
+from labdeck.runs.readers._crc32c_many import crc32c_many
 from labdeck.runs.readers._tb_decode import RunState
 
 _CHUNK = 16 << 20  # bytes read at a time: bounded memory on multi-GB image logs
@@ -46,16 +48,13 @@ def _scan(buf: bytes, pos: int, run: RunState) -> tuple[int, str]:
     and decoding the common shape happen over all records at once, in NumPy (below).
     """
     size = len(buf)
-    crc = google_crc32c.value
     length_of = _LENGTH.unpack_from
     starts: list[int] = []
-    crcs: list[int] = []
-    add_start, add_crc = starts.append, crcs.append
+    add_start = starts.append
     while pos + 12 <= size:  # every check is made afterwards, for all records at once
         start = pos + 12
         pos = start + length_of(buf, pos)[0] + 4
         add_start(start)
-        add_crc(crc(buf[start : pos - 4]))
     if not starts:
         return pos, (_END if pos == size else _INCOMPLETE)
     data_starts = np.asarray(starts, dtype=np.int64)
@@ -67,7 +66,7 @@ def _scan(buf: bytes, pos: int, run: RunState) -> tuple[int, str]:
     raw = np.frombuffer(buf, dtype=np.uint8)
     whole = ends + 4 <= size  # only the last record can run past the buffer
     length_ok = _lengths_ok(raw, headers, run.ok_lengths)
-    computed = np.asarray(crcs, dtype=np.uint64)
+    computed = crc32c_many(buf, data_starts, ends - data_starts).astype(np.uint64)
     masked = (((computed >> 15) | (computed << 17)) + _MASK_DELTA) & _U32_MASK
     stored = _gather(raw, np.minimum(ends, size - 4), 4).view("<u4").ravel()
     bad = np.flatnonzero(~length_ok | ~whole | (masked != stored))
