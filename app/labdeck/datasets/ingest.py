@@ -203,13 +203,15 @@ def ingest(
     # The add holds the store's shared lock, so gc cannot run until it ends; what gc did
     # before must be seen now, or an object it removed could pass for present.
     store.packs.refresh()
+    packed = store.packs.digests()  # what has_object asks, without a call per file
     digests: dict[str, tuple[int, str]] = {}
     todo: list[SourceFile] = []
     for sf in files:
         hit = cache.get((sf.dev, sf.ino))
         # The object must still be there: gc drops this index's cache entries for what it
         # removes, but a gc run from another index sharing the store cannot.
-        if hit is not None and hit[0] == sf.size and hit[1] == sf.mtime_ns and store.has_object(hit[2]):
+        if (hit is not None and hit[0] == sf.size and hit[1] == sf.mtime_ns
+                and (hit[2] in packed or store.has_loose(hit[2]))):
             digests[sf.rel] = (sf.size, hit[2])
             result.cached += 1
             continue

@@ -23,7 +23,7 @@ import contextlib
 import os
 import struct
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import NamedTuple
@@ -130,6 +130,11 @@ class PackIndex:
 
     def __contains__(self, digest: str) -> bool:
         return digest in self._map
+
+    def digests(self) -> Mapping[str, tuple[str, int, int]]:
+        """The packed objects as of the last refresh, for many lookups in a row (a map once
+        published is never changed: a refresh publishes another)."""
+        return self._map
 
     def packs(self) -> dict[str, list[Entry]]:
         self.refresh()

@@ -56,8 +56,10 @@ def scan(source: str | os.PathLike, task: Task | None = None) -> Scan:
     result = Scan(root)
     errors: list[str] = []
     root_s = str(root)
+    add = result.files.append
     # An explicit stack over os.scandir: each entry costs one lstat (DirEntry caches it and
-    # knows links from d_type), where os.walk plus our own lstat cost two.
+    # knows links from d_type), where os.walk plus our own lstat cost two. This loop runs
+    # once per file of every add: what it does besides the lstat is kept to the least.
     stack = [(root_s, "")]
     while stack:
         dirpath, rel_dir = stack.pop()
@@ -66,13 +68,13 @@ def scan(source: str | os.PathLike, task: Task | None = None) -> Scan:
             task.report(len(result.files), None, f"listing {dirpath}")
         try:
             with os.scandir(dirpath) as it:
-                entries = sorted(it, key=lambda e: e.name)
+                entries = list(it)
         except OSError as exc:
             errors.append(f"cannot read {dirpath}: {exc.strerror}")
             continue
+        _check_names(rel_dir, entries)
         for entry in entries:
-            rel = f"{rel_dir}{entry.name}"
-            _check_rel(rel)
+            rel = rel_dir + entry.name
             try:
                 if entry.is_symlink():
                     target = os.path.realpath(entry.path)
@@ -97,12 +99,27 @@ def scan(source: str | os.PathLike, task: Task | None = None) -> Scan:
             except OSError as exc:
                 errors.append(f"cannot read {entry.path}: {exc.strerror}")
                 continue
-            if not stat.S_ISREG(st.st_mode):
+            if not S_ISREG(st.st_mode):
                 result.skipped.append(f"{rel}: not a regular file (device, pipe or socket)")
                 continue
-            result.files.append(_source_file(rel, entry.path, st))
+            add(_new(SourceFile, (rel, entry.path, st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)))
     if errors:
         more = f" (and {len(errors) - 5} more)" if len(errors) > 5 else ""
         raise StoreError("; ".join(errors[:5]) + more + ": nothing was added")
-    result.files.sort(key=lambda f: f.rel)
+    result.files.sort()  # by path: paths are unique, so tuples never compare further
+    result.skipped.sort()
     return result
+
+
+_new = tuple.__new__  # a SourceFile without NamedTuple's Python-level __new__
+S_ISREG = stat.S_ISREG
+
+
+def _check_names(rel_dir: str, entries: list[os.DirEntry]) -> None:
+    """Every name of a folder valid UTF-8, checked in one encode (the folder's own path was
+    checked as a name of its parent)."""
+    try:
+        "/".join([e.name for e in entries]).encode("utf-8")
+    except UnicodeEncodeError:
+        for entry in entries:
+            _check_rel(rel_dir + entry.name)

@@ -173,8 +173,11 @@ class Store:
         until it ends); a pack another add writes meanwhile is missed, costing only a second
         copy, which gc drops. Called once per file: no further stat of the packs folder.
         """
+        return digest in self.packs or self.has_loose(digest)
+
+    def has_loose(self, digest: str) -> bool:
         # Plain strings: called once per file on every add, where pathlib's cost showed up.
-        return digest in self.packs or os.path.exists(f"{self._objects_s}/{digest[:2]}/{digest[2:]}")
+        return os.path.exists(f"{self._objects_s}/{digest[:2]}/{digest[2:]}")
 
     @contextlib.contextmanager
     def open_object(self, digest: str) -> Iterator[ObjectReader]:
