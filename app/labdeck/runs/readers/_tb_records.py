@@ -2,8 +2,8 @@
 length, the data and the masked crc32c of the data; a file is read up to the first record that
 fails its CRC or is incomplete, and how the walk stopped becomes a warning.
 
-Speed: the records are framed with ``struct``, one record at a time (the one loop left in
-Python, about 0.3 µs a record); their data CRCs are computed for all records of a chunk at
+Speed: the records are framed by predicting the next headers where the lengths repeat
+(``_frame``: 0.08 µs a record where reading each length in turn took 0.37); their data CRCs are computed for all records of a chunk at
 once (``_crc32c_many``: a call of google-crc32c per record cost 0.7 µs more); the length and
 data CRCs are then checked, and the records of the overwhelmingly common shape (one tag, one
 ``simple_value``, as ``add_scalar`` writes them) decoded, for all records of a chunk at once
@@ -48,16 +48,9 @@ def _scan(buf: bytes, pos: int, run: RunState) -> tuple[int, str]:
     and decoding the common shape happen over all records at once, in NumPy (below).
     """
     size = len(buf)
-    length_of = _LENGTH.unpack_from
-    starts: list[int] = []
-    add_start = starts.append
-    while pos + 12 <= size:  # every check is made afterwards, for all records at once
-        start = pos + 12
-        pos = start + length_of(buf, pos)[0] + 4
-        add_start(start)
-    if not starts:
+    data_starts, pos = _frame(buf, pos)  # every check is made afterwards, for all records at once
+    if not data_starts.size:
         return pos, (_END if pos == size else _INCOMPLETE)
-    data_starts = np.asarray(starts, dtype=np.int64)
     headers = data_starts - 12
     # Each record's data ends 4 bytes before the next record's header (or where the walk stopped).
     ends = np.empty_like(data_starts)
@@ -86,6 +79,59 @@ def _scan(buf: bytes, pos: int, run: RunState) -> tuple[int, str]:
         run.saw_wall(float(_gather(raw, data_starts[:1] + 1, 8).view("<f8")[0, 0]))
     _decode(buf, raw, data_starts, ends, run)
     return pos, stopped
+
+
+def _frame(buf: bytes, pos: int) -> tuple[np.ndarray, int]:
+    """The data offsets of the chain of records from ``pos`` (each record's length read at
+    its header says where the next one starts), and where the chain leaves the buffer.
+
+    Exactly what reading each length in turn gives, faster: a log repeats the same lengths
+    (the same tags, step after step), so once the last lengths repeat with some period, the
+    next headers are predicted and all their lengths read at once; the predictions hold up
+    to the first header whose length differs, where reading one by one takes over again.
+    """
+    size = len(buf)
+    length_of = _LENGTH.unpack_from
+    lengths = np.ndarray(shape=(max(size - 7, 0),), dtype="<u8", buffer=buf, strides=(1,))  # at every offset
+    parts: list[np.ndarray] = []
+    recent: list[int] = []  # the latest record lengths, up to two of the longest periods
+    one_by_one = 2 * _PERIODS  # records read one by one before the next prediction
+    horizon = _HORIZON  # records predicted at once; grows while predictions hold
+    while pos + 12 <= size:
+        starts = []
+        for _ in range(one_by_one):
+            if pos + 12 > size:
+                break
+            length = length_of(buf, pos)[0]
+            starts.append(pos + 12)
+            recent.append(length)
+            pos += length + 16
+        parts.append(np.asarray(starts, dtype=np.int64))
+        del recent[: -2 * _PERIODS]
+        period = next((p for p in range(1, _PERIODS + 1)
+                       if 2 * p <= len(recent) and recent[-p:] == recent[-2 * p : -p]), None)
+        if pos + 12 > size or period is None:
+            one_by_one = min(one_by_one * 2, _HORIZON)
+            continue
+        record_sizes = np.tile(np.asarray(recent[-period:], dtype=np.int64) + 16, horizon // period + 1)
+        headers = pos + np.concatenate(([0], np.cumsum(record_sizes[:-1])))
+        headers = headers[headers + 12 <= size]
+        missed = np.flatnonzero(lengths[headers] != (record_sizes[: headers.size] - 16).astype(np.uint64))
+        held = int(missed[0]) if missed.size else headers.size
+        if held:
+            parts.append(headers[:held] + 12)
+            recent.extend((record_sizes[max(0, held - 2 * _PERIODS) : held] - 16).tolist())
+            pos = int(headers[held - 1] + record_sizes[held - 1])
+        if missed.size:  # read on one by one from the header that differs
+            one_by_one, horizon = 2 * _PERIODS, _HORIZON
+        else:
+            horizon = min(horizon * 4, _LONGEST_HORIZON)
+    return (np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)), pos
+
+
+_PERIODS = 64  # the longest repeat of lengths looked for (a step's tags)
+_HORIZON = 1024  # records predicted at first
+_LONGEST_HORIZON = 1 << 20
 
 
 def _lengths_ok(raw: np.ndarray, headers: np.ndarray, known: dict[int, int]) -> np.ndarray:
