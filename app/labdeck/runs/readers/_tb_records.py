@@ -3,14 +3,15 @@ length, the data and the masked crc32c of the data; a file is read up to the fir
 fails its CRC or is incomplete, and how the walk stopped becomes a warning.
 
 Speed: the records are framed by predicting the next headers where the lengths repeat
-(``_frame``: 0.08 µs a record where reading each length in turn took 0.37); their data CRCs
-are computed for all records of a chunk at once (``_crc32c_many``: a call of google-crc32c
-per record cost 0.7 µs more); the length and data CRCs are then checked, and the records of
-the overwhelmingly common shape (one tag, one ``simple_value``, as ``add_scalar`` writes
-them) decoded, for all records of a chunk at once with NumPy. Measured on 2,000,000 points: 3.8 s → 1.4 s for the walk, against decoding each
-record by hand in Python (itself twice as fast as protobuf). Every other record goes through
-the protobuf classes, in its place in the order; the outcome, warnings included, is the same
-record for record (checked against the previous walk on damaged and truncated files).
+(``_frame``: 0.08 µs a record where reading each length in turn took 0.37); their data CRCs are
+computed for all records of a chunk at once (``_crc32c_many``: a call of google-crc32c per
+record cost 0.7 µs more); the length and data CRCs are then checked, and the records of the
+overwhelmingly common shape (one tag, one ``simple_value``, as ``add_scalar`` writes them)
+decoded, for all records of a chunk at once with NumPy. Measured on 2,000,000 points: 3.8 s →
+1.4 s for the walk, against decoding each record by hand in Python (itself twice as fast as
+protobuf). Every other record goes through the protobuf classes, in its place in the order; the
+outcome, warnings included, is the same record for record (checked against the previous walk on
+damaged and truncated files).
 """
 
 from __future__ import annotations
