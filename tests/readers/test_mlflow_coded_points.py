@@ -78,3 +78,17 @@ def test_a_key_written_between_the_reads_falls_back_to_text(tmp_path, monkeypatc
     assert points._coded(con, "r") is None
     got = points._run_points(con, "r", None)
     assert sorted(got) == ["acc", "loss"] and sum(len(s.steps) for s in got.values()) == 300
+
+
+def test_a_few_keys_are_read_through_the_run_and_key_index_where_there_is_one(tmp_path):
+    con = store(tmp_path, varied_rows(["loss", "acc", "lr"]))
+    sql = points._key_sql(con)
+    plan = " ".join(str(row) for row in con.execute(f"EXPLAIN QUERY PLAN {sql}", ("r", "loss")))
+    assert "index_metrics_run_uuid_key_step" in plan and "key=?" in plan
+    whole = points._run_points(con, "r", None)
+    assert same(points._run_points(con, "r", ["loss", "acc"], sql), {k: whole[k] for k in ("loss", "acc")})
+    con.close()
+    with sqlite3.connect(tmp_path / "mlflow.db") as writer:  # a store from before MLflow made the index
+        writer.execute("DROP INDEX index_metrics_run_uuid_key_step")
+    writer.close()
+    assert points._key_sql(connect(tmp_path / "mlflow.db")[0]) == points._KEY_SQL

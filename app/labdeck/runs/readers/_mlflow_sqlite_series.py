@@ -106,11 +106,25 @@ def _clamped(values: np.ndarray) -> np.ndarray:
     return values
 
 
-def _run_points(con: sqlite3.Connection, run_id: str, keys: list[str] | None) -> dict[str, Series]:
+_RUN_KEY_INDEX = "index_metrics_run_uuid_key_step"
+
+
+def _key_sql(con: sqlite3.Connection) -> str:
+    """``_KEY_SQL`` through MLflow's (run_uuid, key, step) index where the store has it: SQLite
+    took the run's own index instead and read every row of the run for each key (one key of
+    100 runs: 527 -> 349 ms, the first plot of a metric)."""
+    columns = [row[2] for row in con.execute(f"PRAGMA index_info({_RUN_KEY_INDEX})")]
+    if columns[:2] != ["run_uuid", "key"]:
+        return _KEY_SQL
+    return _KEY_SQL.replace("FROM metrics WHERE", f"FROM metrics INDEXED BY {_RUN_KEY_INDEX} WHERE")
+
+
+def _run_points(con: sqlite3.Connection, run_id: str, keys: list[str] | None,
+                key_sql: str = _KEY_SQL) -> dict[str, Series]:
     out: dict[str, Series] = {}
     if keys is not None and len(keys) <= FEW_KEYS:
         for key in keys:  # through MLflow's run index: only this key's rows come back
-            rows = con.execute(_KEY_SQL, (run_id, key)).fetchall()
+            rows = con.execute(key_sql, (run_id, key)).fetchall()
             rows = _good(rows) if rows else rows
             if rows:
                 a = np.array(rows, dtype=_KEY_ROW)
@@ -145,11 +159,12 @@ def load_points(db: Path, run_ids: list[str], keys: list[str] | None) -> dict[st
         # Taken before reading: a commit meanwhile makes the next look a miss.
         state = (file_state(db), con.execute("SELECT max(rowid) FROM metrics").fetchone()[0])
         wanted = None if keys is None else tuple(keys)
+        key_sql = _key_sql(con) if keys is not None and len(keys) <= FEW_KEYS else _KEY_SQL
         out = {}
         for run_id in run_ids:
             series = CACHE.get(str(db), state, run_id, wanted)
             if series is None:
-                series = _run_points(con, run_id, keys)
+                series = _run_points(con, run_id, keys, key_sql)
                 for s in series.values():
                     for a in (s.steps, s.values, s.walls):
                         a.flags.writeable = False
