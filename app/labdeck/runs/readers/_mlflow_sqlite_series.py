@@ -93,13 +93,11 @@ def _coded(con: sqlite3.Connection, run_id: str) -> dict[str, Points] | None:
     # same (bytes that are not UTF-8 shown as U+FFFD) are one, as they are there.
     names = [as_text(k) for k, _ in known]
     seen, first = np.unique(a["k"], return_index=True)
-    keys: list[str] = []
+    numbered: dict[str, int] = {}
     number = np.zeros(len(known), dtype=np.int64)
     for code in seen[np.argsort(first)].tolist():
-        if names[code] not in keys:
-            keys.append(names[code])
-        number[code] = keys.index(names[code])
-    return _split(a, number[a["k"]], keys)
+        number[code] = numbered.setdefault(names[code], len(numbered))
+    return _split(a, number[a["k"]], list(numbered))
 
 
 def _clamped(values: np.ndarray) -> np.ndarray:
@@ -125,7 +123,7 @@ def _run_points(con: sqlite3.Connection, run_id: str, keys: list[str] | None,
                 key_sql: str = _KEY_SQL) -> dict[str, Series]:
     out: dict[str, Series] = {}
     if keys is not None and len(keys) <= FEW_KEYS:
-        for key in keys:  # through MLflow's run index: only this key's rows come back
+        for key in keys:  # through an index of MLflow's (``key_sql``): only this key's rows come back
             rows = con.execute(key_sql, (run_id, key)).fetchall()
             rows = _good(rows) if rows else rows
             if rows:
