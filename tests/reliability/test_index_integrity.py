@@ -32,15 +32,36 @@ class _CancelAfter(Task):
     def __init__(self, n: int) -> None:
         super().__init__()
         self.n = n
+        self.looks = 0
 
     @property
     def cancelled(self) -> bool:  # type: ignore[override]
-        self.n -= 1
-        return self.n < 0
+        self.looks += 1
+        return self.looks > self.n
 
 
-@pytest.mark.parametrize("looks", [0, 1, 3, 10, 40])
-def test_a_pass_cancelled_at_any_point_forgets_no_run(workspace, project, looks):
+def _looks_of_a_pass(tmp_path: Path) -> int:
+    """How often a whole pass over the test's project looks at its cancel flag: measured on
+    a twin of the project, so that the cancels below fall all along the pass."""
+    twin = tmp_path / "twin"
+    twin.mkdir()
+    ws = Workspace(tmp_path / "twin.sqlite")
+    try:
+        make_runs(twin, 30, steps=3)
+        ws.add_project(twin)
+        ws.index()
+        _touch_all(twin)
+        counting = _CancelAfter(10**9)
+        index_project(ws.db, str(twin), task=counting)
+        return counting.looks
+    finally:
+        ws.close()
+
+
+@pytest.mark.parametrize("share", [0.0, 0.02, 0.1, 0.3, 0.6, 0.9])
+def test_a_pass_cancelled_at_any_point_forgets_no_run(workspace, project, tmp_path, share):
+    looks = _looks_of_a_pass(tmp_path)
+    assert looks > 30  # the flag is read while walking and again for each source read
     make_runs(project, 30, steps=3)
     workspace.add_project(project)
     workspace.index()
@@ -48,7 +69,7 @@ def test_a_pass_cancelled_at_any_point_forgets_no_run(workspace, project, looks)
     workspace.set_hidden([next(iter(before))])
     _touch_all(project)
 
-    stats = index_project(workspace.db, str(project), task=_CancelAfter(looks))
+    stats = index_project(workspace.db, str(project), task=_CancelAfter(int(share * looks)))
 
     assert stats.cancelled and stats.forgotten == 0
     after = {r.id: r for r in workspace.runs(include_deleted=True)}

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from labdeck.runs import walk as walk_module
 from labdeck.runs.readers import all_readers
+from labdeck.runs.readers.native import NativeReader
 from labdeck.runs.walk import ListingMemo, _Listing, walk_project
 
 META = "labdeck-run.json"
@@ -38,9 +39,12 @@ def _mutate(project: Path, rng: random.Random, round_: int) -> str:
     folders = _folders(project)
     folder = rng.choice(folders)
     kind = rng.choice(["new run", "new file", "remove file", "remove folder", "rename folder", "link",
-                       "dangling link", "same mtime", "undecodable", "venv"])
+                       "dangling link", "same mtime", "undecodable", "venv", "outputs"])
     if kind == "new run":
         _run(folder / f"run-{round_}")
+    elif kind == "outputs":  # a run's outputs/ is walked, its other folders are not
+        _run(folder / "outputs" / f"out-{round_}")
+        _run(folder / "artifacts" / f"copy-{round_}")
     elif kind == "new file":
         (folder / f"{META if rng.random() < 0.5 else 'notes.txt'}").write_text("x")
     elif kind == "remove file":
@@ -91,7 +95,7 @@ def test_a_walk_with_kept_listings_finds_what_a_full_walk_finds(tmp_path, monkey
             kinds.add(_mutate(project, rng, round_ * 10 + _))
         kept, full = _found(project, memo), _found(project, None)
         assert kept == full, f"round {round_}"
-    assert {"new run", "same mtime", "dangling link", "undecodable"} <= kinds
+    assert {"new run", "same mtime", "dangling link", "undecodable", "outputs"} <= kinds
 
 
 def test_an_unchanged_folder_is_not_listed_again(tmp_path, monkeypatch):
@@ -105,8 +109,13 @@ def test_an_unchanged_folder_is_not_listed_again(tmp_path, monkeypatch):
     listed: list[str] = []
     real_scandir = os.scandir
     monkeypatch.setattr(walk_module.os, "scandir", lambda p: listed.append(str(p)) or real_scandir(p))
+    asked: list[str] = []  # nor is a run folder's reader asked again what it holds
+    real_detect = NativeReader.detect
+    monkeypatch.setattr(NativeReader, "detect", lambda self, folder, *a: asked.append(folder.name) or
+                        real_detect(self, folder, *a))
     assert _found(project, memo) == first
     assert listed == []
+    assert sorted(asked) == ["labdeck-runs", "p"]
     _run(project / "labdeck-runs" / "r5")  # a new run: its parent is listed again, and it
     assert len(_found(project, memo)[0]) == 6
     assert sorted(listed) == sorted([str(project / "labdeck-runs"), str(project / "labdeck-runs" / "r5")])

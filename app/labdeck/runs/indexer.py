@@ -30,6 +30,7 @@ from labdeck.db.writer import CatalogueWriter, StoredSource, touch_project
 from labdeck.runs import series_loaders  # noqa: F401 - registers on-demand point loaders
 from labdeck.runs.readers import all_readers, reader_for
 from labdeck.runs.readers.base import Reader, ReadResult, ReadWarning, SourceRef
+from labdeck.runs.collector_pause import collector_paused
 from labdeck.runs.index_stats import IndexStats
 from labdeck.runs.walk import ListingMemo, WalkResult, mounts_below, walk_project, within
 from labdeck.tasks import Task
@@ -95,6 +96,58 @@ def _index_project_locked(
 ) -> IndexStats:
     stats = IndexStats(projects=1)
     project = Path(project_path)
+    with collector_paused():  # walking and comparing: see runs/collector_pause.py
+        found = _find_changed(db, project, project_path, task, starts, stats)
+    if found is None:
+        stats.seconds = time.perf_counter() - began
+        return stats
+    project_id, changed, gone, walk_warnings, whole = found
+    batch: list[_Parsed] = []
+    batch_points = 0
+    for i, (reader, source, before, fingerprint) in enumerate(changed):
+        if task.cancelled:
+            stats.cancelled = True
+            break
+        task.report(i, len(changed), source.rel or project.name)
+        parsed = _read(reader, source, before, fingerprint)
+        batch.append(parsed)
+        batch_points += parsed.points
+        if len(batch) >= BATCH_SOURCES or batch_points >= BATCH_POINTS:
+            _write_batch(db, project_id, project_path, batch, stats)
+            batch, batch_points = [], 0
+    _write_batch(db, project_id, project_path, batch, stats)
+
+    if not stats.cancelled:
+        with db.write() as session:
+            writer = CatalogueWriter(session, project_id, project_path)
+            for gone_source in gone:
+                writer.mark_source_gone(gone_source.pk)
+            if whole:
+                writer.replace_project_warnings(walk_warnings)
+                touch_project(session, project_id)
+            else:
+                writer.add_warnings(walk_warnings, source_pk=None)
+        stats.forgotten = len(gone)
+    stats.warnings += len(walk_warnings)
+    stats.seconds = time.perf_counter() - began
+    task.report(stats.sources, stats.sources, f"indexed {project.name}", force=True)
+    return stats
+
+
+_Changed = tuple[Reader, SourceRef, "StoredSource | None", str]  # with the stored state and new fingerprint
+
+
+def _find_changed(
+    db: Database, project: Path, project_path: str, task: Task, starts: list[Path] | None, stats: IndexStats
+) -> tuple[int, list[_Changed], list[StoredSource], list[ReadWarning], bool] | None:
+    """The first half of a pass, from the stored read positions and the walk: the project's
+    key, the sources whose fingerprint changed, the stored sources the walk no longer
+    found, the walk's warnings, and whether the walk covered the whole project. None when
+    the pass ends here (the project's folder is missing, or the pass was cancelled).
+
+    Each fingerprint is taken before its source is read, so a change made while it is read
+    shows in the next pass's fingerprint. Only what the reads need outlives this function:
+    the collector, back on after it, would otherwise go through every source of the walk."""
     with db.read() as session:
         rows = project_rows(session, project_path)
         if not rows:
@@ -106,8 +159,7 @@ def _index_project_locked(
         _write_project_warnings(db, project_id, project_path, [
             ReadWarning("project-missing", f"the project folder {project_path} is missing; its runs are kept")
         ])
-        stats.seconds = time.perf_counter() - began
-        return stats
+        return None
 
     roots = [s for s in starts or [] if s.is_dir()] or None
     mounted = mounts_below(os.path.realpath(project))
@@ -117,48 +169,28 @@ def _index_project_locked(
         roots = None
     task.report(0, None, f"scanning {project.name}", force=True)
     walk = _walk(project, roots, stored, task, others, mounted)
-    if task.cancelled:  # a walk cut short found only part of the sources: forget nothing
-        stats.cancelled = True
-        stats.seconds = time.perf_counter() - began
-        return stats
     stats.sources = len(walk.sources)
     seen: set[tuple[str, str]] = set()
-    batch: list[_Parsed] = []
-    batch_points = 0
+    changed: list[_Changed] = []
     for i, (reader, source) in enumerate(walk.sources):
-        if task.cancelled:
-            stats.cancelled = True
+        if i % 64 == 0 and task.cancelled:
             break
         key = (reader.key, source.rel)
         seen.add(key)
-        task.report(i, stats.sources, source.rel or project.name)
-        parsed = _read_if_changed(reader, source, stored.get(key), task)
-        if parsed is None:
+        before = stored.get(key)
+        try:
+            fingerprint = reader.fingerprint(source)
+        except OSError:
+            fingerprint = ""
+        if before is not None and fingerprint and before.fingerprint == fingerprint:
             stats.skipped += 1
-            continue
-        batch.append(parsed)
-        batch_points += parsed.points
-        if len(batch) >= BATCH_SOURCES or batch_points >= BATCH_POINTS:
-            _write_batch(db, project_id, project_path, batch, stats)
-            batch, batch_points = [], 0
-    _write_batch(db, project_id, project_path, batch, stats)
-
-    if not stats.cancelled:
-        gone = _vanished(stored, seen, roots, project, walk.warnings)
-        with db.write() as session:
-            writer = CatalogueWriter(session, project_id, project_path)
-            for gone_source in gone:
-                writer.mark_source_gone(gone_source.pk)
-            if roots is None:
-                writer.replace_project_warnings(walk.warnings)
-                touch_project(session, project_id)
-            else:
-                writer.add_warnings(walk.warnings, source_pk=None)
-        stats.forgotten = len(gone)
-    stats.warnings += len(walk.warnings)
-    stats.seconds = time.perf_counter() - began
-    task.report(stats.sources, stats.sources, f"indexed {project.name}", force=True)
-    return stats
+        else:
+            changed.append((reader, source, before, fingerprint))
+    if task.cancelled:  # a walk cut short found only part of the sources: forget nothing
+        stats.cancelled = True
+        return None
+    gone = _vanished(stored, seen, roots, project, walk.warnings)
+    return project_id, changed, gone, walk.warnings, roots is None
 
 
 def _walk(
@@ -215,15 +247,7 @@ def _sources_around(
     return found
 
 
-def _read_if_changed(
-    reader: Reader, source: SourceRef, stored: StoredSource | None, task: Task
-) -> _Parsed | None:
-    try:
-        fingerprint = reader.fingerprint(source)
-    except OSError:
-        fingerprint = ""
-    if stored is not None and stored.fingerprint == fingerprint and fingerprint:
-        return None
+def _read(reader: Reader, source: SourceRef, stored: StoredSource | None, fingerprint: str) -> _Parsed:
     cursor = (stored.cursor or None) if stored is not None else None
     try:
         result = reader.read_on(source, cursor)

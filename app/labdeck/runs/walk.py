@@ -34,12 +34,27 @@ SKIP_NAMES = frozenset(
 RACY_NS = 2_000_000_000
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
+class _Found:
+    """What the readers made of a folder: its sources and which sub-folders they keep the
+    walk out of (see ``Detection``)."""
+
+    sources: tuple[tuple[Reader, SourceRef], ...]
+    prune: frozenset[str]
+    only: frozenset[str] | None
+    claimed: bool
+
+
+@dataclass(slots=True)
 class _Listing:
     stamp: tuple[int, int, int, int]  # device, inode, mtime_ns, ctime_ns of the folder
     path: Path
     names: frozenset[str]
     subdirs: tuple[str, ...]  # the sub-folders to enter (none of them a link)
+    # The readers' answer for these names, where every reader asked decides from names
+    # alone (``Reader.detects_by_names``): an unchanged run folder is then not looked at
+    # again, pass after pass.
+    found: _Found | None = None
 
 
 class ListingMemo:
@@ -79,11 +94,13 @@ class ListingMemo:
         if complete and walked is not None:
             self._listings = {k: v for k, v in self._listings.items() if k in walked}
 
-    def remember(self, folder: str, listing: _Listing, listed_at_ns: int) -> None:
+    def remember(self, folder: str, listing: _Listing, listed_at_ns: int) -> bool:
+        """Keep ``listing`` unless its folder changed too close to the listing; whether kept."""
         if max(listing.stamp[2], listing.stamp[3]) < listed_at_ns - RACY_NS:
             self._listings[folder] = listing
-        else:
-            self._listings.pop(folder, None)
+            return True
+        self._listings.pop(folder, None)
+        return False
 
     def forget(self, folder: str) -> None:
         self._listings.pop(folder, None)
@@ -147,42 +164,66 @@ def walk_project(
     whole = memo if start is None else None  # a walk of the whole project: the memo follows it
     if whole is not None:
         whole.begin_whole_walk()
-    for folder, rel, names, subdirs in _folders(root, _rel(root, project), root_real, project, result, seen,
-                                                others, cancelled, inodes, memo if inodes is None else None):
+    sources = result.sources
+    for folder, rel, names, subdirs, listing in _folders(
+            root, _rel(root, project), root_real, project, result, seen, others, cancelled, inodes,
+            memo if inodes is None else None):
         result.folders += 1
-        prune: set[str] = set()
-        claimed = False
-        for reader in readers:
-            try:
-                found = reader.detect(folder, names, rel)
-            except OSError as exc:
-                result.warnings.append(
-                    ReadWarning("unreadable-folder", f"cannot read {rel or '.'}: {exc.strerror}", rel)
-                )
-                found = None
-            except Exception as exc:  # noqa: BLE001 - one odd folder must not stop the pass
-                result.warnings.append(ReadWarning(
-                    "reader-error", f"the {reader.format} reader failed to look at {rel or '.'}: "
-                    f"{type(exc).__name__}: {exc}", rel))
-                found = None
-            if found is None:
-                continue
-            result.sources.extend((reader, s) for s in found.sources)
-            prune |= found.prune
-            if found.claim_all:
-                claimed = True
-                break  # the folder and everything below it are this reader's alone
-            if found.exclusive:
-                break  # the folder's own files are this reader's; sub-folders are walked
-        if claimed:
+        found = listing.found if listing is not None else None
+        if found is None:
+            found, keep = _detect(readers, folder, names, rel, result.warnings)
+            if keep and listing is not None:
+                listing.found = found
+        sources.extend(found.sources)
+        if found.claimed:
             subdirs.clear()
             continue
-        for name in list(subdirs):
-            if name in prune or _ignored(ignore, rel, name):
-                subdirs.discard(name)
+        if found.only is not None:
+            subdirs &= found.only
+        if subdirs:
+            for name in list(subdirs):
+                if name in found.prune or _ignored(ignore, rel, name):
+                    subdirs.discard(name)
     if whole is not None:
         whole.end_whole_walk(complete=not cancelled())
     return result
+
+
+def _detect(
+    readers: tuple[Reader, ...], folder: Path, names: frozenset[str], rel: str, warnings: list[ReadWarning]
+) -> tuple[_Found, bool]:
+    """Each reader in turn about one folder, and whether the answer may be kept for as long
+    as the folder's listing is unchanged (no reader that reads files was asked, none failed)."""
+    found: list[tuple[Reader, SourceRef]] = []
+    prune: frozenset[str] = frozenset()
+    only: frozenset[str] | None = None
+    claimed = False
+    keep = True
+    warned = len(warnings)
+    for reader in readers:
+        keep = keep and reader.detects_by_names
+        try:
+            detection = reader.detect(folder, names, rel)
+        except OSError as exc:
+            warnings.append(ReadWarning("unreadable-folder", f"cannot read {rel or '.'}: {exc.strerror}", rel))
+            detection = None
+        except Exception as exc:  # noqa: BLE001 - one odd folder must not stop the pass
+            warnings.append(ReadWarning(
+                "reader-error", f"the {reader.format} reader failed to look at {rel or '.'}: "
+                f"{type(exc).__name__}: {exc}", rel))
+            detection = None
+        if detection is None:
+            continue
+        found.extend((reader, source) for source in detection.sources)
+        prune = prune | detection.prune
+        if detection.only is not None:
+            only = detection.only if only is None else only & detection.only
+        if detection.claim_all:
+            claimed = True
+            break  # the folder and everything below it are this reader's alone
+        if detection.exclusive:
+            break  # the folder's own files are this reader's; sub-folders are walked
+    return _Found(tuple(found), prune, only, claimed), keep and len(warnings) == warned
 
 
 def mounts_below(real: str) -> bool:
@@ -278,10 +319,11 @@ def _folders(
     cancelled: Callable[[], bool],
     inodes: _Inodes | None = None,
     memo: ListingMemo | None = None,
-) -> Iterator[tuple[Path, str, frozenset[str], set[str]]]:
+) -> Iterator[tuple[Path, str, frozenset[str], set[str], _Listing | None]]:
     """Depth-first: each folder, its path relative to the project ('/'-separated, '' for the
-    project), all its entry names, and the set of sub-folders to enter next (the caller
-    removes names from that set to keep the walk out of them).
+    project), all its entry names, the set of sub-folders to enter next (the caller
+    removes names from that set to keep the walk out of them), and its listing where the
+    memo keeps it.
 
     Every folder is walked once, under the first path that reaches it: a folder is known by
     its real path, resolved only where a symbolic link was followed (a sub-folder that is
@@ -290,8 +332,10 @@ def _folders(
     unchanged rescan of 10,000 runs is mostly this walk. With a ``memo``, an unchanged
     folder costs one ``stat`` instead of its listing."""
     stack = [(os.fspath(root), root_rel, root_real)]
+    count = 0
     while stack:
-        if cancelled():
+        count += 1
+        if count % 32 == 1 and cancelled():  # a few microseconds of walk apart
             return
         folder, folder_rel, real = stack.pop()
         rel = folder_rel or "."
@@ -313,9 +357,8 @@ def _folders(
                 continue
             if key is not None:
                 inodes.seen.add(key)
-        stamp, listed_at = None, 0
+        stamp = None
         if memo is not None:
-            listed_at = time.time_ns()
             try:
                 st = os.stat(folder)
             except OSError:
@@ -327,26 +370,33 @@ def _folders(
                 if "pyvenv.cfg" in kept.names and folder_rel != root_rel:
                     continue
                 enter = set(kept.subdirs)
-                yield kept.path, folder_rel, kept.names, enter
-                _push(stack, folder, folder_rel, real, enter, dict.fromkeys(kept.subdirs, False))
+                yield kept.path, folder_rel, kept.names, enter, kept
+                if enter:
+                    _push(stack, folder, folder_rel, real, enter, dict.fromkeys(kept.subdirs, False))
                 continue
+        # Taken after the stamp: a change between the two still counts as racy.
+        listed_at = time.time_ns()
         warned = len(result.warnings)
         listing = _list(folder, rel, project, result)
         if listing is None:
             continue
         frozen, subdirs, has_link = listing
         path = Path(folder)
+        kept = None
         if memo is not None and stamp is not None:
             if has_link or len(result.warnings) > warned:  # a warning must be found again on each pass
                 memo.forget(folder)
             else:
-                memo.remember(folder, _Listing(stamp, path, frozen, tuple(subdirs)), listed_at)
+                kept = _Listing(stamp, path, frozen, tuple(subdirs))
+                if not memo.remember(folder, kept, listed_at):
+                    kept = None
         # Virtual environments have many names; `pyvenv.cfg` marks them.
         if "pyvenv.cfg" in frozen and folder_rel != root_rel:
             continue
         enter = set(subdirs)
-        yield path, folder_rel, frozen, enter
-        _push(stack, folder, folder_rel, real, enter, subdirs)
+        yield path, folder_rel, frozen, enter, kept
+        if enter:
+            _push(stack, folder, folder_rel, real, enter, subdirs)
 
 
 def _push(stack: list[tuple[str, str, str]], folder: str, folder_rel: str, real: str, enter: set[str],

@@ -150,14 +150,16 @@ class ReadResult:
 class Detection:
     """Sources found in one directory, and which sub-directories the walk must not enter.
 
-    ``prune`` names sub-directories this reader owns (an ``mlruns`` store, say);
-    ``claim_all`` stops the walk below this directory altogether; ``exclusive`` keeps the
-    other readers from looking at this directory's own files while the walk goes on below
-    it (a native run holds a metrics.csv, and may hold other tools' runs in outputs/).
+    ``prune`` names sub-directories this reader owns (an ``mlruns`` store, say); ``only``,
+    where given, names the only sub-directories the walk may enter; ``claim_all`` stops the
+    walk below this directory altogether; ``exclusive`` keeps the other readers from looking
+    at this directory's own files while the walk goes on below it (a native run holds a
+    metrics.csv, and may hold other tools' runs in outputs/).
     """
 
     sources: list[SourceRef] = field(default_factory=list)
     prune: frozenset[str] = frozenset()
+    only: frozenset[str] | None = None
     claim_all: bool = False
     exclusive: bool = False
 
@@ -174,6 +176,9 @@ class Reader(ABC):
 
     format: ClassVar[str]
     key: str = ""  # set on discovery: the module name, unique among readers
+    # Whether ``detect`` decides from the folder's path and names alone, reading no file:
+    # the walk then keeps its answer for a folder whose listing has not changed.
+    detects_by_names: ClassVar[bool] = False
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -222,15 +227,15 @@ def _cleaning(raw: Any) -> Any:
 
 def stat_fingerprint(paths: list[Path] | list[str]) -> str:
     """Sizes and mtimes of ``paths`` (missing files included as '-'): the usual fingerprint."""
-    parts = []
-    for p in paths:
-        try:
-            st = os.stat(p)
-        except OSError:
-            parts.append("-")
-            continue
-        parts.append(f"{st.st_size}:{st.st_mtime_ns}")
-    return "|".join(parts)
+    return "|".join(map(_file_sig, paths))
+
+
+def _file_sig(path: Path | str) -> str:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return "-"
+    return f"{st.st_size}:{st.st_mtime_ns}"
 
 
 def relpath(path: Path, project: Path) -> str:

@@ -37,18 +37,18 @@ ARROW_MIN_BYTES = 16 * 1024
 MAX_LINE_WARNINGS = 5
 
 
+_OUTPUTS = frozenset({fmt.OUTPUTS_FOLDER})
+
+
 class NativeReader(Reader):
     format = "labdeck"
+    detects_by_names = True
 
     def detect(self, folder: Path, names: frozenset[str], rel: str) -> Detection | None:
         if fmt.META_FILE not in names:
             return None
         # Artifacts are copies, not runs; outputs/ may hold other tools' runs of a launched job.
-        return Detection(
-            sources=[SourceRef(self.format, folder, rel, names)],
-            prune=frozenset(names - {fmt.OUTPUTS_FOLDER}),
-            exclusive=True,
-        )
+        return Detection(sources=[SourceRef(self.format, folder, rel, names)], only=_OUTPUTS, exclusive=True)
 
     def fingerprint(self, source: SourceRef) -> str:
         d = os.fspath(source.path)  # plain strings: this runs for every run on every pass
