@@ -30,8 +30,10 @@ from labdeck.db.writer import CatalogueWriter, StoredSource, touch_project
 from labdeck.runs import series_loaders  # noqa: F401 - registers on-demand point loaders
 from labdeck.runs.readers import all_readers, reader_for
 from labdeck.runs.readers.base import Reader, ReadResult, ReadWarning, SourceRef
+from labdeck.runs.batch_writer import BatchWriter
 from labdeck.runs.collector_pause import collector_paused
 from labdeck.runs.index_stats import IndexStats
+from labdeck.runs.read_ahead import read_ahead
 from labdeck.runs.walk import ListingMemo, WalkResult, mounts_below, walk_project, within
 from labdeck.tasks import Task
 
@@ -104,18 +106,23 @@ def _index_project_locked(
     project_id, changed, gone, walk_warnings, whole = found
     batch: list[_Parsed] = []
     batch_points = 0
-    for i, (reader, source, before, fingerprint) in enumerate(changed):
-        if task.cancelled:
-            stats.cancelled = True
-            break
-        task.report(i, len(changed), source.rel or project.name)
-        parsed = _read(reader, source, before, fingerprint)
-        batch.append(parsed)
-        batch_points += parsed.points
-        if len(batch) >= BATCH_SOURCES or batch_points >= BATCH_POINTS:
-            _write_batch(db, project_id, project_path, batch, stats)
-            batch, batch_points = [], 0
-    _write_batch(db, project_id, project_path, batch, stats)
+    reads = read_ahead(changed, lambda c: _read(*c), lambda c: c[0].reads_aside)
+    writes: BatchWriter[list[_Parsed]] = BatchWriter(lambda b: _write_batch(db, project_id, project_path, b, stats))
+    try:
+        for i, parsed in enumerate(reads):
+            if task.cancelled:
+                stats.cancelled = True
+                break
+            task.report(i, len(changed), parsed.source.rel or project.name)
+            batch.append(parsed)
+            batch_points += parsed.points
+            if len(batch) >= BATCH_SOURCES or batch_points >= BATCH_POINTS:
+                writes.put(batch)
+                batch, batch_points = [], 0
+        writes.put(batch)  # what was read is written, cancelled or not
+    finally:
+        reads.close()  # the reads under way end before the pass goes on
+        writes.close()  # and every batch handed over is written
 
     if not stats.cancelled:
         with db.write() as session:

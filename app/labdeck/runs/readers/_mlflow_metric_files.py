@@ -11,6 +11,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.csv as pa_csv
 
+from labdeck.runs.readers._arrow_numpy import column_array
+
 _ARROW_MIN_BYTES = 4096  # below this plain Python beats pyarrow's set-up cost
 _I64 = (-(1 << 63), 1 << 63)  # the int64 range: steps and timestamps outside it are bad lines
 
@@ -64,9 +66,9 @@ def _parse_arrow(body: bytes) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[
                                 convert_options=convert)
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
         return None
-    walls = table.column("c0").to_numpy().astype(np.float64)
-    values = table.column("c1").to_numpy()
-    steps = table.column("c2").to_numpy() if width > 2 else np.zeros(len(walls), np.int64)
+    walls = column_array(table.column("c0"), np.int64).astype(np.float64)
+    values = column_array(table.column("c1"), np.float64)
+    steps = column_array(table.column("c2"), np.int64) if width > 2 else np.zeros(len(walls), np.int64)
     return steps, values, walls, []
 
 

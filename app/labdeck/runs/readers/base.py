@@ -179,6 +179,9 @@ class Reader(ABC):
     # Whether ``detect`` decides from the folder's path and names alone, reading no file:
     # the walk then keeps its answer for a folder whose listing has not changed.
     detects_by_names: ClassVar[bool] = False
+    # Whether ``read_on`` keeps no state between calls, so that two sources may be read at
+    # once on two threads (runs/read_ahead.py).
+    reads_aside: ClassVar[bool] = False
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
