@@ -1,15 +1,12 @@
-"""A pass reads its changed sources a few ahead on worker threads and writes its batches on
-a thread of its own (runs/read_ahead.py, runs/batch_writer.py): results still come in the
-walk's order, stateful readers still read on the pass's thread, nothing is read or written
-after the pass lets go, and a failed write is the pass's failure."""
+"""A pass reads its changed sources a few ahead on worker threads (runs/read_ahead.py): results
+still come in the walk's order, the other sources are still read on the pass's thread, and
+nothing is read after the pass lets go."""
 
 from __future__ import annotations
 
 import threading
 import time
 
-import pytest
-from labdeck.runs.batch_writer import BatchWriter
 from labdeck.runs.read_ahead import read_ahead
 
 
@@ -54,37 +51,3 @@ def test_one_worker_reads_on_the_callers_thread():
     names = []
     list(read_ahead(range(5), lambda i: names.append(threading.current_thread().name), lambda i: True, workers=1))
     assert set(names) == {threading.current_thread().name}
-
-
-def test_batches_are_written_in_order_on_the_writers_thread():
-    written, threads = [], set()
-
-    def write(batch: list[int]) -> None:
-        time.sleep(0.005)
-        threads.add(threading.current_thread().name)
-        written.append(list(batch))
-
-    writer: BatchWriter[list[int]] = BatchWriter(write)
-    for i in range(10):
-        writer.put([i, i + 1])
-    writer.close()
-    assert written == [[i, i + 1] for i in range(10)]
-    assert threads == {"labdeck-index-write"}
-
-
-def test_a_failed_write_is_raised_to_the_pass_and_nothing_after_it_is_written():
-    written = []
-
-    def write(batch: int) -> None:
-        if batch == 2:
-            raise OSError("disk full")
-        written.append(batch)
-
-    writer: BatchWriter[int] = BatchWriter(write)
-    with pytest.raises(OSError, match="disk full"):
-        for i in range(50):
-            writer.put(i)
-            time.sleep(0.002)
-    with pytest.raises(OSError, match="disk full"):
-        writer.close()
-    assert written == [0, 1]

@@ -30,19 +30,15 @@ from labdeck.db.writer import CatalogueWriter, StoredSource, touch_project
 from labdeck.runs import series_loaders  # noqa: F401 - registers on-demand point loaders
 from labdeck.runs.readers import all_readers, reader_for
 from labdeck.runs.readers.base import Reader, ReadResult, ReadWarning, SourceRef
-from labdeck.runs.batch_writer import BatchWriter
 from labdeck.runs.collector_pause import collector_paused
 from labdeck.runs.index_stats import IndexStats
 from labdeck.runs.read_ahead import read_ahead
 from labdeck.runs.walk import ListingMemo, WalkResult, mounts_below, walk_project, within
 from labdeck.tasks import Task
 
-# A batch is written when it holds this many sources or this many points. Up to three
-# batches are held at once (runs/batch_writer.py): with 2 M points a batch, a cold index
-# of 1,000 runs x 10,000 points peaked 192 MB above its start, with 1 M 123 MB, for 6.0
-# against 6.6 s.
+# A batch is written when it holds this many sources or this many points.
 BATCH_SOURCES = 200
-BATCH_POINTS = 1_000_000
+BATCH_POINTS = 2_000_000
 
 # Each project's folder listings, kept by this process from one pass to the next (the app's
 # and `labdeck watch`'s rescans): an unchanged folder is then one stat, not a listing.
@@ -109,8 +105,7 @@ def _index_project_locked(
     project_id, changed, gone, walk_warnings, whole = found
     batch: list[_Parsed] = []
     batch_points = 0
-    reads = read_ahead(changed, lambda c: _read(*c), lambda c: c[0].reads_aside)
-    writes: BatchWriter[list[_Parsed]] = BatchWriter(lambda b: _write_batch(db, project_id, project_path, b, stats))
+    reads = read_ahead(changed, lambda c: _read(*c), lambda c: c[0].reads_aside(c[1]))
     try:
         for i, parsed in enumerate(reads):
             if task.cancelled:
@@ -120,12 +115,12 @@ def _index_project_locked(
             batch.append(parsed)
             batch_points += parsed.points
             if len(batch) >= BATCH_SOURCES or batch_points >= BATCH_POINTS:
-                writes.put(batch)
+                # Meanwhile the workers read up to AHEAD sources on: SQLite writes without Python's lock.
+                _write_batch(db, project_id, project_path, batch, stats)
                 batch, batch_points = [], 0
-        writes.put(batch)  # what was read is written, cancelled or not
     finally:
         reads.close()  # the reads under way end before the pass goes on
-        writes.close()  # and every batch handed over is written
+    _write_batch(db, project_id, project_path, batch, stats)  # what was read is written, cancelled or not
 
     if not stats.cancelled:
         with db.write() as session:

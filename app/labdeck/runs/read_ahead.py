@@ -4,10 +4,10 @@ Parsing a native run's metrics is pyarrow's CSV reader above all (2.5–4 ms for
 10,000 points here), and pyarrow lets go of Python's lock while it parses: two sources
 parse at once on two cores, and the pass's writes (SQLite, also without the lock) go on
 beside them. Results come back in the walk's order, so a pass writes what it would have
-written reading one source at a time. Only readers that keep no state between reads
-(``Reader.reads_aside``) are read on the workers; the others are read in turn on the
-caller's thread. At most ``ahead`` sources are read and not yet handed back, which bounds
-the memory a pass holds whatever the number of runs."""
+written reading one source at a time. Only sources whose reader keeps no state between
+reads, and where a worker pays (``Reader.reads_aside``), are read on the workers; the
+others are read in turn on the caller's thread. At most ``ahead`` sources are read and not
+yet handed back, which bounds the memory a pass holds whatever the number of runs."""
 
 from __future__ import annotations
 

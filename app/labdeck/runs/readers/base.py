@@ -179,9 +179,6 @@ class Reader(ABC):
     # Whether ``detect`` decides from the folder's path and names alone, reading no file:
     # the walk then keeps its answer for a folder whose listing has not changed.
     detects_by_names: ClassVar[bool] = False
-    # Whether ``read_on`` keeps no state between calls, so that two sources may be read at
-    # once on two threads (runs/read_ahead.py).
-    reads_aside: ClassVar[bool] = False
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -207,6 +204,12 @@ class Reader(ABC):
     def read(self, source: SourceRef) -> ReadResult:
         """Everything the source holds."""
         return self.read_on(source, None)
+
+    def reads_aside(self, source: SourceRef) -> bool:
+        """Whether the source is worth reading on a worker thread (runs/read_ahead.py): the
+        reader keeps no state between reads, and most of this read runs without Python's
+        lock. None does by default."""
+        return False
 
 
 def _cleaning(raw: Any) -> Any:

@@ -44,7 +44,6 @@ _OUTPUTS = frozenset({fmt.OUTPUTS_FOLDER})
 class NativeReader(Reader):
     format = "labdeck"
     detects_by_names = True
-    reads_aside = True  # nothing kept between reads: each read takes all it needs from its cursor
 
     def detect(self, folder: Path, names: frozenset[str], rel: str) -> Detection | None:
         if fmt.META_FILE not in names:
@@ -66,6 +65,15 @@ class NativeReader(Reader):
         except OSError:
             return print_ + "|unlocked"
         return print_ + ("|dead" if fmt.lock_is_stale(lock) else "|live")
+
+    def reads_aside(self, source: SourceRef) -> bool:
+        """Nothing is kept between reads; but only a metrics file that pyarrow parses (without
+        Python's lock) gains from a worker: a small one is parsed in Python, which holds the
+        lock, and on a worker only adds hand-offs of it."""
+        try:
+            return os.stat(f"{os.fspath(source.path)}/{fmt.METRICS_FILE}").st_size >= ARROW_MIN_BYTES
+        except OSError:
+            return False
 
     def read_on(self, source: SourceRef, cursor: dict[str, Any] | None) -> ReadResult:
         fresh = cursor is None
