@@ -1,5 +1,5 @@
 """Where an MLflow file store keeps things: experiment and run folders, the walk of a
-folder's tree, and the stat signatures and digests that tell whether any of it changed."""
+folder's tree, and the digests that tell whether any of it changed."""
 
 from __future__ import annotations
 
@@ -19,14 +19,6 @@ def is_exp_name(name: str) -> bool:
 
 def is_run_id(name: str) -> bool:
     return len(name) == 32 and name.isascii() and all(c in "0123456789abcdef" for c in name)
-
-
-def stat_sig(path: Path | str) -> str:
-    try:
-        st = os.stat(path)
-    except OSError:
-        return "-"
-    return f"{st.st_size}:{st.st_mtime_ns}"
 
 
 def is_dir(entry: os.DirEntry) -> bool:

@@ -16,12 +16,11 @@ from labdeck.runs.readers._mlflow_file_io import StoreFiles, ms, opt_str, str_di
 from labdeck.runs.readers._mlflow_file_layout import (
     Experiment,
     parts_digest,
-    stat_sig,
     subdirs,
     tree_parts,
 )
 from labdeck.runs.readers._mlflow_metric_files import parse_model_metric_bytes
-from labdeck.runs.readers.base import ReadWarning, RunRecord
+from labdeck.runs.readers.base import ReadWarning, RunRecord, stat_sig
 
 
 def _hash_json(value: Any) -> str:

@@ -12,12 +12,11 @@ from labdeck.runs.readers._mlflow_file_layout import (
     Experiment,
     file_size,
     parts_digest,
-    stat_sig,
     subdirs,
     tree_parts,
 )
 from labdeck.runs.readers._mlflow_metric_files import parse_metric_bytes
-from labdeck.runs.readers.base import Points, ReadWarning, RunRecord
+from labdeck.runs.readers.base import Points, ReadWarning, RunRecord, stat_sig
 
 _STATUS = {1: "running", 2: "scheduled", 3: "finished", 4: "failed", 5: "killed"}
 _LIVE = frozenset({"running", "scheduled", "unknown"})

@@ -233,10 +233,11 @@ def _cleaning(raw: Any) -> Any:
 
 def stat_fingerprint(paths: list[Path] | list[str]) -> str:
     """Sizes and mtimes of ``paths`` (missing files included as '-'): the usual fingerprint."""
-    return "|".join(map(_file_sig, paths))
+    return "|".join(map(stat_sig, paths))
 
 
-def _file_sig(path: Path | str) -> str:
+def stat_sig(path: Path | str) -> str:
+    """One file's size and mtime, '-' where it cannot be stated."""
     try:
         st = os.stat(path)
     except OSError:

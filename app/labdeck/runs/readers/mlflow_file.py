@@ -27,7 +27,6 @@ from labdeck.runs.readers._mlflow_file_layout import (
     looks_like_store,
     parts_digest,
     run_dirs,
-    stat_sig,
     subdirs,
     tree_parts,
 )
@@ -40,6 +39,7 @@ from labdeck.runs.readers.base import (
     ReadWarning,
     RunRecord,
     SourceRef,
+    stat_sig,
 )
 
 _CURSOR_VERSION = 1
