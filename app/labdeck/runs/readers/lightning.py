@@ -30,6 +30,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
+from labdeck.runs.readers._arrow_numpy import column_array
 from labdeck.runs.readers._hparams_yaml import HPARAMS, _read_hparams
 from labdeck.runs.readers._io import os_warning as _os_warning
 from labdeck.runs.readers._liveness import files_in, is_live, mtimes, quiet_mark, tfevents_start_s, time_span_ms
@@ -359,10 +360,10 @@ def _series(cells: dict[str, Cells], rel: str, warnings: list[ReadWarning]) -> d
 
 def _float_cells(column: pa.ChunkedArray) -> Cells:
     """A parsed float column as numpy, straight from arrow's buffers (no compute kernels)."""
-    arr = column.combine_chunks() if column.num_chunks else pa.array([], pa.float64())
-    n = len(arr)
-    if n == 0:
+    if column.num_chunks == 0 or len(column) == 0:  # (pa.array would import pandas)
         return np.empty(0), np.empty(0, bool)
+    arr = column.combine_chunks()
+    n = len(arr)
     validity, values = arr.buffers()[:2]
     floats = np.frombuffer(values, np.float64, count=n, offset=arr.offset * 8)
     if validity is None:
@@ -375,11 +376,14 @@ def _numbers(column: pa.ChunkedArray, rel: str, name: str, warnings: list[ReadWa
     """Cells as floats ('nan', 'inf', '-inf' included) and which cells held a number."""
     import pyarrow.compute as pc  # here: 80 ms of imports every index pass would pay
 
-    arr = column.combine_chunks() if column.num_chunks else pa.array([], pa.binary())
+    if column.num_chunks == 0 or len(column) == 0:
+        return np.empty(0), np.empty(0, bool)
+    arr = column.combine_chunks()
     mask = pc.not_equal(arr, b"")
     try:
-        values = pc.cast(pc.if_else(mask, arr, b"nan"), pa.float64()).to_numpy(zero_copy_only=False)
-        return values, mask.to_numpy(zero_copy_only=False)
+        # Read from arrow's buffers: pyarrow's to_numpy imports pandas (readers/_arrow_numpy.py).
+        values = column_array(pc.cast(pc.if_else(mask, arr, b"nan"), pa.float64()), np.float64)
+        return values, column_array(pc.cast(mask, pa.uint8()), np.uint8).astype(bool)
     except pa.ArrowInvalid:
         return _numbers_slowly(arr.to_pylist(), rel, name, warnings)
 
