@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from labdeck.runs.readers.native import _group_by_codes
+from labdeck.runs.readers._points_by_key import split_by_codes as _group_by_codes
 
 
 def _one_key_at_a_time(names, codes, steps, values, walls):

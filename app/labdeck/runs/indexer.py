@@ -22,6 +22,7 @@ import time
 import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
 from labdeck.db.engine import Database
 from labdeck.db.lock import LockCancelled, writer_lock
@@ -102,7 +103,7 @@ def _index_project_locked(
     if found is None:
         stats.seconds = time.perf_counter() - began
         return stats
-    project_id, changed, gone, walk_warnings, whole = found
+    project_id, changed = found.project_id, found.changed
     batch: list[_Parsed] = []
     batch_points = 0
     reads = read_ahead(changed, lambda c: _read(*c), lambda c: c[0].reads_aside(c[1]))
@@ -125,15 +126,15 @@ def _index_project_locked(
     if not stats.cancelled:
         with db.write() as session:
             writer = CatalogueWriter(session, project_id, project_path)
-            for gone_source in gone:
+            for gone_source in found.gone:
                 writer.mark_source_gone(gone_source.pk)
-            if whole:
-                writer.replace_project_warnings(walk_warnings)
+            if found.whole:
+                writer.replace_project_warnings(found.walk_warnings)
                 touch_project(session, project_id)
             else:
-                writer.add_warnings(walk_warnings, source_pk=None)
-        stats.forgotten = len(gone)
-    stats.warnings += len(walk_warnings)
+                writer.add_warnings(found.walk_warnings, source_pk=None)
+        stats.forgotten = len(found.gone)
+    stats.warnings += len(found.walk_warnings)
     stats.seconds = time.perf_counter() - began
     task.report(stats.sources, stats.sources, f"indexed {project.name}", force=True)
     return stats
@@ -142,13 +143,21 @@ def _index_project_locked(
 _Changed = tuple[Reader, SourceRef, "StoredSource | None", str]  # with the stored state and new fingerprint
 
 
+class _Plan(NamedTuple):
+    """What the first half of a pass found, for the second to read and write."""
+
+    project_id: int
+    changed: list[_Changed]  # sources whose fingerprint changed
+    gone: list[StoredSource]  # stored sources the walk no longer found
+    walk_warnings: list[ReadWarning]
+    whole: bool  # whether the walk covered the whole project
+
+
 def _find_changed(
     db: Database, project: Path, project_path: str, task: Task, starts: list[Path] | None, stats: IndexStats
-) -> tuple[int, list[_Changed], list[StoredSource], list[ReadWarning], bool] | None:
-    """The first half of a pass, from the stored read positions and the walk: the project's
-    key, the sources whose fingerprint changed, the stored sources the walk no longer
-    found, the walk's warnings, and whether the walk covered the whole project. None when
-    the pass ends here (the project's folder is missing, or the pass was cancelled).
+) -> _Plan | None:
+    """The first half of a pass, from the stored read positions and the walk. None when the
+    pass ends here (the project's folder is missing, or the pass was cancelled).
 
     Each fingerprint is taken before its source is read, so a change made while it is read
     shows in the next pass's fingerprint. Only what the reads need outlives this function:
@@ -195,7 +204,7 @@ def _find_changed(
         stats.cancelled = True
         return None
     gone = _vanished(stored, seen, roots, project, walk.warnings)
-    return project_id, changed, gone, walk.warnings, roots is None
+    return _Plan(project_id, changed, gone, walk.warnings, roots is None)
 
 
 def _walk(

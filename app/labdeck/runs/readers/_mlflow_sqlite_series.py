@@ -21,6 +21,7 @@ from labdeck.runs.readers._mlflow_sqlite_store import (
     as_text,
     connect,
 )
+from labdeck.runs.readers._points_by_key import split_by_codes
 from labdeck.runs.readers.base import Points
 
 _ROW = np.dtype([("k", "O"), ("s", "i8"), ("v", "f8"), ("t", "f8")])
@@ -60,16 +61,8 @@ def _group(rows: np.ndarray) -> dict[str, Points]:
 
 def _split(rows: np.ndarray, codes: np.ndarray, keys: list[str]) -> dict[str, Points]:
     """Each key's points, keys in order of first appearance (``codes`` number them so), each
-    series in logging order."""
-    values = _clamped(rows["v"])
-    if len(keys) == 1:  # copies: views would keep every row's key string alive
-        return {keys[0]: Points(rows["s"].copy(), values.copy(), rows["t"].copy())}
-    order = np.argsort(codes, kind="stable")  # stable: each series keeps logging order
-    bounds = np.flatnonzero(np.diff(codes[order])) + 1
-    return {
-        key: Points(rows["s"][idx], values[idx], rows["t"][idx])
-        for key, idx in zip(keys, np.split(order, bounds))
-    }
+    series in logging order; copies: views would keep every row's key string alive."""
+    return split_by_codes(keys, codes, rows["s"], _clamped(rows["v"]), rows["t"], copy=True)
 
 
 def _coded(con: sqlite3.Connection, run_id: str) -> dict[str, Points] | None:

@@ -17,6 +17,7 @@ import pyarrow.csv as pacsv
 from labdeck.runs import native_format as fmt
 from labdeck.runs.readers._arrow_numpy import column_array
 from labdeck.runs.readers._io import short
+from labdeck.runs.readers._points_by_key import split_by_codes
 from labdeck.runs.readers._json_salvage import salvage_fields
 from labdeck.runs.readers.base import (
     Detection,
@@ -297,7 +298,7 @@ def _parse_points(data: bytes, rel: str, first_line: int, warnings: list[ReadWar
             # Keys arrive dictionary-encoded: group on the integer codes, no string sorting.
             chunk = key_column.chunk(0)
             codes = column_array(chunk.indices, np.int32)
-            return _group_by_codes(chunk.dictionary.to_pylist(), codes, steps, values, walls)
+            return split_by_codes(chunk.dictionary.to_pylist(), codes, steps, values, walls)
         keys = np.array(key_column.to_pylist(), dtype=object)
     except (pa.ArrowInvalid, ValueError):
         keys, steps, values, walls = _parse_points_slowly(data, rel, first_line, warnings)
@@ -344,35 +345,7 @@ def _group_by_key(keys, steps, values, walls) -> dict[str, Points]:
     if len(keys) == 0:
         return {}
     uniques, codes = np.unique(keys, return_inverse=True)
-    return _group_by_codes([str(k) for k in uniques], codes, steps, values, walls)
-
-
-def _group_by_codes(names: list[str], codes: np.ndarray, steps, values, walls) -> dict[str, Points]:
-    if len(codes) == 0:
-        return {}
-    periodic = _period(codes, len(names))
-    if periodic is not None:  # the usual log: every step writes the same keys in the same order
-        return {names[int(code)]: Points(steps[i::periodic], values[i::periodic], walls[i::periodic])
-                for i, code in enumerate(codes[:periodic])}
-    if len(names) <= np.iinfo(np.int16).max:
-        codes = codes.astype(np.int16)  # NumPy's stable sort of 16-bit integers is a radix sort: 3x faster
-    order = np.argsort(codes, kind="stable")  # keeps logged order within each key
-    sorted_codes = codes[order]
-    bounds = np.flatnonzero(np.diff(sorted_codes)) + 1
-    out = {}
-    for idx in np.split(order, bounds):
-        out[names[int(codes[idx[0]])]] = Points(steps[idx], values[idx], walls[idx])
-    return out
-
-
-def _period(codes: np.ndarray, distinct: int) -> int | None:
-    """``distinct`` (the number of keys) where every line i holds key ``codes[i % distinct]``
-    and the first ``distinct`` lines hold different keys; None otherwise."""
-    k = distinct
-    if k == 0 or len(codes) % k or len(np.unique(codes[:k])) != k:
-        return None
-    rows = codes.reshape(-1, k)
-    return k if bool((rows == rows[0]).all()) else None
+    return split_by_codes([str(k) for k in uniques], codes, steps, values, walls)
 
 
 _HEX_ID = re.compile(rb"[0-9a-f]{32}")
